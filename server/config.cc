@@ -1,0 +1,217 @@
+#include "server/config.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/domain/token.h"
+
+ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "gRPC listen address (host:port).");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
+          "Prometheus /metrics listen address (served once the metrics work lands).");
+ABSL_FLAG(std::string, mysql_uri, "mysql://invitations@127.0.0.1:3306/invitations",
+          "mysql://user:password@host:port/database, or ...?socket=/path.");
+ABSL_FLAG(absl::Duration, invitation_ttl, absl::Hours(168), "Default registration link lifetime.");
+ABSL_FLAG(absl::Duration, invitation_ttl_min, absl::Hours(1), "Smallest per-request ttl allowed.");
+ABSL_FLAG(absl::Duration, invitation_ttl_max, absl::Hours(720), "Largest per-request ttl allowed.");
+ABSL_FLAG(std::string, registration_base_url, "http://127.0.0.1:8080/register",
+          "Registration page URL; links are <base>?token=<token>.");
+ABSL_FLAG(std::string, smtp_url, "", "SMTP relay, e.g. smtp://127.0.0.1:2525 (email issue).");
+ABSL_FLAG(std::string, smtp_from, "SecureLink <no-reply@securelink.local>", "Sender address.");
+ABSL_FLAG(std::string, mail_dir, ".local/mail", "Where .eml files go without an SMTP relay.");
+ABSL_FLAG(std::string, keycloak_url, "", "Keycloak base URL (accept issue).");
+ABSL_FLAG(std::string, keycloak_realm, "securelink", "Keycloak realm.");
+ABSL_FLAG(std::string, keycloak_client_id, "securelink-invitations", "Service-account client.");
+ABSL_FLAG(std::string, keycloak_client_secret, "", "Service-account secret (never logged).");
+ABSL_FLAG(std::string, auth, "jwt", "jwt or disabled (auth issue).");
+ABSL_FLAG(std::string, jwt_public_key_file, "", "PEM public key for RS256 tokens.");
+ABSL_FLAG(std::string, jwt_jwks_url, "", "JWKS URL for RS256 tokens.");
+ABSL_FLAG(std::string, jwt_issuer, "", "Expected token issuer.");
+ABSL_FLAG(std::string, jwt_audience, "", "Expected token audience.");
+ABSL_FLAG(int, bulk_max_addresses, 10000, "Most addresses one BulkInvite may carry.");
+ABSL_FLAG(std::string, web_address, "127.0.0.1:8080", "Registration page HTTP listener.");
+ABSL_FLAG(std::string, login_url, "", "Where the registration success page sends new users.");
+ABSL_FLAG(double, token_rate_per_second, 5, "Token RPC rate per client address.");
+ABSL_FLAG(int, token_rate_burst, 20, "Token RPC burst per client address.");
+ABSL_FLAG(absl::Duration, default_deadline, absl::Seconds(30),
+          "Deadline for calls that carry none.");
+ABSL_FLAG(int, default_page_size, 50, "ListInvitations page size when the request gives none.");
+ABSL_FLAG(int, max_page_size, 500, "Largest ListInvitations page.");
+ABSL_FLAG(int, worker_threads, 16, "Threads running database work (one pooled connection each).");
+ABSL_FLAG(int, worker_queue_capacity, 1024,
+          "Requests that may wait for a worker; beyond it calls get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(absl::Duration, db_acquire_timeout, absl::Seconds(5),
+          "Longest wait for a free database connection.");
+ABSL_FLAG(absl::Duration, db_connect_timeout, absl::Seconds(3), "Database connect timeout.");
+ABSL_FLAG(absl::Duration, db_io_timeout, absl::Seconds(10),
+          "Ceiling on one database statement (socket read/write timeout).");
+ABSL_FLAG(absl::Duration, db_startup_timeout, absl::Seconds(60),
+          "How long start-up waits for the database before giving up.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(25),
+          "How long SIGTERM waits for in-flight calls.");
+ABSL_FLAG(std::string, token_sealing_key_file, "",
+          "File with a base64 32-byte key shared by all replicas; seals links for request_id "
+          "replays. Empty: a per-process key.");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+
+namespace securelink::invitations {
+namespace {
+
+struct EnvTwin {
+  const char* flag;
+  const char* env;
+};
+
+constexpr EnvTwin kEnvTwins[] = {
+    {"grpc_address", "INVITATIONS_GRPC_ADDRESS"},
+    {"metrics_address", "INVITATIONS_METRICS_ADDRESS"},
+    {"mysql_uri", "INVITATIONS_MYSQL_URI"},
+    {"invitation_ttl", "INVITATIONS_TTL"},
+    {"invitation_ttl_min", "INVITATIONS_TTL_MIN"},
+    {"invitation_ttl_max", "INVITATIONS_TTL_MAX"},
+    {"registration_base_url", "INVITATIONS_REGISTRATION_BASE_URL"},
+    {"smtp_url", "INVITATIONS_SMTP_URL"},
+    {"smtp_from", "INVITATIONS_SMTP_FROM"},
+    {"mail_dir", "INVITATIONS_MAIL_DIR"},
+    {"keycloak_url", "INVITATIONS_KEYCLOAK_URL"},
+    {"keycloak_realm", "INVITATIONS_KEYCLOAK_REALM"},
+    {"keycloak_client_id", "INVITATIONS_KEYCLOAK_CLIENT_ID"},
+    {"keycloak_client_secret", "INVITATIONS_KEYCLOAK_CLIENT_SECRET"},
+    {"auth", "INVITATIONS_AUTH"},
+    {"jwt_public_key_file", "INVITATIONS_JWT_PUBLIC_KEY_FILE"},
+    {"jwt_jwks_url", "INVITATIONS_JWT_JWKS_URL"},
+    {"jwt_issuer", "INVITATIONS_JWT_ISSUER"},
+    {"jwt_audience", "INVITATIONS_JWT_AUDIENCE"},
+    {"bulk_max_addresses", "INVITATIONS_BULK_MAX_ADDRESSES"},
+    {"web_address", "INVITATIONS_WEB_ADDRESS"},
+    {"login_url", "INVITATIONS_LOGIN_URL"},
+    {"token_rate_per_second", "INVITATIONS_TOKEN_RATE_PER_SECOND"},
+    {"token_rate_burst", "INVITATIONS_TOKEN_RATE_BURST"},
+    {"default_deadline", "INVITATIONS_DEFAULT_DEADLINE"},
+    {"default_page_size", "INVITATIONS_DEFAULT_PAGE_SIZE"},
+    {"max_page_size", "INVITATIONS_MAX_PAGE_SIZE"},
+    {"worker_threads", "INVITATIONS_WORKER_THREADS"},
+    {"worker_queue_capacity", "INVITATIONS_WORKER_QUEUE_CAPACITY"},
+    {"db_acquire_timeout", "INVITATIONS_DB_ACQUIRE_TIMEOUT"},
+    {"db_connect_timeout", "INVITATIONS_DB_CONNECT_TIMEOUT"},
+    {"db_io_timeout", "INVITATIONS_DB_IO_TIMEOUT"},
+    {"db_startup_timeout", "INVITATIONS_DB_STARTUP_TIMEOUT"},
+    {"shutdown_grace", "INVITATIONS_SHUTDOWN_GRACE"},
+    {"token_sealing_key_file", "INVITATIONS_TOKEN_SEALING_KEY_FILE"},
+    {"log_level", "INVITATIONS_LOG_LEVEL"},
+};
+
+absl::Status Problem(absl::string_view flag, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", what));
+}
+
+absl::StatusOr<std::string> ReadSealingKey(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Problem("token_sealing_key_file", absl::StrCat("cannot read ", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string text(absl::StripAsciiWhitespace(buffer.str()));
+  std::string key;
+  if (!absl::Base64Unescape(text, &key) && !absl::WebSafeBase64Unescape(text, &key)) {
+    return Problem("token_sealing_key_file", "the file must hold a base64-encoded 32-byte key");
+  }
+  if (key.size() != 32) {
+    return Problem("token_sealing_key_file",
+                   absl::StrCat("the key must be 32 bytes, the file holds ", key.size()));
+  }
+  return key;
+}
+
+}  // namespace
+
+void ParseFlagsWithEnvironment(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "SecureLink Invitation Service. Every flag has an environment twin "
+      "(INVITATIONS_<NAME>, see README); the command line wins.");
+  for (const EnvTwin& twin : kEnvTwins) {
+    const char* value = std::getenv(twin.env);
+    if (value == nullptr) continue;
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(twin.flag);
+    std::string error;
+    if (flag == nullptr || !flag->ParseFrom(value, &error)) {
+      // The value is not echoed: the variable may hold a secret.
+      std::fprintf(stderr, "invitation_server: %s does not parse as --%s: %s\n", twin.env,
+                   twin.flag, error.c_str());
+      std::exit(2);
+    }
+  }
+  absl::ParseCommandLine(argc, argv);
+}
+
+absl::StatusOr<ServerConfig> ConfigFromFlags() {
+  ServerConfig c;
+  c.grpc_address = absl::GetFlag(FLAGS_grpc_address);
+  c.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  absl::StatusOr<MysqlEndpoint> mysql = ParseMysqlUri(absl::GetFlag(FLAGS_mysql_uri));
+  if (!mysql.ok()) return Problem("mysql_uri", mysql.status().message());
+  c.mysql = *mysql;
+  c.ttl.default_ttl = absl::GetFlag(FLAGS_invitation_ttl);
+  c.ttl.min_ttl = absl::GetFlag(FLAGS_invitation_ttl_min);
+  c.ttl.max_ttl = absl::GetFlag(FLAGS_invitation_ttl_max);
+  if (c.ttl.min_ttl <= absl::ZeroDuration()) return Problem("invitation_ttl_min", "must be positive");
+  if (c.ttl.min_ttl > c.ttl.max_ttl) {
+    return Problem("invitation_ttl_min", "must not exceed --invitation_ttl_max");
+  }
+  if (c.ttl.default_ttl < c.ttl.min_ttl || c.ttl.default_ttl > c.ttl.max_ttl) {
+    return Problem("invitation_ttl", "must lie between --invitation_ttl_min and --invitation_ttl_max");
+  }
+  c.registration_base_url = absl::GetFlag(FLAGS_registration_base_url);
+  if (!absl::StartsWith(c.registration_base_url, "http://") &&
+      !absl::StartsWith(c.registration_base_url, "https://")) {
+    return Problem("registration_base_url", "must be an http:// or https:// URL");
+  }
+  c.default_page_size = absl::GetFlag(FLAGS_default_page_size);
+  c.max_page_size = absl::GetFlag(FLAGS_max_page_size);
+  if (c.max_page_size < 1) return Problem("max_page_size", "must be at least 1");
+  if (c.default_page_size < 1 || c.default_page_size > c.max_page_size) {
+    return Problem("default_page_size", "must be between 1 and --max_page_size");
+  }
+  c.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  if (c.worker_threads < 1 || c.worker_threads > 512) {
+    return Problem("worker_threads", "must be between 1 and 512");
+  }
+  c.worker_queue_capacity = absl::GetFlag(FLAGS_worker_queue_capacity);
+  if (c.worker_queue_capacity < 0) return Problem("worker_queue_capacity", "must not be negative");
+  c.pool.max_connections = c.worker_threads;
+  c.pool.acquire_timeout = absl::GetFlag(FLAGS_db_acquire_timeout);
+  c.pool.connect_timeout = absl::GetFlag(FLAGS_db_connect_timeout);
+  c.pool.io_timeout = absl::GetFlag(FLAGS_db_io_timeout);
+  if (c.pool.io_timeout < absl::Seconds(1)) return Problem("db_io_timeout", "must be at least 1s");
+  c.db_startup_timeout = absl::GetFlag(FLAGS_db_startup_timeout);
+  c.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  if (std::string path = absl::GetFlag(FLAGS_token_sealing_key_file); !path.empty()) {
+    absl::StatusOr<std::string> key = ReadSealingKey(path);
+    if (!key.ok()) return key.status();
+    c.token_sealing_key = *key;
+  }
+  const std::string level = absl::AsciiStrToLower(absl::GetFlag(FLAGS_log_level));
+  if (level == "debug") {
+    c.log_level = LogLevel::kDebug;
+  } else if (level == "info") {
+    c.log_level = LogLevel::kInfo;
+  } else if (level == "warning") {
+    c.log_level = LogLevel::kWarning;
+  } else if (level == "error") {
+    c.log_level = LogLevel::kError;
+  } else {
+    return Problem("log_level", "must be debug, info, warning or error");
+  }
+  return c;
+}
+
+}  // namespace securelink::invitations

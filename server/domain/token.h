@@ -1,0 +1,57 @@
+// Registration tokens (SPEC §2 "links"): 256 bits from a CSPRNG, URL-safe, stored only as a
+// SHA-256 hash. A sealed (AES-256-GCM) copy lets the service hand the same link back to a
+// retried CreateInvitation without ever storing the token in plain text.
+#ifndef SECURELINK_SERVER_DOMAIN_TOKEN_H_
+#define SECURELINK_SERVER_DOMAIN_TOKEN_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace securelink::invitations {
+
+inline constexpr size_t kTokenBytes = 32;       // 256 bits
+inline constexpr size_t kTokenTextLength = 43;  // unpadded base64url of 32 bytes
+
+// A fresh token: unpadded base64url of 32 bytes from OpenSSL's CSPRNG.
+std::string NewRegistrationToken();
+
+// Whether `token` has the shape of a registration token (43 base64url characters). Checking the
+// shape first lets malformed input be refused without a database lookup.
+bool LooksLikeRegistrationToken(absl::string_view token);
+
+// SHA-256 of `data`, 32 raw bytes.
+std::string Sha256(absl::string_view data);
+
+// SHA-256 of the token text, 32 raw bytes: what the database stores and looks up.
+std::string HashRegistrationToken(absl::string_view token);
+
+// A random RFC 4122 version-4 UUID in canonical lower-case form: invitation ids.
+std::string NewUuid();
+
+// Unpadded base64url helpers (RFC 4648 §5).
+std::string Base64UrlEncode(absl::string_view bytes);
+absl::StatusOr<std::string> Base64UrlDecode(absl::string_view text);
+
+// Encrypts and authenticates tokens with a 256-bit key (AES-256-GCM, random 96-bit nonce).
+class TokenSealer {
+ public:
+  // `key` must be exactly 32 bytes; INVALID_ARGUMENT otherwise.
+  static absl::StatusOr<TokenSealer> Create(absl::string_view key);
+  // A sealer with a random key: sealed values only open in this process.
+  static TokenSealer CreateEphemeral();
+
+  // nonce || ciphertext || tag.
+  std::string Seal(absl::string_view plaintext) const;
+  // The plaintext, or DATA_LOSS when `sealed` was not sealed with this key or was altered.
+  absl::StatusOr<std::string> Open(absl::string_view sealed) const;
+
+ private:
+  explicit TokenSealer(std::string key) : key_(std::move(key)) {}
+  std::string key_;
+};
+
+}  // namespace securelink::invitations
+
+#endif  // SECURELINK_SERVER_DOMAIN_TOKEN_H_

@@ -1,0 +1,119 @@
+#include "server/grpc_invitation_service.h"
+
+#include <chrono>
+
+#include "server/grpc_status.h"
+#include "server/proto_convert.h"
+#include "server/util/status_macros.h"
+
+namespace securelink::invitations {
+namespace {
+
+// Until authentication lands (issue 6) every caller is recorded under one placeholder subject.
+Caller CallerOf(const grpc::CallbackServerContext* /*ctx*/) { return Caller{"anonymous"}; }
+
+}  // namespace
+
+grpc::ServerUnaryReactor* GrpcInvitationService::Offload(grpc::CallbackServerContext* ctx,
+                                                         std::function<absl::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::Status queued = workers_.TrySubmit([ctx, reactor, work = std::move(work)] {
+    if (ctx->IsCancelled()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"));
+      return;
+    }
+    if (ctx->deadline() <= std::chrono::system_clock::now()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                   "the deadline passed while the call waited for a worker"));
+      return;
+    }
+    reactor->Finish(ToGrpcStatus(work()));
+  });
+  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GrpcInvitationService::CreateInvitation(
+    grpc::CallbackServerContext* ctx, const v1::CreateInvitationRequest* request,
+    v1::CreateInvitationResponse* response) {
+  CreateInvitationInput in;
+  in.email = request->email();
+  in.role = FromProto(request->role());
+  in.tenant_id = request->tenant_id();
+  in.ttl = FromProto(request->has_ttl(), request->ttl());
+  in.request_id = request->request_id();
+  in.suppress_email = request->suppress_email();
+  return Offload(ctx, [this, caller = CallerOf(ctx), in = std::move(in), response] {
+    ASSIGN_OR_RETURN(IssuedInvitation issued, service_.Create(caller, in));
+    ToProto(issued.invitation, response->mutable_invitation());
+    response->set_registration_url(issued.registration_url);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GrpcInvitationService::GetInvitation(
+    grpc::CallbackServerContext* ctx, const v1::GetInvitationRequest* request,
+    v1::GetInvitationResponse* response) {
+  return Offload(ctx, [this, request, response] {
+    ASSIGN_OR_RETURN(Invitation inv, service_.Get(request->id()));
+    ToProto(inv, response->mutable_invitation());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GrpcInvitationService::ListInvitations(
+    grpc::CallbackServerContext* ctx, const v1::ListInvitationsRequest* request,
+    v1::ListInvitationsResponse* response) {
+  ListInvitationsInput in;
+  in.tenant_id = request->tenant_id();
+  for (int s : request->states()) in.states.push_back(FromProto(static_cast<v1::InvitationState>(s)));
+  in.email_query = request->email_query();
+  in.page_size = request->page_size();
+  in.page_token = request->page_token();
+  return Offload(ctx, [this, in = std::move(in), response] {
+    ASSIGN_OR_RETURN(ListInvitationsOutput out, service_.List(in));
+    for (const Invitation& inv : out.invitations) ToProto(inv, response->add_invitations());
+    response->set_next_page_token(out.next_page_token);
+    response->set_total_size(static_cast<int32_t>(out.total_size));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GrpcInvitationService::ResendInvitation(
+    grpc::CallbackServerContext* ctx, const v1::ResendInvitationRequest* request,
+    v1::ResendInvitationResponse* response) {
+  return Offload(ctx, [this, caller = CallerOf(ctx), request, response] {
+    ASSIGN_OR_RETURN(IssuedInvitation issued,
+                     service_.Resend(caller, request->id(),
+                                     FromProto(request->has_ttl(), request->ttl())));
+    ToProto(issued.invitation, response->mutable_invitation());
+    response->set_registration_url(issued.registration_url);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GrpcInvitationService::RevokeInvitation(
+    grpc::CallbackServerContext* ctx, const v1::RevokeInvitationRequest* request,
+    v1::RevokeInvitationResponse* response) {
+  return Offload(ctx, [this, caller = CallerOf(ctx), request, response] {
+    ASSIGN_OR_RETURN(Invitation inv, service_.Revoke(caller, request->id(), request->reason()));
+    ToProto(inv, response->mutable_invitation());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GrpcInvitationService::ValidateInvitationToken(
+    grpc::CallbackServerContext* ctx, const v1::ValidateInvitationTokenRequest* request,
+    v1::ValidateInvitationTokenResponse* response) {
+  return Offload(ctx, [this, request, response] {
+    ASSIGN_OR_RETURN(Invitation inv, service_.ValidateToken(request->token()));
+    response->set_invitation_id(inv.id);
+    response->set_email(inv.email);
+    response->set_role(ToProto(inv.role));
+    response->set_tenant_id(inv.tenant_id);
+    ToProto(inv.expire_time, response->mutable_expire_time());
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace securelink::invitations

@@ -1,0 +1,55 @@
+// Thin gRPC callback handlers: parse the request, hand the blocking work to the worker pool,
+// call the domain service, convert the result. Nothing here blocks a gRPC thread.
+#ifndef SECURELINK_SERVER_GRPC_INVITATION_SERVICE_H_
+#define SECURELINK_SERVER_GRPC_INVITATION_SERVICE_H_
+
+#include <functional>
+
+#include "absl/status/status.h"
+#include "securelink/invitations/v1/invitation_service.grpc.pb.h"
+#include "server/invitation_service.h"
+#include "server/worker_pool.h"
+
+namespace securelink::invitations {
+
+class GrpcInvitationService final : public v1::InvitationService::CallbackService {
+ public:
+  // `service` and `workers` must outlive this object and the gRPC server it is registered with.
+  GrpcInvitationService(InvitationService& service, WorkerPool& workers)
+      : service_(service), workers_(workers) {}
+
+  grpc::ServerUnaryReactor* CreateInvitation(grpc::CallbackServerContext* ctx,
+                                             const v1::CreateInvitationRequest* request,
+                                             v1::CreateInvitationResponse* response) override;
+  grpc::ServerUnaryReactor* GetInvitation(grpc::CallbackServerContext* ctx,
+                                          const v1::GetInvitationRequest* request,
+                                          v1::GetInvitationResponse* response) override;
+  grpc::ServerUnaryReactor* ListInvitations(grpc::CallbackServerContext* ctx,
+                                            const v1::ListInvitationsRequest* request,
+                                            v1::ListInvitationsResponse* response) override;
+  grpc::ServerUnaryReactor* ResendInvitation(grpc::CallbackServerContext* ctx,
+                                             const v1::ResendInvitationRequest* request,
+                                             v1::ResendInvitationResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeInvitation(grpc::CallbackServerContext* ctx,
+                                             const v1::RevokeInvitationRequest* request,
+                                             v1::RevokeInvitationResponse* response) override;
+  grpc::ServerUnaryReactor* ValidateInvitationToken(
+      grpc::CallbackServerContext* ctx, const v1::ValidateInvitationTokenRequest* request,
+      v1::ValidateInvitationTokenResponse* response) override;
+  // BulkInvite, AcceptInvitation and WatchInvitationEvents answer UNIMPLEMENTED (the generated
+  // defaults) until their issues land.
+
+ private:
+  // Runs `work` on the worker pool and finishes the call with its result. Refuses with
+  // RESOURCE_EXHAUSTED when the pool's queue is full, and skips work whose caller has already
+  // gone or whose deadline has passed by the time a worker picks it up.
+  grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* ctx,
+                                    std::function<absl::Status()> work);
+
+  InvitationService& service_;
+  WorkerPool& workers_;
+};
+
+}  // namespace securelink::invitations
+
+#endif  // SECURELINK_SERVER_GRPC_INVITATION_SERVICE_H_

@@ -1,0 +1,108 @@
+// The invitation lifecycle (SPEC §2): validates requests, applies the state rules, mints links
+// and persists through InvitationStore. Knows neither gRPC nor SQL; the gRPC handlers translate.
+#ifndef SECURELINK_SERVER_INVITATION_SERVICE_H_
+#define SECURELINK_SERVER_INVITATION_SERVICE_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/domain/clock.h"
+#include "server/domain/invitation.h"
+#include "server/domain/token.h"
+#include "server/domain/validation.h"
+#include "storage/invitation_store.h"
+
+namespace securelink::invitations {
+
+struct InvitationServiceOptions {
+  TtlPolicy ttl;
+  // The link is `<registration_base_url>?token=<token>`.
+  std::string registration_base_url = "http://127.0.0.1:8080/register";
+  int default_page_size = 50;
+  int max_page_size = 500;
+};
+
+// Who is asking. Filled from the caller's credentials by the transport layer.
+struct Caller {
+  std::string subject;  // recorded as created_by and as the audit actor
+};
+
+struct CreateInvitationInput {
+  std::string email;
+  Role role = Role::kUnspecified;
+  std::string tenant_id;
+  std::optional<absl::Duration> ttl;
+  std::string request_id;
+  bool suppress_email = false;
+};
+
+// An invitation together with its freshly minted link (Create and Resend only).
+struct IssuedInvitation {
+  Invitation invitation;
+  std::string registration_url;
+};
+
+struct ListInvitationsInput {
+  std::string tenant_id;
+  std::vector<InvitationState> states;
+  std::string email_query;
+  int page_size = 0;  // 0: the default
+  std::string page_token;
+};
+
+struct ListInvitationsOutput {
+  std::vector<Invitation> invitations;
+  std::string next_page_token;
+  int64_t total_size = 0;
+};
+
+class InvitationService {
+ public:
+  // `store` and `clock` must outlive the service.
+  InvitationService(InvitationStore& store, const Clock& clock, TokenSealer sealer,
+                    InvitationServiceOptions options);
+
+  // Creates a PENDING invitation and returns it with its registration URL. With a request_id
+  // seen before, returns the first result again (ALREADY_EXISTS / REQUEST_ID_REUSED if the
+  // email, role or tenant differ). Errors: INVALID_ARGUMENT with field violations;
+  // ALREADY_EXISTS / ACTIVE_INVITATION_EXISTS naming the active invitation for the email.
+  absl::StatusOr<IssuedInvitation> Create(const Caller& caller, const CreateInvitationInput& in);
+
+  // The invitation with `id`, in its effective state. NOT_FOUND if none.
+  absl::StatusOr<Invitation> Get(absl::string_view id);
+
+  // A page of invitations, newest first. INVALID_ARGUMENT for a bad page size, page token
+  // (including one issued for other filters), tenant or state.
+  absl::StatusOr<ListInvitationsOutput> List(const ListInvitationsInput& in);
+
+  // A fresh link and expiry (now + ttl, or the default) for a PENDING or EXPIRED invitation;
+  // the previous link stops working at once. FAILED_PRECONDITION from ACCEPTED or REVOKED;
+  // ALREADY_EXISTS when reviving it would give the email two active invitations.
+  absl::StatusOr<IssuedInvitation> Resend(const Caller& caller, absl::string_view id,
+                                          std::optional<absl::Duration> ttl);
+
+  // Revokes a PENDING invitation for good. FAILED_PRECONDITION from any other state.
+  absl::StatusOr<Invitation> Revoke(const Caller& caller, absl::string_view id,
+                                    absl::string_view reason);
+
+  // The invitation a registration token belongs to, if the link may still be used.
+  // NOT_FOUND / INVITATION_TOKEN_INVALID for unknown, malformed or superseded tokens alike;
+  // FAILED_PRECONDITION with INVITATION_EXPIRED / _REVOKED / _ALREADY_ACCEPTED otherwise.
+  absl::StatusOr<Invitation> ValidateToken(absl::string_view token);
+
+ private:
+  std::string RegistrationUrl(absl::string_view token) const;
+
+  InvitationStore& store_;
+  const Clock& clock_;
+  TokenSealer sealer_;
+  InvitationServiceOptions options_;
+};
+
+}  // namespace securelink::invitations
+
+#endif  // SECURELINK_SERVER_INVITATION_SERVICE_H_

@@ -1,0 +1,106 @@
+// invitation_server: wires the real implementations together and serves until SIGTERM/SIGINT.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/config.h"
+#include "server/domain/clock.h"
+#include "server/domain/token.h"
+#include "server/grpc_invitation_service.h"
+#include "server/grpc_server.h"
+#include "server/invitation_service.h"
+#include "server/util/log.h"
+#include "server/worker_pool.h"
+#include "storage/connection_pool.h"
+#include "storage/migrations.h"
+#include "storage/mysql_invitation_store.h"
+
+namespace si = securelink::invitations;
+
+namespace {
+
+// Waits for the database (it may still be starting next to us) and migrates the schema.
+absl::StatusOr<int> MigrateWhenReachable(si::ConnectionPool& pool, absl::Duration timeout) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (true) {
+    absl::StatusOr<int> version = si::ApplyMigrations(pool, si::EmbeddedMigrations());
+    if (version.ok() || !absl::IsUnavailable(version.status()) || absl::Now() > give_up) {
+      return version;
+    }
+    si::Log(si::LogLevel::kWarning, "database not reachable yet; retrying",
+            {{"error", std::string(version.status().message())}});
+    absl::SleepFor(absl::Seconds(1));
+  }
+}
+
+[[noreturn]] void Fail(absl::string_view what, const absl::Status& status) {
+  si::Log(si::LogLevel::kError, what, {{"error", status.ToString()}});
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block the shutdown signals before any thread starts so that only sigwait below sees them.
+  sigset_t shutdown_signals;
+  sigemptyset(&shutdown_signals);
+  sigaddset(&shutdown_signals, SIGTERM);
+  sigaddset(&shutdown_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &shutdown_signals, nullptr);
+
+  si::ParseFlagsWithEnvironment(argc, argv);
+  absl::StatusOr<si::ServerConfig> config = si::ConfigFromFlags();
+  if (!config.ok()) Fail("invalid configuration", config.status());
+  si::SetMinLogLevel(config->log_level);
+
+  si::SystemClock clock;
+  si::ConnectionPool pool(config->mysql, config->pool);
+  si::Log(si::LogLevel::kInfo, "connecting to the database",
+          {{"database", config->mysql.Describe()}});
+  absl::StatusOr<int> schema = MigrateWhenReachable(pool, config->db_startup_timeout);
+  if (!schema.ok()) Fail("cannot migrate the database", schema.status());
+  si::Log(si::LogLevel::kInfo, "schema ready", {{"version", absl::StrCat(*schema)}});
+
+  si::MysqlInvitationStore store(pool);
+  absl::StatusOr<si::TokenSealer> sealer =
+      config->token_sealing_key.empty()
+          ? si::TokenSealer::CreateEphemeral()
+          : si::TokenSealer::Create(config->token_sealing_key);
+  if (!sealer.ok()) Fail("bad token sealing key", sealer.status());
+  if (config->token_sealing_key.empty()) {
+    si::Log(si::LogLevel::kWarning,
+            "no --token_sealing_key_file: a retried CreateInvitation answered by another "
+            "replica or after a restart returns no registration_url");
+  }
+  si::InvitationServiceOptions options;
+  options.ttl = config->ttl;
+  options.registration_base_url = config->registration_base_url;
+  options.default_page_size = config->default_page_size;
+  options.max_page_size = config->max_page_size;
+  si::InvitationService service(store, clock, *std::move(sealer), options);
+
+  si::WorkerPool workers(config->worker_threads, config->worker_queue_capacity);
+  si::GrpcInvitationService grpc_service(service, workers);
+  si::GrpcServerOptions server_options;
+  server_options.address = config->grpc_address;
+  server_options.max_receive_message_bytes = config->max_receive_message_bytes;
+  absl::StatusOr<si::StartedServer> server = si::StartGrpcServer(server_options, &grpc_service);
+  if (!server.ok()) Fail("cannot start the gRPC server", server.status());
+  si::SetServing(*server->server, true);
+  si::Log(si::LogLevel::kInfo, "serving",
+          {{"grpc_address", config->grpc_address}, {"port", absl::StrCat(server->port)}});
+
+  int signal_number = 0;
+  sigwait(&shutdown_signals, &signal_number);
+  si::Log(si::LogLevel::kInfo, "shutting down", {{"signal", absl::StrCat(signal_number)}});
+  si::SetServing(*server->server, false);
+  server->server->Shutdown(std::chrono::system_clock::now() +
+                           absl::ToChronoSeconds(config->shutdown_grace));
+  workers.Shutdown();
+  si::Log(si::LogLevel::kInfo, "stopped");
+  return 0;
+}

@@ -1,0 +1,97 @@
+#include "server/proto_convert.h"
+
+namespace securelink::invitations {
+
+void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  int64_t seconds = nanos / 1000000000;
+  int64_t rem = nanos % 1000000000;
+  if (rem < 0) {
+    rem += 1000000000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rem));
+}
+
+v1::Role ToProto(Role role) {
+  switch (role) {
+    case Role::kSuperAdmin: return v1::ROLE_SUPER_ADMIN;
+    case Role::kTenantAdmin: return v1::ROLE_TENANT_ADMIN;
+    case Role::kVpnUser: return v1::ROLE_VPN_USER;
+    case Role::kUnspecified: break;
+  }
+  return v1::ROLE_UNSPECIFIED;
+}
+
+v1::InvitationState ToProto(InvitationState state) {
+  switch (state) {
+    case InvitationState::kPending: return v1::INVITATION_STATE_PENDING;
+    case InvitationState::kAccepted: return v1::INVITATION_STATE_ACCEPTED;
+    case InvitationState::kExpired: return v1::INVITATION_STATE_EXPIRED;
+    case InvitationState::kRevoked: return v1::INVITATION_STATE_REVOKED;
+    case InvitationState::kUnspecified: break;
+  }
+  return v1::INVITATION_STATE_UNSPECIFIED;
+}
+
+namespace {
+
+v1::EmailDeliveryState ToProto(EmailDeliveryState state) {
+  switch (state) {
+    case EmailDeliveryState::kSuppressed: return v1::EMAIL_DELIVERY_STATE_SUPPRESSED;
+    case EmailDeliveryState::kQueued: return v1::EMAIL_DELIVERY_STATE_QUEUED;
+    case EmailDeliveryState::kSent: return v1::EMAIL_DELIVERY_STATE_SENT;
+    case EmailDeliveryState::kFailed: return v1::EMAIL_DELIVERY_STATE_FAILED;
+    case EmailDeliveryState::kUnspecified: break;
+  }
+  return v1::EMAIL_DELIVERY_STATE_UNSPECIFIED;
+}
+
+}  // namespace
+
+void ToProto(const Invitation& in, v1::Invitation* out) {
+  out->set_id(in.id);
+  out->set_email(in.email);
+  out->set_role(ToProto(in.role));
+  out->set_tenant_id(in.tenant_id);
+  out->set_state(ToProto(in.state));
+  ToProto(in.create_time, out->mutable_create_time());
+  ToProto(in.update_time, out->mutable_update_time());
+  ToProto(in.expire_time, out->mutable_expire_time());
+  if (in.accept_time) ToProto(*in.accept_time, out->mutable_accept_time());
+  if (in.revoke_time) ToProto(*in.revoke_time, out->mutable_revoke_time());
+  if (in.last_send_time) ToProto(*in.last_send_time, out->mutable_last_send_time());
+  out->set_send_count(in.send_count);
+  out->set_created_by(in.created_by);
+  out->set_user_id(in.user_id);
+  out->set_email_delivery_state(ToProto(in.email_delivery_state));
+  out->set_email_last_error(in.email_last_error);
+  out->set_revoke_reason(in.revoke_reason);
+}
+
+Role FromProto(v1::Role role) {
+  switch (role) {
+    case v1::ROLE_SUPER_ADMIN: return Role::kSuperAdmin;
+    case v1::ROLE_TENANT_ADMIN: return Role::kTenantAdmin;
+    case v1::ROLE_VPN_USER: return Role::kVpnUser;
+    default: return Role::kUnspecified;
+  }
+}
+
+InvitationState FromProto(v1::InvitationState state) {
+  switch (state) {
+    case v1::INVITATION_STATE_PENDING: return InvitationState::kPending;
+    case v1::INVITATION_STATE_ACCEPTED: return InvitationState::kAccepted;
+    case v1::INVITATION_STATE_EXPIRED: return InvitationState::kExpired;
+    case v1::INVITATION_STATE_REVOKED: return InvitationState::kRevoked;
+    default: return InvitationState::kUnspecified;
+  }
+}
+
+std::optional<absl::Duration> FromProto(bool has, const google::protobuf::Duration& d) {
+  if (!has) return std::nullopt;
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+}  // namespace securelink::invitations

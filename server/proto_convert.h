@@ -1,0 +1,31 @@
+// Conversions between the API's protobuf messages and the domain's plain types.
+#ifndef SECURELINK_SERVER_PROTO_CONVERT_H_
+#define SECURELINK_SERVER_PROTO_CONVERT_H_
+
+#include <optional>
+
+#include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "securelink/invitations/v1/invitation_service.pb.h"
+#include "server/domain/invitation.h"
+
+namespace securelink::invitations {
+
+namespace v1 = ::securelink::invitations::v1;
+
+void ToProto(const Invitation& in, v1::Invitation* out);
+v1::Role ToProto(Role role);
+v1::InvitationState ToProto(InvitationState state);
+void ToProto(absl::Time t, google::protobuf::Timestamp* out);
+
+// Unknown enum numbers map to kUnspecified, which validation then refuses.
+Role FromProto(v1::Role role);
+InvitationState FromProto(v1::InvitationState state);
+
+// nullopt when `has` is false. A Duration whose seconds/nanos disagree in sign is taken as is.
+std::optional<absl::Duration> FromProto(bool has, const google::protobuf::Duration& d);
+
+}  // namespace securelink::invitations
+
+#endif  // SECURELINK_SERVER_PROTO_CONVERT_H_

@@ -1,0 +1,269 @@
+#include "storage/connection_pool.h"
+
+#include <cppconn/exception.h>
+#include <cppconn/statement.h>
+#include <mysql_connection.h>
+#include <mysql_driver.h>
+
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+
+namespace securelink::invitations {
+namespace {
+
+sql::mysql::MySQL_Driver* Driver() {
+  // get_mysql_driver_instance is not thread-safe on first use.
+  static sql::mysql::MySQL_Driver* driver = sql::mysql::get_mysql_driver_instance();
+  return driver;
+}
+
+// Connector/C++ wants threadInit/threadEnd around each thread's use of the client library.
+struct ThreadRegistration {
+  ThreadRegistration() { Driver()->threadInit(); }
+  ~ThreadRegistration() { Driver()->threadEnd(); }
+};
+
+void EnsureThreadRegistered() { thread_local ThreadRegistration registration; }
+
+int Seconds(absl::Duration d) {
+  return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
+}
+
+void ExecuteIgnoringErrors(sql::Connection& c, const std::string& statement) {
+  try {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    s->execute(statement);
+  } catch (const sql::SQLException&) {
+    // Best effort: the variable exists on MariaDB or on MySQL, not both.
+  }
+}
+
+}  // namespace
+
+bool IsConnectionError(int code) {
+  switch (code) {
+    case 1040:  // ER_CON_COUNT_ERROR (too many connections)
+    case 1053:  // ER_SERVER_SHUTDOWN
+    case 1077:  // ER_NORMAL_SHUTDOWN
+    case 1152:  // ER_ABORTING_CONNECTION
+    case 1927:  // ER_CONNECTION_KILLED (MariaDB)
+    case 2002:  // CR_CONNECTION_ERROR
+    case 2003:  // CR_CONN_HOST_ERROR
+    case 2005:  // CR_UNKNOWN_HOST
+    case 2006:  // CR_SERVER_GONE_ERROR
+    case 2013:  // CR_SERVER_LOST
+    case 2026:  // CR_SSL_CONNECTION_ERROR
+    case 2055:  // CR_SERVER_LOST_EXTENDED
+    case 4031:  // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8)
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::Status SqlErrorToStatus(const sql::SQLException& e, absl::string_view what) {
+  const int code = e.getErrorCode();
+  if (IsConnectionError(code)) {
+    return absl::UnavailableError(
+        absl::StrCat(what, ": the database is unreachable (error ", code, "); try again"));
+  }
+  if (code == kErLockDeadlock || code == kErLockWaitTimeout) {
+    return absl::AbortedError(
+        absl::StrCat(what, ": conflicting concurrent change (error ", code, "); try again"));
+  }
+  if (code == 1969 /* MariaDB ER_STATEMENT_TIMEOUT */ || code == 3024 /* MySQL */) {
+    return absl::DeadlineExceededError(absl::StrCat(what, ": the database query timed out"));
+  }
+  // The SQL text and bound values stay out of the status: they may carry addresses or hashes.
+  return absl::InternalError(absl::StrCat(what, ": database error ", code, " (", e.what(), ")"));
+}
+
+ConnectionPool::ConnectionPool(MysqlEndpoint endpoint, ConnectionPoolOptions options)
+    : endpoint_(std::move(endpoint)), options_(options) {}
+
+ConnectionPool::~ConnectionPool() {
+  EnsureThreadRegistered();
+  absl::MutexLock lock(&mu_);
+  idle_.clear();
+}
+
+absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectionPool::Connect() const {
+  EnsureThreadRegistered();
+  sql::ConnectOptionsMap opts;
+  opts["hostName"] = endpoint_.socket.empty()
+                         ? sql::SQLString(absl::StrCat("tcp://", endpoint_.host, ":", endpoint_.port))
+                         : sql::SQLString(absl::StrCat("unix://", endpoint_.socket));
+  opts["userName"] = sql::SQLString(endpoint_.user);
+  opts["password"] = sql::SQLString(endpoint_.password);
+  opts["schema"] = sql::SQLString(endpoint_.database);
+  opts["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
+  opts["OPT_CONNECT_TIMEOUT"] = Seconds(options_.connect_timeout);
+  opts["OPT_READ_TIMEOUT"] = Seconds(options_.io_timeout);
+  opts["OPT_WRITE_TIMEOUT"] = Seconds(options_.io_timeout);
+  opts["OPT_RECONNECT"] = false;  // a silent reconnect would lose session settings mid-transaction
+  try {
+    std::unique_ptr<sql::Connection> c(Driver()->connect(opts));
+    std::unique_ptr<sql::Statement> s(c->createStatement());
+    // READ COMMITTED: a transaction that loses a unique-key race must see the winner's row.
+    s->execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+    s->execute(absl::StrCat("SET SESSION innodb_lock_wait_timeout = ",
+                            Seconds(options_.lock_wait_timeout)));
+    s->execute("SET SESSION time_zone = '+00:00'");
+    ExecuteIgnoringErrors(*c, absl::StrCat("SET SESSION max_statement_time = ",
+                                           Seconds(options_.io_timeout)));  // MariaDB
+    return c;
+  } catch (const sql::SQLException& e) {
+    return SqlErrorToStatus(e, absl::StrCat("connecting to ", endpoint_.Describe()));
+  }
+}
+
+absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
+  EnsureThreadRegistered();
+  std::unique_ptr<sql::Connection> connection;
+  absl::Time idle_since;
+  {
+    absl::MutexLock lock(&mu_);
+    auto slot_free = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return !idle_.empty() || leased_ < options_.max_connections;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&slot_free), options_.acquire_timeout)) {
+      return absl::UnavailableError(absl::StrCat(
+          "all ", options_.max_connections, " database connections are busy; try again"));
+    }
+    ++leased_;
+    if (!idle_.empty()) {
+      connection = std::move(idle_.back().connection);
+      idle_since = idle_.back().since;
+      idle_.pop_back();
+    }
+  }
+  bool reused = connection != nullptr;
+  if (reused && absl::Now() - idle_since > options_.validate_after_idle) {
+    bool valid = false;
+    try {
+      valid = connection->isValid();
+    } catch (const sql::SQLException&) {
+    }
+    if (!valid) {
+      connection.reset();
+      reused = false;
+    }
+  }
+  if (connection == nullptr) {
+    absl::StatusOr<std::unique_ptr<sql::Connection>> fresh = Connect();
+    if (!fresh.ok()) {
+      absl::MutexLock lock(&mu_);
+      --leased_;
+      return fresh.status();
+    }
+    connection = *std::move(fresh);
+  }
+  return Lease(this, std::move(connection), reused);
+}
+
+void ConnectionPool::Release(std::unique_ptr<sql::Connection> connection, bool reusable) {
+  EnsureThreadRegistered();
+  if (!reusable) connection.reset();  // close outside the lock
+  absl::MutexLock lock(&mu_);
+  --leased_;
+  if (connection != nullptr) idle_.push_back(Idle{std::move(connection), absl::Now()});
+}
+
+int ConnectionPool::in_use() const {
+  absl::MutexLock lock(&mu_);
+  return leased_;
+}
+
+int ConnectionPool::idle() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(idle_.size());
+}
+
+ConnectionPool::Lease::Lease(ConnectionPool* pool, std::unique_ptr<sql::Connection> connection,
+                             bool reused)
+    : pool_(pool), connection_(std::move(connection)), reused_(reused) {}
+
+ConnectionPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(other.pool_),
+      connection_(std::move(other.connection_)),
+      reused_(other.reused_),
+      reusable_(other.reusable_) {
+  other.pool_ = nullptr;
+}
+
+ConnectionPool::Lease::~Lease() {
+  if (pool_ != nullptr) pool_->Release(std::move(connection_), reusable_);
+}
+
+namespace {
+
+void Execute(sql::Connection& c, const char* statement) {
+  std::unique_ptr<sql::Statement> s(c.createStatement());
+  s->execute(statement);
+}
+
+absl::Status RunOnce(ConnectionPool& pool, absl::string_view what, bool transactional,
+                     const std::function<absl::Status(sql::Connection&)>& body,
+                     bool* retry_on_fresh_connection) {
+  *retry_on_fresh_connection = false;
+  absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
+  if (!lease.ok()) return lease.status();
+  sql::Connection& c = lease->connection();
+  bool commit_sent = false;
+  try {
+    if (transactional) Execute(c, "START TRANSACTION");
+    absl::Status status = body(c);
+    if (!status.ok()) {
+      if (transactional) Execute(c, "ROLLBACK");
+      return status;
+    }
+    if (transactional) {
+      commit_sent = true;
+      Execute(c, "COMMIT");
+    }
+    return absl::OkStatus();
+  } catch (const sql::SQLException& e) {
+    absl::Status status = SqlErrorToStatus(e, what);
+    if (IsConnectionError(e.getErrorCode())) {
+      lease->Discard();
+      // Only a transaction that never reached COMMIT is known not to have happened.
+      *retry_on_fresh_connection = lease->reused() && !commit_sent;
+    } else if (transactional) {
+      try {
+        Execute(c, "ROLLBACK");
+      } catch (const sql::SQLException&) {
+        lease->Discard();
+      }
+    }
+    return status;
+  }
+}
+
+absl::Status RunWithRetries(ConnectionPool& pool, absl::string_view what, bool transactional,
+                            const std::function<absl::Status(sql::Connection&)>& body) {
+  constexpr int kMaxAttempts = 4;
+  absl::Status status;
+  for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
+    bool retry_on_fresh_connection = false;
+    status = RunOnce(pool, what, transactional, body, &retry_on_fresh_connection);
+    if (status.ok()) return status;
+    bool retryable = absl::IsAborted(status) || retry_on_fresh_connection;
+    if (!retryable) return status;
+  }
+  return status;
+}
+
+}  // namespace
+
+absl::Status RunTransaction(ConnectionPool& pool, absl::string_view what,
+                            const std::function<absl::Status(sql::Connection&)>& body) {
+  return RunWithRetries(pool, what, /*transactional=*/true, body);
+}
+
+absl::Status RunReadOnly(ConnectionPool& pool, absl::string_view what,
+                         const std::function<absl::Status(sql::Connection&)>& body) {
+  return RunWithRetries(pool, what, /*transactional=*/false, body);
+}
+
+}  // namespace securelink::invitations

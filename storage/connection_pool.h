@@ -1,0 +1,129 @@
+// A bounded pool of MySQL connections (Connector/C++ 1.1). Connections are created lazily,
+// validated after sitting idle, discarded when broken, and replaced transparently, so the
+// service survives a database restart without restarting itself.
+#ifndef SECURELINK_STORAGE_CONNECTION_POOL_H_
+#define SECURELINK_STORAGE_CONNECTION_POOL_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "storage/mysql_uri.h"
+
+namespace sql {
+class Connection;
+class SQLException;
+}  // namespace sql
+
+namespace securelink::invitations {
+
+// Every limit of the pool in one place, with the reasoning for its default.
+struct ConnectionPoolOptions {
+  // Upper bound on open connections; sized with the worker pool (one connection per worker).
+  int max_connections = 16;
+  // How long a caller waits for a free connection before UNAVAILABLE.
+  absl::Duration acquire_timeout = absl::Seconds(5);
+  // TCP connect / handshake bound, so an unreachable database fails fast.
+  absl::Duration connect_timeout = absl::Seconds(3);
+  // Socket read/write bound: the ceiling on any one statement, so a stalled database cannot
+  // hang a worker forever. Statements are short single-row work; 10 s is generous.
+  absl::Duration io_timeout = absl::Seconds(10);
+  // InnoDB row-lock wait bound: contention surfaces as a retryable error, not a hang.
+  absl::Duration lock_wait_timeout = absl::Seconds(5);
+  // A connection idle longer than this is pinged before reuse (it may have been cut).
+  absl::Duration validate_after_idle = absl::Seconds(5);
+};
+
+class ConnectionPool {
+ public:
+  class Lease;
+
+  // Does not connect; the first Acquire does. `endpoint.password` is never logged.
+  ConnectionPool(MysqlEndpoint endpoint, ConnectionPoolOptions options);
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // A connection for the caller's exclusive use until the Lease is destroyed. Waits at most
+  // acquire_timeout for a free slot. UNAVAILABLE when no slot frees up in time or the database
+  // cannot be reached.
+  absl::StatusOr<Lease> Acquire();
+
+  // Connections currently leased out / open and idle. For metrics and tests.
+  int in_use() const;
+  int idle() const;
+
+  const MysqlEndpoint& endpoint() const { return endpoint_; }
+  const ConnectionPoolOptions& options() const { return options_; }
+
+ private:
+  struct Idle {
+    std::unique_ptr<sql::Connection> connection;
+    absl::Time since;
+  };
+  absl::StatusOr<std::unique_ptr<sql::Connection>> Connect() const;
+  void Release(std::unique_ptr<sql::Connection> connection, bool reusable);
+
+  const MysqlEndpoint endpoint_;
+  const ConnectionPoolOptions options_;
+  mutable absl::Mutex mu_;
+  std::deque<Idle> idle_ ABSL_GUARDED_BY(mu_);
+  int leased_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Exclusive use of one pooled connection; returns it on destruction.
+class ConnectionPool::Lease {
+ public:
+  Lease(Lease&& other) noexcept;
+  Lease& operator=(Lease&&) = delete;
+  ~Lease();
+
+  sql::Connection& connection() { return *connection_; }
+  // The connection came out of the idle list (rather than being opened for this lease), so a
+  // connection error on its first statement may just mean the database restarted meanwhile.
+  bool reused() const { return reused_; }
+  // Close instead of returning to the pool (after a connection error or a half-done transaction).
+  void Discard() { reusable_ = false; }
+
+ private:
+  friend class ConnectionPool;
+  Lease(ConnectionPool* pool, std::unique_ptr<sql::Connection> connection, bool reused);
+  ConnectionPool* pool_;
+  std::unique_ptr<sql::Connection> connection_;
+  bool reused_;
+  bool reusable_ = true;
+};
+
+// MySQL/MariaDB client and server error numbers this code branches on.
+inline constexpr int kErDupEntry = 1062;
+inline constexpr int kErLockWaitTimeout = 1205;
+inline constexpr int kErLockDeadlock = 1213;
+
+// Whether `error_code` means the connection is unusable (lost, refused, server gone or
+// shutting down) rather than the statement being wrong.
+bool IsConnectionError(int error_code);
+
+// Maps a Connector/C++ exception to a Status: connection errors → UNAVAILABLE, lock timeouts
+// and deadlocks → ABORTED, statement timeouts → DEADLINE_EXCEEDED, anything else → INTERNAL.
+// `what` names the operation for the message; the SQL text and its parameters are not included.
+absl::Status SqlErrorToStatus(const sql::SQLException& e, absl::string_view what);
+
+// Runs `body` inside one transaction on a pooled connection and commits. Exceptions are mapped
+// with SqlErrorToStatus; an error from `body` or a failed commit rolls back. Retries the whole
+// transaction (a few times) after a deadlock or lock timeout, and once when a reused connection
+// turns out to be dead before anything was committed.
+absl::Status RunTransaction(ConnectionPool& pool, absl::string_view what,
+                            const std::function<absl::Status(sql::Connection&)>& body);
+
+// Like RunTransaction but without BEGIN/COMMIT (autocommit reads).
+absl::Status RunReadOnly(ConnectionPool& pool, absl::string_view what,
+                         const std::function<absl::Status(sql::Connection&)>& body);
+
+}  // namespace securelink::invitations
+
+#endif  // SECURELINK_STORAGE_CONNECTION_POOL_H_

@@ -1,0 +1,100 @@
+// The narrow interface the invitation service uses to persist invitations. The MySQL
+// implementation is MysqlInvitationStore; every method is one database transaction.
+#ifndef SECURELINK_STORAGE_INVITATION_STORE_H_
+#define SECURELINK_STORAGE_INVITATION_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/domain/invitation.h"
+
+namespace securelink::invitations {
+
+enum class AuditEventType { kCreated, kResent, kRevoked, kExpired, kAccepted, kEmailSent, kEmailFailed };
+absl::string_view AuditEventTypeName(AuditEventType type);
+
+// A state change to record with the change itself (SPEC §2 "audit").
+struct AuditEvent {
+  AuditEventType type = AuditEventType::kCreated;
+  std::string actor;   // the caller's `sub`, or "system"
+  std::string reason;  // optional, human-readable
+};
+
+// A new invitation row. `token_hash` is the SHA-256 of the link's token; `sealed_token` the
+// token encrypted for request_id replays. The token itself is never given to the store.
+struct NewInvitation {
+  Invitation invitation;
+  std::string token_hash;
+  std::string sealed_token;
+  AuditEvent event;
+};
+
+struct InsertResult {
+  Invitation invitation;
+  std::string sealed_token;  // of the stored row (the first one, on a replay)
+  bool replayed = false;     // true: request_id matched an earlier invitation; nothing written
+};
+
+// A decided change to an existing invitation, written atomically with its event.
+struct InvitationChange {
+  Invitation invitation;  // the new row values (id and email unchanged)
+  std::optional<std::string> new_token_hash;
+  std::optional<std::string> new_sealed_token;
+  AuditEvent event;
+};
+
+// Filters for List; every filter combines with AND.
+struct InvitationQuery {
+  std::string tenant_id;                 // empty: all tenants
+  std::vector<InvitationState> states;   // effective states; empty: all
+  std::string email_substring;           // lower-case; empty: any
+  int page_size = 50;
+  std::optional<int64_t> after_seq;      // keyset cursor: rows with seq < after_seq
+};
+
+struct InvitationPage {
+  std::vector<Invitation> invitations;  // newest first (descending seq), as stored
+  std::optional<int64_t> next_after_seq;
+  int64_t total_size = 0;
+};
+
+class InvitationStore {
+ public:
+  virtual ~InvitationStore() = default;
+
+  // Inserts `row` with its event. If row.invitation.request_id is non-empty and an invitation
+  // with that request_id exists, writes nothing and returns that invitation (replayed=true).
+  // A PENDING row for the same email whose expiry is at or before `now` is first marked EXPIRED
+  // (with its event) in the same transaction, so an expired invitation never blocks a new one.
+  // Errors: ALREADY_EXISTS / ACTIVE_INVITATION_EXISTS naming the active invitation; UNAVAILABLE
+  // when the database cannot be reached.
+  virtual absl::StatusOr<InsertResult> Insert(const NewInvitation& row, absl::Time now) = 0;
+
+  // The invitation with `id`, as stored. NOT_FOUND if none.
+  virtual absl::StatusOr<Invitation> Get(absl::string_view id) = 0;
+
+  // The invitation whose current token hash is `token_hash`, as stored. NOT_FOUND if none.
+  virtual absl::StatusOr<Invitation> GetByTokenHash(absl::string_view token_hash) = 0;
+
+  // One page of invitations matching `query`, with effective states evaluated at `now`.
+  virtual absl::StatusOr<InvitationPage> List(const InvitationQuery& query, absl::Time now) = 0;
+
+  // Locks invitation `id`, passes the stored row to `decide`, and writes the change it returns
+  // with its event, all in one transaction. An error from `decide` is returned and nothing is
+  // written. When the change makes the invitation PENDING, the one-active-invitation rule is
+  // enforced by the unique key: stale rows for the email (expired at `now`) are expired first,
+  // a live one makes this ALREADY_EXISTS / ACTIVE_INVITATION_EXISTS. NOT_FOUND if no such id.
+  using Decision = std::function<absl::StatusOr<InvitationChange>(const Invitation& current)>;
+  virtual absl::StatusOr<Invitation> Update(absl::string_view id, absl::Time now,
+                                            const Decision& decide) = 0;
+};
+
+}  // namespace securelink::invitations
+
+#endif  // SECURELINK_STORAGE_INVITATION_STORE_H_

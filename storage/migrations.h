@@ -1,0 +1,33 @@
+// Versioned schema migrations (storage/migrations/NNNN_name.sql, embedded in the binary),
+// applied at start-up under a database-wide lock so replicas starting together are safe.
+#ifndef SECURELINK_STORAGE_MIGRATIONS_H_
+#define SECURELINK_STORAGE_MIGRATIONS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "storage/connection_pool.h"
+
+namespace securelink::invitations {
+
+struct Migration {
+  int version;
+  std::string name;
+  std::string sql;  // statements separated by ';' at the end of a line
+};
+
+// The migrations compiled into this binary, in ascending version order.
+const std::vector<Migration>& EmbeddedMigrations();
+
+// Applies every migration newer than the database's recorded version, in order, holding the
+// named lock `securelink_invitations_migrations` so that concurrent callers (replicas) apply
+// each exactly once. Returns the schema version afterwards. A database newer than `migrations`
+// is left as is. UNAVAILABLE when the database is unreachable or the lock is not obtained
+// within `lock_timeout`.
+absl::StatusOr<int> ApplyMigrations(ConnectionPool& pool, const std::vector<Migration>& migrations,
+                                    absl::Duration lock_timeout = absl::Seconds(60));
+
+}  // namespace securelink::invitations
+
+#endif  // SECURELINK_STORAGE_MIGRATIONS_H_

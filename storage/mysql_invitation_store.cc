@@ -1,0 +1,377 @@
+#include "storage/mysql_invitation_store.h"
+
+#include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <mysql_connection.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/domain/errors.h"
+#include "server/domain/token.h"
+#include "server/util/status_macros.h"
+
+namespace securelink::invitations {
+
+absl::string_view AuditEventTypeName(AuditEventType type) {
+  switch (type) {
+    case AuditEventType::kCreated: return "CREATED";
+    case AuditEventType::kResent: return "RESENT";
+    case AuditEventType::kRevoked: return "REVOKED";
+    case AuditEventType::kExpired: return "EXPIRED";
+    case AuditEventType::kAccepted: return "ACCEPTED";
+    case AuditEventType::kEmailSent: return "EMAIL_SENT";
+    case AuditEventType::kEmailFailed: return "EMAIL_FAILED";
+  }
+  return "UNKNOWN";
+}
+
+namespace {
+
+using Statement = std::unique_ptr<sql::PreparedStatement>;
+using Rows = std::unique_ptr<sql::ResultSet>;
+
+constexpr char kColumns[] =
+    "seq, id, email, role, tenant_id, state, create_time, update_time, expire_time, "
+    "accept_time, revoke_time, last_send_time, send_count, created_by, user_id, revoke_reason, "
+    "request_id, email_delivery_state, email_last_error, sealed_token";
+
+constexpr char kSystemActor[] = "system";
+
+// DATETIME(6) columns hold UTC wall time; the session time zone is pinned to +00:00.
+std::string SqlTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, absl::UTCTimeZone());
+}
+
+absl::Time ParseSqlTime(const std::string& text) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime("%Y-%m-%d %H:%M:%E*S", text, absl::UTCTimeZone(), &t, &err)) {
+    return absl::InfinitePast();
+  }
+  return t;
+}
+
+std::optional<absl::Time> OptionalTime(sql::ResultSet& rs, const char* column) {
+  if (rs.isNull(column)) return std::nullopt;
+  return ParseSqlTime(rs.getString(column));
+}
+
+std::string OptionalString(sql::ResultSet& rs, const char* column) {
+  return rs.isNull(column) ? std::string() : std::string(rs.getString(column));
+}
+
+Invitation ReadInvitation(sql::ResultSet& rs, std::string* sealed_token = nullptr) {
+  Invitation inv;
+  inv.seq = static_cast<int64_t>(rs.getUInt64("seq"));
+  inv.id = rs.getString("id");
+  inv.email = rs.getString("email");
+  inv.role = RoleFromName(std::string(rs.getString("role")));
+  inv.tenant_id = rs.getString("tenant_id");
+  inv.state = StateFromName(std::string(rs.getString("state")));
+  inv.create_time = ParseSqlTime(rs.getString("create_time"));
+  inv.update_time = ParseSqlTime(rs.getString("update_time"));
+  inv.expire_time = ParseSqlTime(rs.getString("expire_time"));
+  inv.accept_time = OptionalTime(rs, "accept_time");
+  inv.revoke_time = OptionalTime(rs, "revoke_time");
+  inv.last_send_time = OptionalTime(rs, "last_send_time");
+  inv.send_count = rs.getInt("send_count");
+  inv.created_by = rs.getString("created_by");
+  inv.user_id = OptionalString(rs, "user_id");
+  inv.revoke_reason = OptionalString(rs, "revoke_reason");
+  inv.request_id = OptionalString(rs, "request_id");
+  inv.email_delivery_state =
+      DeliveryStateFromName(std::string(rs.getString("email_delivery_state")));
+  inv.email_last_error = OptionalString(rs, "email_last_error");
+  if (sealed_token != nullptr) *sealed_token = OptionalString(rs, "sealed_token");
+  return inv;
+}
+
+std::string Hex(absl::string_view bytes) { return absl::BytesToHexString(bytes); }
+
+void SetNullableString(sql::PreparedStatement& s, int index, const std::string& value) {
+  if (value.empty()) {
+    s.setNull(index, sql::DataType::VARCHAR);
+  } else {
+    s.setString(index, value);
+  }
+}
+
+void SetNullableTime(sql::PreparedStatement& s, int index, const std::optional<absl::Time>& t) {
+  if (t.has_value()) {
+    s.setString(index, SqlTime(*t));
+  } else {
+    s.setNull(index, sql::DataType::TIMESTAMP);
+  }
+}
+
+// The row with `column` = `value`, or nullopt. `lock` appends FOR UPDATE.
+std::optional<Invitation> FindOne(sql::Connection& c, const char* column, const std::string& value,
+                                  bool lock, std::string* sealed_token = nullptr) {
+  Statement s(c.prepareStatement(absl::StrCat("SELECT ", kColumns, " FROM invitations WHERE ",
+                                              column, " = ?", lock ? " FOR UPDATE" : "")));
+  s->setString(1, value);
+  Rows rs(s->executeQuery());
+  if (!rs->next()) return std::nullopt;
+  return ReadInvitation(*rs, sealed_token);
+}
+
+void InsertEvent(sql::Connection& c, const Invitation& inv, const AuditEvent& event,
+                 absl::Time now) {
+  Statement s(c.prepareStatement(
+      "INSERT INTO invitation_events (invitation_id, type, actor, tenant_id, email, reason, "
+      "event_time) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  s->setString(1, inv.id);
+  s->setString(2, std::string(AuditEventTypeName(event.type)));
+  s->setString(3, event.actor);
+  s->setString(4, inv.tenant_id);
+  s->setString(5, inv.email);
+  SetNullableString(*s, 6, event.reason);
+  s->setString(7, SqlTime(now));
+  s->execute();
+}
+
+// Makes room for a new active invitation for `email`: a PENDING row already past its expiry is
+// persisted as EXPIRED (with its event); a live one is returned as the blocker.
+std::optional<std::string> ClearStaleActive(sql::Connection& c, const std::string& email,
+                                            const std::string& except_id, absl::Time now) {
+  std::optional<Invitation> holder = FindOne(c, "active_email", email, /*lock=*/true);
+  if (!holder.has_value() || holder->id == except_id) return std::nullopt;
+  if (holder->expire_time > now) return holder->id;
+  Statement s(c.prepareStatement(
+      "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, update_time = ? "
+      "WHERE id = ?"));
+  s->setString(1, SqlTime(now));
+  s->setString(2, holder->id);
+  s->execute();
+  InsertEvent(c, *holder, AuditEvent{AuditEventType::kExpired, kSystemActor, "ttl elapsed"}, now);
+  return std::nullopt;
+}
+
+bool IsDuplicateOf(const sql::SQLException& e, absl::string_view key) {
+  return e.getErrorCode() == kErDupEntry && absl::StrContains(e.what(), key);
+}
+
+}  // namespace
+
+absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& row,
+                                                          absl::Time now) {
+  const Invitation& inv = row.invitation;
+  InsertResult result;
+  // A concurrent insert can win the race between our check and our insert; the unique keys
+  // then refuse ours and one more pass reports (or replays) the winner.
+  for (int pass = 0; pass < 3; ++pass) {
+    bool lost_race = false;
+    absl::Status status = RunTransaction(pool_, "creating an invitation", [&](sql::Connection& c) {
+      lost_race = false;
+      if (!inv.request_id.empty()) {
+        std::optional<Invitation> first =
+            FindOne(c, "request_id", inv.request_id, /*lock=*/false, &result.sealed_token);
+        if (first.has_value()) {
+          result.invitation = *std::move(first);
+          result.replayed = true;
+          return absl::OkStatus();
+        }
+      }
+      if (std::optional<std::string> blocker = ClearStaleActive(c, inv.email, "", now)) {
+        return ActiveInvitationExistsError(inv.email, *blocker);
+      }
+      try {
+        Statement s(c.prepareStatement(
+            "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, "
+            "token_hash, sealed_token, request_id, create_time, update_time, expire_time, "
+            "send_count, created_by, email_delivery_state) "
+            "VALUES (?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+        s->setString(1, inv.id);
+        s->setString(2, inv.email);
+        s->setString(3, std::string(RoleName(inv.role)));
+        s->setString(4, inv.tenant_id);
+        s->setString(5, inv.email);
+        s->setString(6, Hex(row.token_hash));
+        s->setString(7, Base64UrlEncode(row.sealed_token));
+        SetNullableString(*s, 8, inv.request_id);
+        s->setString(9, SqlTime(inv.create_time));
+        s->setString(10, SqlTime(inv.update_time));
+        s->setString(11, SqlTime(inv.expire_time));
+        s->setInt(12, inv.send_count);
+        s->setString(13, inv.created_by);
+        s->setString(14, std::string(DeliveryStateName(inv.email_delivery_state)));
+        s->execute();
+      } catch (const sql::SQLException& e) {
+        if (IsDuplicateOf(e, "uq_invitations_active_email") ||
+            IsDuplicateOf(e, "uq_invitations_request_id")) {
+          lost_race = true;
+          return absl::AbortedError("lost a unique-key race");  // rolls back; handled below
+        }
+        throw;
+      }
+      InsertEvent(c, inv, row.event, now);
+      std::optional<Invitation> stored = FindOne(c, "id", inv.id, /*lock=*/false);
+      if (!stored.has_value()) return absl::InternalError("inserted invitation vanished");
+      result.invitation = *std::move(stored);
+      result.sealed_token = Base64UrlEncode(row.sealed_token);
+      result.replayed = false;
+      return absl::OkStatus();
+    });
+    if (lost_race) continue;
+    if (!status.ok()) return status;
+    if (!result.sealed_token.empty()) {
+      ASSIGN_OR_RETURN(result.sealed_token, Base64UrlDecode(result.sealed_token));
+    }
+    return result;
+  }
+  return absl::AbortedError("creating an invitation kept conflicting with concurrent changes; try again");
+}
+
+absl::StatusOr<Invitation> MysqlInvitationStore::Get(absl::string_view id) {
+  std::optional<Invitation> found;
+  RETURN_IF_ERROR(RunReadOnly(pool_, "reading an invitation", [&](sql::Connection& c) {
+    found = FindOne(c, "id", std::string(id), /*lock=*/false);
+    return absl::OkStatus();
+  }));
+  if (!found.has_value()) return InvitationNotFoundError(id);
+  return *std::move(found);
+}
+
+absl::StatusOr<Invitation> MysqlInvitationStore::GetByTokenHash(absl::string_view token_hash) {
+  std::optional<Invitation> found;
+  RETURN_IF_ERROR(RunReadOnly(pool_, "looking up a registration token", [&](sql::Connection& c) {
+    found = FindOne(c, "token_hash", Hex(token_hash), /*lock=*/false);
+    return absl::OkStatus();
+  }));
+  if (!found.has_value()) return absl::NotFoundError("no invitation has this token");
+  return *std::move(found);
+}
+
+absl::StatusOr<InvitationPage> MysqlInvitationStore::List(const InvitationQuery& query,
+                                                          absl::Time now) {
+  // Filters are built from fixed SQL fragments; every value is a bound parameter.
+  std::vector<std::string> where;
+  std::vector<std::string> params;
+  if (!query.tenant_id.empty()) {
+    where.push_back("tenant_id = ?");
+    params.push_back(query.tenant_id);
+  }
+  if (!query.states.empty()) {
+    const std::string t = SqlTime(now);
+    std::vector<std::string> any;
+    for (InvitationState s : query.states) {
+      switch (s) {
+        case InvitationState::kPending:
+          any.push_back("(state = 'PENDING' AND expire_time > ?)");
+          params.push_back(t);
+          break;
+        case InvitationState::kExpired:
+          any.push_back("(state = 'EXPIRED' OR (state = 'PENDING' AND expire_time <= ?))");
+          params.push_back(t);
+          break;
+        default:
+          any.push_back("state = ?");
+          params.emplace_back(StateName(s));
+      }
+    }
+    where.push_back(absl::StrCat("(", absl::StrJoin(any, " OR "), ")"));
+  }
+  if (!query.email_substring.empty()) {
+    std::string escaped;
+    for (char ch : query.email_substring) {
+      if (ch == '%' || ch == '_' || ch == '\\') escaped.push_back('\\');
+      escaped.push_back(ch);
+    }
+    where.push_back("email LIKE ?");
+    params.push_back(absl::StrCat("%", escaped, "%"));
+  }
+  const std::string filter = where.empty() ? "" : absl::StrCat(" WHERE ", absl::StrJoin(where, " AND "));
+  const std::string page_filter =
+      query.after_seq.has_value()
+          ? absl::StrCat(filter.empty() ? " WHERE " : filter + " AND ", "seq < ?")
+          : filter;
+
+  InvitationPage page;
+  RETURN_IF_ERROR(RunReadOnly(pool_, "listing invitations", [&](sql::Connection& c) {
+    page = InvitationPage();
+    Statement rows(c.prepareStatement(absl::StrCat("SELECT ", kColumns, " FROM invitations",
+                                                   page_filter, " ORDER BY seq DESC LIMIT ?")));
+    int i = 1;
+    for (const std::string& p : params) rows->setString(i++, p);
+    if (query.after_seq.has_value()) rows->setInt64(i++, *query.after_seq);
+    rows->setInt(i, query.page_size + 1);
+    Rows rs(rows->executeQuery());
+    while (rs->next()) page.invitations.push_back(ReadInvitation(*rs));
+    if (static_cast<int>(page.invitations.size()) > query.page_size) {
+      page.invitations.pop_back();
+      page.next_after_seq = page.invitations.back().seq;
+    }
+    Statement count(c.prepareStatement(absl::StrCat("SELECT COUNT(*) FROM invitations", filter)));
+    i = 1;
+    for (const std::string& p : params) count->setString(i++, p);
+    Rows crs(count->executeQuery());
+    if (crs->next()) page.total_size = crs->getInt64(1);
+    return absl::OkStatus();
+  }));
+  return page;
+}
+
+absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, absl::Time now,
+                                                        const Decision& decide) {
+  std::optional<Invitation> updated;
+  for (int pass = 0; pass < 3; ++pass) {
+    bool lost_race = false;
+    absl::Status status = RunTransaction(pool_, "updating an invitation", [&](sql::Connection& c) {
+      lost_race = false;
+      std::optional<Invitation> current = FindOne(c, "id", std::string(id), /*lock=*/true);
+      if (!current.has_value()) return InvitationNotFoundError(id);
+      ASSIGN_OR_RETURN(InvitationChange change, decide(*current));
+      const Invitation& next = change.invitation;
+      const bool active = next.state == InvitationState::kPending;
+      if (active && current->state != InvitationState::kPending) {
+        if (std::optional<std::string> blocker = ClearStaleActive(c, next.email, next.id, now)) {
+          return ActiveInvitationExistsError(next.email, *blocker);
+        }
+      }
+      try {
+        Statement s(c.prepareStatement(
+            "UPDATE invitations SET state = ?, active_email = ?, expire_time = ?, "
+            "update_time = ?, accept_time = ?, revoke_time = ?, last_send_time = ?, "
+            "send_count = ?, user_id = ?, revoke_reason = ?, email_delivery_state = ?, "
+            "email_last_error = ?, token_hash = COALESCE(?, token_hash), "
+            "sealed_token = COALESCE(?, sealed_token) WHERE id = ?"));
+        s->setString(1, std::string(StateName(next.state)));
+        SetNullableString(*s, 2, active ? next.email : "");
+        s->setString(3, SqlTime(next.expire_time));
+        s->setString(4, SqlTime(next.update_time));
+        SetNullableTime(*s, 5, next.accept_time);
+        SetNullableTime(*s, 6, next.revoke_time);
+        SetNullableTime(*s, 7, next.last_send_time);
+        s->setInt(8, next.send_count);
+        SetNullableString(*s, 9, next.user_id);
+        SetNullableString(*s, 10, next.revoke_reason);
+        s->setString(11, std::string(DeliveryStateName(next.email_delivery_state)));
+        SetNullableString(*s, 12, next.email_last_error);
+        SetNullableString(*s, 13, change.new_token_hash ? Hex(*change.new_token_hash) : "");
+        SetNullableString(*s, 14,
+                          change.new_sealed_token ? Base64UrlEncode(*change.new_sealed_token) : "");
+        s->setString(15, current->id);
+        s->execute();
+      } catch (const sql::SQLException& e) {
+        if (IsDuplicateOf(e, "uq_invitations_active_email")) {
+          lost_race = true;
+          return absl::AbortedError("lost a unique-key race");
+        }
+        throw;
+      }
+      InsertEvent(c, next, change.event, now);
+      updated = FindOne(c, "id", current->id, /*lock=*/false);
+      if (!updated.has_value()) return absl::InternalError("updated invitation vanished");
+      return absl::OkStatus();
+    });
+    if (lost_race) continue;
+    if (!status.ok()) return status;
+    return *std::move(updated);
+  }
+  return absl::AbortedError("updating the invitation kept conflicting with concurrent changes; try again");
+}
+
+}  // namespace securelink::invitations
