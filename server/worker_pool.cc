@@ -17,7 +17,8 @@ WorkerPool::~WorkerPool() {
 absl::Status WorkerPool::TrySubmit(std::function<void()> task) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the server is shutting down");
-  if (static_cast<int>(queue_.size()) >= queue_capacity_) {
+  // Idle workers take a task at once; only tasks beyond them count against the capacity.
+  if (static_cast<int>(queue_.size()) >= queue_capacity_ + idle_workers_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("the server is overloaded (", queue_capacity_,
                      " requests already waiting for the database); retry with backoff"));
@@ -41,11 +42,13 @@ void WorkerPool::Run() {
     std::function<void()> task;
     {
       absl::MutexLock lock(&mu_);
+      ++idle_workers_;
       mu_.Await(absl::Condition(
           +[](WorkerPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
             return p->stopping_ || !p->queue_.empty();
           },
           this));
+      --idle_workers_;
       if (queue_.empty()) return;  // stopping and drained
       task = std::move(queue_.front());
       queue_.pop_front();

@@ -16,7 +16,7 @@ namespace securelink::invitations {
 
 class WorkerPool {
  public:
-  // Starts `threads` workers; at most `queue_capacity` tasks wait beyond those running.
+  // Starts `threads` workers; at most `queue_capacity` tasks wait for a busy worker.
   WorkerPool(int threads, int queue_capacity);
   // Runs every queued task, then joins the workers.
   ~WorkerPool();
@@ -42,6 +42,7 @@ class WorkerPool {
   mutable absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;  // waiting for a task
   std::vector<std::thread> threads_;
 };
 

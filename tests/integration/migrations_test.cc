@@ -1,0 +1,64 @@
+// Migrations applied by several replicas at once run exactly once each.
+#include "storage/migrations.h"
+
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/support/test_server.h"
+
+namespace securelink::testing {
+namespace {
+
+TEST(Migrations, ConcurrentReplicasApplyEachVersionExactlyOnce) {
+  MariaDbServer& db = SharedMariaDb();
+  const std::string database = absl::StrCat("mig_", getpid());
+  ASSERT_TRUE(db.CreateDatabase(database).ok());
+  absl::StatusOr<invitations::MysqlEndpoint> endpoint = invitations::ParseMysqlUri(db.Uri(database));
+  ASSERT_TRUE(endpoint.ok());
+  const int latest = invitations::EmbeddedMigrations().back().version;
+
+  constexpr int kReplicas = 4;
+  std::vector<absl::StatusOr<int>> results(kReplicas, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kReplicas; ++i) {
+    threads.emplace_back([&, i] {
+      invitations::ConnectionPool pool(*endpoint, {});
+      results[i] = invitations::ApplyMigrations(pool, invitations::EmbeddedMigrations());
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, latest);
+  }
+  absl::StatusOr<std::string> rows =
+      db.Query(database, "SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  const std::string expected = absl::StrCat(invitations::EmbeddedMigrations().size(), "\t",
+                                            invitations::EmbeddedMigrations().size());
+  EXPECT_EQ(std::string(absl::StripAsciiWhitespace(*rows)), expected);
+
+  // Re-running is a no-op.
+  invitations::ConnectionPool pool(*endpoint, {});
+  absl::StatusOr<int> again = invitations::ApplyMigrations(pool, invitations::EmbeddedMigrations());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, latest);
+}
+
+TEST(Migrations, UnreachableDatabaseIsUnavailable) {
+  invitations::MysqlEndpoint nowhere;
+  nowhere.host = "127.0.0.1";
+  nowhere.port = PickFreePort();
+  nowhere.user = "root";
+  nowhere.database = "x";
+  invitations::ConnectionPoolOptions options;
+  options.connect_timeout = absl::Seconds(1);
+  invitations::ConnectionPool pool(nowhere, options);
+  absl::StatusOr<int> r = invitations::ApplyMigrations(pool, invitations::EmbeddedMigrations());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+}
+
+}  // namespace
+}  // namespace securelink::testing

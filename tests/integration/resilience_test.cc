@@ -1,0 +1,161 @@
+// The server under a slow database, overload and a database restart (SPEC "Standards").
+#include <grpcpp/grpcpp.h>
+
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+#include <mysql_connection.h>
+
+#include "storage/connection_pool.h"
+#include "tests/support/status_matchers.h"
+#include "tests/support/test_server.h"
+
+namespace securelink::testing {
+namespace {
+
+namespace pb = ::securelink::invitations::v1;
+
+// Polls `condition` until it holds or `timeout` passes; for waiting on observable state.
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(20)) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+grpc::Status CreateOne(TestServer& server, pb::CreateInvitationResponse* resp,
+                       absl::Duration deadline = absl::Seconds(20)) {
+  pb::CreateInvitationRequest req;
+  req.set_email(UniqueEmail("res"));
+  req.set_role(pb::ROLE_SUPER_ADMIN);
+  return server.stub().CreateInvitation(Context(deadline).get(), req, resp);
+}
+
+TEST(Resilience, ReflectionListsTheServiceAndHealthIsServing) {
+  absl::StatusOr<std::unique_ptr<TestServer>> server = TestServer::Start(SharedMariaDb());
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub((*server)->channel());
+  auto ctx = Context();
+  auto stream = reflection->ServerReflectionInfo(ctx.get());
+  grpc::reflection::v1alpha::ServerReflectionRequest req;
+  req.set_list_services("");
+  ASSERT_TRUE(stream->Write(req));
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  std::vector<std::string> names;
+  for (const auto& s : resp.list_services_response().service()) names.push_back(s.name());
+  EXPECT_THAT(names, ::testing::Contains("securelink.invitations.v1.InvitationService"));
+  EXPECT_THAT(names, ::testing::Contains("grpc.health.v1.Health"));
+  while (stream->Read(&resp)) {
+  }
+  EXPECT_THAT(stream->Finish(), IsOk());
+
+  auto health = grpc::health::v1::Health::NewStub((*server)->channel());
+  grpc::health::v1::HealthCheckRequest check;
+  check.set_service("securelink.invitations.v1.InvitationService");
+  grpc::health::v1::HealthCheckResponse status;
+  ASSERT_THAT(health->Check(Context().get(), check, &status), IsOk());
+  EXPECT_EQ(status.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+// One worker, no queue: while the worker waits on a row lock held by another session, reads
+// are refused at once with RESOURCE_EXHAUSTED instead of piling up; once the lock goes, the
+// stalled call completes.
+TEST(Resilience, ASlowDatabaseNeverQueuesWithoutBound) {
+  TestServerOptions options;
+  options.worker_threads = 1;
+  options.worker_queue_capacity = 0;
+  absl::StatusOr<std::unique_ptr<TestServer>> started =
+      TestServer::Start(SharedMariaDb(), options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  TestServer& server = **started;
+  pb::CreateInvitationResponse created;
+  ASSERT_THAT(CreateOne(server, &created), IsOk());
+  const std::string id = created.invitation().id();
+
+  // Another session locks the row and holds it until the test releases it.
+  absl::StatusOr<invitations::MysqlEndpoint> endpoint =
+      invitations::ParseMysqlUri(SharedMariaDb().Uri(server.database()));
+  ASSERT_TRUE(endpoint.ok());
+  invitations::ConnectionPool locker_pool(*endpoint, {});
+  absl::Notification locked, release;
+  std::thread locker([&] {
+    absl::Status s = invitations::RunTransaction(locker_pool, "lock", [&](sql::Connection& c) {
+      std::unique_ptr<sql::Statement> st(c.createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+          absl::StrCat("SELECT id FROM invitations WHERE id = '", id, "' FOR UPDATE")));
+      locked.Notify();
+      release.WaitForNotification();
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  locked.WaitForNotification();
+
+  grpc::Status revoke_status;
+  std::thread revoker([&] {
+    pb::RevokeInvitationRequest req;
+    req.set_id(id);
+    pb::RevokeInvitationResponse resp;
+    revoke_status = server.stub().RevokeInvitation(Context().get(), req, &resp);
+  });
+  ASSERT_TRUE(WaitFor([&] { return server.pool().in_use() == 1; }));
+
+  pb::GetInvitationRequest get;
+  get.set_id(id);
+  pb::GetInvitationResponse got;
+  grpc::Status refused = server.stub().GetInvitation(Context().get(), get, &got);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
+
+  release.Notify();
+  revoker.join();
+  locker.join();
+  EXPECT_THAT(revoke_status, IsOk());
+  ASSERT_THAT(server.stub().GetInvitation(Context().get(), get, &got), IsOk());
+  EXPECT_EQ(got.invitation().state(), pb::INVITATION_STATE_REVOKED);
+}
+
+// MariaDB restarted under a running server: calls fail cleanly meanwhile and succeed afterwards
+// without restarting the service. Runs last in this binary: it stops the shared database.
+TEST(ResilienceZ, DatabaseRestartIsSurvivedWithoutRestartingTheService) {
+  TestServerOptions options;
+  options.pool.connect_timeout = absl::Seconds(1);
+  options.pool.acquire_timeout = absl::Seconds(2);
+  absl::StatusOr<std::unique_ptr<TestServer>> started =
+      TestServer::Start(SharedMariaDb(), options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  TestServer& server = **started;
+  pb::CreateInvitationResponse before;
+  ASSERT_THAT(CreateOne(server, &before), IsOk());
+
+  ASSERT_TRUE(SharedMariaDb().Stop().ok());
+  for (int i = 0; i < 3; ++i) {
+    pb::CreateInvitationResponse during;
+    grpc::Status s = CreateOne(server, &during, absl::Seconds(15));
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable));
+    EXPECT_THAT(s.error_message(), ::testing::HasSubstr("database"));
+  }
+
+  ASSERT_TRUE(SharedMariaDb().StartAgain().ok());
+  pb::CreateInvitationResponse after;
+  ASSERT_THAT(CreateOne(server, &after), IsOk());
+  pb::GetInvitationRequest get;
+  get.set_id(before.invitation().id());
+  pb::GetInvitationResponse got;
+  EXPECT_THAT(server.stub().GetInvitation(Context().get(), get, &got), IsOk());
+}
+
+}  // namespace
+}  // namespace securelink::testing

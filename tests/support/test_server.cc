@@ -1,0 +1,92 @@
+#include "tests/support/test_server.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <atomic>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "storage/migrations.h"
+
+namespace securelink::testing {
+
+MariaDbServer& SharedMariaDb() {
+  static MariaDbServer* server = [] {
+    absl::StatusOr<std::unique_ptr<MariaDbServer>> started = MariaDbServer::Start();
+    if (!started.ok()) {
+      std::fprintf(stderr, "cannot start MariaDB for the tests: %s\n",
+                   started.status().ToString().c_str());
+      std::abort();
+    }
+    return started->release();
+  }();
+  return *server;
+}
+
+namespace {
+
+std::string RunId() {
+  static const std::string id = absl::StrCat(getpid(), "x", absl::ToUnixMicros(absl::Now()) % 1000000);
+  return id;
+}
+
+std::atomic<int> counter{0};
+
+}  // namespace
+
+std::string UniqueEmail(absl::string_view prefix) {
+  return absl::StrCat(prefix, ".", RunId(), ".", counter.fetch_add(1), "@example.com");
+}
+
+std::string UniqueTenant() { return absl::StrCat("tenant-", RunId(), "-", counter.fetch_add(1)); }
+
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration deadline) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  return ctx;
+}
+
+absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
+                                                              TestServerOptions options) {
+  std::unique_ptr<TestServer> t(new TestServer());
+  t->database_ = absl::StrCat("t_", RunId(), "_", counter.fetch_add(1));
+  if (absl::Status s = db.CreateDatabase(t->database_); !s.ok()) return s;
+  absl::StatusOr<inv::MysqlEndpoint> endpoint = inv::ParseMysqlUri(db.Uri(t->database_));
+  if (!endpoint.ok()) return endpoint.status();
+  options.pool.max_connections = options.worker_threads;
+  t->pool_ = std::make_unique<inv::ConnectionPool>(*endpoint, options.pool);
+  absl::StatusOr<int> version = inv::ApplyMigrations(*t->pool_, inv::EmbeddedMigrations());
+  if (!version.ok()) return version.status();
+  t->store_ = std::make_unique<inv::MysqlInvitationStore>(*t->pool_);
+  inv::InvitationServiceOptions service_options;
+  service_options.ttl = options.ttl;
+  service_options.registration_base_url = options.registration_base_url;
+  const inv::Clock& clock = options.clock != nullptr ? *options.clock : t->system_clock_;
+  t->service_ = std::make_unique<inv::InvitationService>(
+      *t->store_, clock, inv::TokenSealer::CreateEphemeral(), service_options);
+  t->workers_ =
+      std::make_unique<inv::WorkerPool>(options.worker_threads, options.worker_queue_capacity);
+  t->grpc_service_ = std::make_unique<inv::GrpcInvitationService>(*t->service_, *t->workers_);
+  inv::GrpcServerOptions server_options;
+  server_options.address = "127.0.0.1:0";
+  absl::StatusOr<inv::StartedServer> started =
+      inv::StartGrpcServer(server_options, t->grpc_service_.get());
+  if (!started.ok()) return started.status();
+  t->server_ = *std::move(started);
+  inv::SetServing(*t->server_.server, true);
+  t->channel_ = grpc::CreateChannel(t->address(), grpc::InsecureChannelCredentials());
+  t->stub_ = inv::v1::InvitationService::NewStub(t->channel_);
+  return t;
+}
+
+std::string TestServer::address() const { return absl::StrCat("127.0.0.1:", server_.port); }
+
+TestServer::~TestServer() {
+  if (server_.server) server_.server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  if (workers_) workers_->Shutdown();
+  workers_.reset();
+}
+
+}  // namespace securelink::testing

@@ -1,0 +1,76 @@
+// An in-process invitation server wired exactly as main.cc wires it, on a fresh database of a
+// private MariaDB, listening on a free loopback port; for integration tests over real gRPC.
+#ifndef SECURELINK_TESTS_SUPPORT_TEST_SERVER_H_
+#define SECURELINK_TESTS_SUPPORT_TEST_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "securelink/invitations/v1/invitation_service.grpc.pb.h"
+#include "server/domain/clock.h"
+#include "server/grpc_invitation_service.h"
+#include "server/grpc_server.h"
+#include "server/invitation_service.h"
+#include "server/worker_pool.h"
+#include "storage/connection_pool.h"
+#include "storage/mysql_invitation_store.h"
+#include "tests/support/mariadb_server.h"
+
+namespace securelink::testing {
+
+namespace inv = ::securelink::invitations;
+
+// The MariaDB shared by every test of this binary; started on first use (call it from the main
+// test thread: the server dies with the thread that started it).
+MariaDbServer& SharedMariaDb();
+
+struct TestServerOptions {
+  const inv::Clock* clock = nullptr;  // nullptr: the system clock
+  inv::TtlPolicy ttl;
+  int worker_threads = 8;
+  int worker_queue_capacity = 256;
+  inv::ConnectionPoolOptions pool;
+  std::string registration_base_url = "https://register.example.test/register";
+};
+
+class TestServer {
+ public:
+  // Creates a fresh database on `db`, migrates it and starts serving.
+  static absl::StatusOr<std::unique_ptr<TestServer>> Start(MariaDbServer& db,
+                                                           TestServerOptions options = {});
+  ~TestServer();
+
+  inv::v1::InvitationService::Stub& stub() { return *stub_; }
+  std::shared_ptr<grpc::Channel> channel() { return channel_; }
+  std::string address() const;
+  const std::string& database() const { return database_; }
+  inv::ConnectionPool& pool() { return *pool_; }
+  inv::WorkerPool& workers() { return *workers_; }
+  grpc::Server& server() { return *server_.server; }
+
+ private:
+  TestServer() = default;
+  std::string database_;
+  inv::SystemClock system_clock_;
+  std::unique_ptr<inv::ConnectionPool> pool_;
+  std::unique_ptr<inv::MysqlInvitationStore> store_;
+  std::unique_ptr<inv::InvitationService> service_;
+  std::unique_ptr<inv::WorkerPool> workers_;
+  std::unique_ptr<inv::GrpcInvitationService> grpc_service_;
+  inv::StartedServer server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<inv::v1::InvitationService::Stub> stub_;
+};
+
+// A client context with a deadline, so a hung server fails a test instead of hanging it.
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration deadline = absl::Seconds(20));
+
+// A unique, valid email address for this test run.
+std::string UniqueEmail(absl::string_view prefix = "user");
+// A unique tenant id for this test run.
+std::string UniqueTenant();
+
+}  // namespace securelink::testing
+
+#endif  // SECURELINK_TESTS_SUPPORT_TEST_SERVER_H_
