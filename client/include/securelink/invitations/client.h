@@ -1,0 +1,153 @@
+// C++ client of securelink.invitations.v1.InvitationService for other services and tools:
+// per-call deadlines, bearer-token metadata, retries of the calls that are safe to retry, rich
+// errors (errors.h) and the two streaming calls. No gRPC header is needed to use it.
+#ifndef SECURELINK_INVITATIONS_CLIENT_H_
+#define SECURELINK_INVITATIONS_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "securelink/invitations/errors.h"
+#include "securelink/invitations/v1/invitation_service.pb.h"
+
+namespace grpc {
+class Channel;
+class ChannelCredentials;
+class ClientContext;
+}  // namespace grpc
+
+namespace securelink::invitations::client {
+
+namespace v1 = ::securelink::invitations::v1;
+
+// Exponential backoff between attempts of a retryable call that failed with UNAVAILABLE.
+// The delay before retry n (n = 1, 2, ...) is
+//   min(initial_backoff * multiplier^(n-1), max_backoff) * uniform(1 - jitter, 1 + jitter).
+// The same numbers tune the channel's reconnect backoff, so a retry after a server restart finds
+// the channel already reconnecting rather than waiting out gRPC's default 1 s .. 120 s backoff.
+struct RetryPolicy {
+  int max_attempts = 4;  // attempts in all, the first included; 1 disables retries
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  double multiplier = 2.0;
+  absl::Duration max_backoff = absl::Seconds(2);
+  double jitter = 0.2;  // in [0, 1]
+};
+
+struct ClientOptions {
+  // gRPC target, e.g. "127.0.0.1:50051" or "dns:///invitations.internal:443".
+  std::string target = "127.0.0.1:50051";
+  // Sent as `authorization: Bearer <token>` on every call when non-empty.
+  std::string bearer_token;
+  // Bounds each unary call, retries and backoff included.
+  absl::Duration deadline = absl::Seconds(10);
+  // Bounds a whole BulkInvite stream (the server exempts it from its default deadline).
+  absl::Duration bulk_deadline = absl::Minutes(10);
+  RetryPolicy retry;
+  // WatchInvitationEvents reconnects after UNAVAILABLE (e.g. a replica restarting), resuming after
+  // the last event delivered, with `retry` governing consecutive failed attempts. It only does so
+  // when it knows a position (an event was delivered, or the request named after_event_id):
+  // resuming "from now" could hide a gap, so without one the UNAVAILABLE is returned instead.
+  bool watch_resume = true;
+  // Channel credentials; null means insecure (plaintext), suitable for local runs only.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // An existing channel to use instead of creating one from target and credentials (tests,
+  // in-process servers, channels shared with other stubs). Reconnect tuning is then the caller's.
+  std::shared_ptr<grpc::Channel> channel;
+  // Prefix of the user-agent header.
+  std::string user_agent = "securelink-invitations-client/0.1";
+};
+
+// Lets another thread stop a BulkInvite or WatchInvitationEvents call in progress. Thread-safe.
+// Cancellation is sticky: a call started with an already-cancelled canceller returns CANCELLED
+// at once. One canceller serves one call at a time.
+class StreamCanceller {
+ public:
+  StreamCanceller() = default;
+  StreamCanceller(const StreamCanceller&) = delete;
+  StreamCanceller& operator=(const StreamCanceller&) = delete;
+
+  // Cancels the call in progress, if any, and every later call started with this canceller.
+  void Cancel();
+  bool IsCancelled() const;
+
+ private:
+  friend class CancellerAccess;
+  mutable absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+// One client per target; thread-safe, so share it. Methods block the calling thread.
+//
+// Every method returns the server's response, or an absl::Status with the gRPC code and message
+// whose details DecodeError() (errors.h) reads. Client-side failures use the same canonical codes
+// (DEADLINE_EXCEEDED, UNAVAILABLE when the server cannot be reached, CANCELLED).
+//
+// Retries: Get, List, ValidateInvitationToken and Create are retried on UNAVAILABLE per
+// options.retry, within options.deadline. Create is made idempotent by request_id: when the
+// caller leaves it empty the client fills in a random UUIDv4 (the same for every attempt), so a
+// retry gets the first attempt's result instead of a second invitation. Resend, Revoke and Accept
+// change state without such a key and are never retried.
+class InvitationClient {
+ public:
+  explicit InvitationClient(ClientOptions options);
+  ~InvitationClient();
+  InvitationClient(const InvitationClient&) = delete;
+  InvitationClient& operator=(const InvitationClient&) = delete;
+
+  absl::StatusOr<v1::CreateInvitationResponse> CreateInvitation(
+      const v1::CreateInvitationRequest& request);
+  absl::StatusOr<v1::GetInvitationResponse> GetInvitation(const v1::GetInvitationRequest& request);
+  absl::StatusOr<v1::ListInvitationsResponse> ListInvitations(
+      const v1::ListInvitationsRequest& request);
+  absl::StatusOr<v1::ResendInvitationResponse> ResendInvitation(
+      const v1::ResendInvitationRequest& request);
+  absl::StatusOr<v1::RevokeInvitationResponse> RevokeInvitation(
+      const v1::RevokeInvitationRequest& request);
+  absl::StatusOr<v1::ValidateInvitationTokenResponse> ValidateInvitationToken(
+      const v1::ValidateInvitationTokenRequest& request);
+  absl::StatusOr<v1::AcceptInvitationResponse> AcceptInvitation(
+      const v1::AcceptInvitationRequest& request);
+
+  // Called on the calling thread for each result, in the server's order, as it arrives.
+  using BulkResultCallback = std::function<void(const v1::BulkInviteResult&)>;
+
+  // Runs a BulkInvite, handing each result to `on_result` as it arrives, and returns the final
+  // summary. Request-level problems (no source, bad role, too many addresses) come back as the
+  // error before any result. A stream that ends without a summary is an INTERNAL error (results
+  // already handed over stay valid). Not retried. `canceller` may be null.
+  absl::StatusOr<v1::BulkInviteSummary> BulkInvite(const v1::BulkInviteRequest& request,
+                                                   const BulkResultCallback& on_result,
+                                                   StreamCanceller* canceller = nullptr);
+
+  // Called on the calling thread for each event; return false to stop watching.
+  using EventCallback = std::function<bool(const v1::InvitationEvent&)>;
+
+  // Follows the event feed until `on_event` returns false (then OK), the server ends the stream
+  // (its status), `canceller` fires (CANCELLED), or reconnecting fails (see
+  // ClientOptions::watch_resume). Has no deadline. `canceller` may be null.
+  absl::Status WatchInvitationEvents(const v1::WatchInvitationEventsRequest& request,
+                                     const EventCallback& on_event,
+                                     StreamCanceller* canceller = nullptr);
+
+  // The channel in use, for other stubs on the same connection (e.g. health, reflection).
+  std::shared_ptr<grpc::Channel> channel() const;
+  const ClientOptions& options() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A random (version 4) UUID in canonical lower-case form, from the OS's random source.
+std::string NewRequestId();
+
+}  // namespace securelink::invitations::client
+
+#endif  // SECURELINK_INVITATIONS_CLIENT_H_

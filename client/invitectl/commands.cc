@@ -1,0 +1,340 @@
+#include "commands.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "format.h"
+#include "grpc_glue.h"
+#include "securelink/invitations/client.h"
+
+namespace securelink::invitations::invitectl {
+namespace {
+
+using client::ClientOptions;
+using client::InvitationClient;
+
+int UsageError(std::ostream& err, absl::string_view message) {
+  err << "error: " << message << "\n";
+  return kExitUsage;
+}
+
+int RpcError(std::ostream& err, const absl::Status& status) {
+  err << FormatError(status);
+  return kExitRpcError;
+}
+
+// The client options from global flags and the environment; errors are usage errors.
+absl::StatusOr<ClientOptions> MakeOptions(const Invocation& invocation, const Environment& env) {
+  ClientOptions options;
+  std::optional<std::string> address = env.getenv("INVITATIONS_ADDRESS");
+  options.target = invocation.Get(
+      "address", address.has_value() && !address->empty() ? *address : kDefaultAddress);
+  options.bearer_token = invocation.Has("token") ? invocation.Get("token")
+                                                 : env.getenv("INVITATIONS_TOKEN").value_or("");
+  options.user_agent = "invitectl/0.1";
+  if (invocation.Has("deadline")) {
+    absl::StatusOr<absl::Duration> deadline = ParseDurationFlag(invocation.Get("deadline"));
+    if (!deadline.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--deadline: ", deadline.status().message()));
+    }
+    options.deadline = *deadline;
+    options.bulk_deadline = *deadline;
+  }
+  if (invocation.Has("ca-file")) {
+    absl::StatusOr<std::string> pem = env.read_file(invocation.Get("ca-file"));
+    if (!pem.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--ca-file: ", pem.status().message()));
+    }
+    options.credentials = TlsCredentials(*pem);
+  } else if (invocation.GetBool("tls")) {
+    options.credentials = TlsCredentials("");
+  }
+  return options;
+}
+
+// Prints an invitation-bearing response: JSON, or key/value lines plus `extra` lines.
+void PrintInvitation(const Invocation& invocation, const google::protobuf::Message& response,
+                     const v1::Invitation& invitation, std::ostream& out,
+                     const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+  if (invocation.GetBool("json")) {
+    out << ToJson(response);
+    return;
+  }
+  out << FormatInvitation(invitation);
+  for (const auto& [key, value] : extra) {
+    if (!value.empty()) out << key << ": " << value << "\n";
+  }
+}
+
+int RunCreate(const Invocation& invocation, InvitationClient& client, std::ostream& out,
+              std::ostream& err) {
+  absl::StatusOr<v1::CreateInvitationRequest> request = BuildCreateRequest(invocation);
+  if (!request.ok()) return UsageError(err, request.status().message());
+  absl::StatusOr<v1::CreateInvitationResponse> response = client.CreateInvitation(*request);
+  if (!response.ok()) return RpcError(err, response.status());
+  PrintInvitation(invocation, *response, response->invitation(), out,
+                  {{"registration_url", response->registration_url()}});
+  return kExitOk;
+}
+
+int RunGet(const Invocation& invocation, InvitationClient& client, std::ostream& out,
+           std::ostream& err) {
+  v1::GetInvitationRequest request;
+  request.set_id(invocation.args.at(0));
+  absl::StatusOr<v1::GetInvitationResponse> response = client.GetInvitation(request);
+  if (!response.ok()) return RpcError(err, response.status());
+  PrintInvitation(invocation, *response, response->invitation(), out);
+  return kExitOk;
+}
+
+int RunList(const Invocation& invocation, InvitationClient& client, std::ostream& out,
+            std::ostream& err) {
+  absl::StatusOr<v1::ListInvitationsRequest> request = BuildListRequest(invocation);
+  if (!request.ok()) return UsageError(err, request.status().message());
+  const bool all = invocation.GetBool("all");
+  v1::ListInvitationsResponse merged;
+  for (;;) {
+    absl::StatusOr<v1::ListInvitationsResponse> page = client.ListInvitations(*request);
+    if (!page.ok()) return RpcError(err, page.status());
+    for (v1::Invitation& invitation : *page->mutable_invitations()) {
+      *merged.add_invitations() = std::move(invitation);
+    }
+    merged.set_total_size(page->total_size());
+    merged.set_next_page_token(page->next_page_token());
+    if (!all || page->next_page_token().empty()) break;
+    request->set_page_token(page->next_page_token());
+  }
+  if (invocation.GetBool("json")) {
+    out << ToJson(merged);
+    return kExitOk;
+  }
+  out << FormatInvitationTable({merged.invitations().begin(), merged.invitations().end()});
+  // The footer goes to stderr so that stdout stays a clean table for scripts.
+  err << merged.invitations_size() << " of " << merged.total_size() << " invitation"
+      << (merged.total_size() == 1 ? "" : "s");
+  if (!merged.next_page_token().empty()) {
+    err << "; next page: --page-token " << merged.next_page_token() << " (or --all)";
+  }
+  err << "\n";
+  return kExitOk;
+}
+
+int RunResend(const Invocation& invocation, InvitationClient& client, std::ostream& out,
+              std::ostream& err) {
+  absl::StatusOr<v1::ResendInvitationRequest> request = BuildResendRequest(invocation);
+  if (!request.ok()) return UsageError(err, request.status().message());
+  absl::StatusOr<v1::ResendInvitationResponse> response = client.ResendInvitation(*request);
+  if (!response.ok()) return RpcError(err, response.status());
+  PrintInvitation(invocation, *response, response->invitation(), out,
+                  {{"registration_url", response->registration_url()}});
+  return kExitOk;
+}
+
+int RunRevoke(const Invocation& invocation, InvitationClient& client, std::ostream& out,
+              std::ostream& err) {
+  absl::StatusOr<v1::RevokeInvitationRequest> request = BuildRevokeRequest(invocation);
+  if (!request.ok()) return UsageError(err, request.status().message());
+  absl::StatusOr<v1::RevokeInvitationResponse> response = client.RevokeInvitation(*request);
+  if (!response.ok()) return RpcError(err, response.status());
+  PrintInvitation(invocation, *response, response->invitation(), out);
+  return kExitOk;
+}
+
+int RunValidate(const Invocation& invocation, InvitationClient& client, std::ostream& out,
+                std::ostream& err) {
+  v1::ValidateInvitationTokenRequest request;
+  request.set_token(invocation.args.at(0));
+  absl::StatusOr<v1::ValidateInvitationTokenResponse> response =
+      client.ValidateInvitationToken(request);
+  if (!response.ok()) return RpcError(err, response.status());
+  if (invocation.GetBool("json")) {
+    out << ToJson(*response);
+    return kExitOk;
+  }
+  out << "valid: yes\n"
+      << "invitation_id: " << response->invitation_id() << "\n"
+      << "email: " << response->email() << "\n"
+      << "role: " << RoleName(response->role()) << "\n"
+      << "tenant: " << (response->tenant_id().empty() ? "-" : response->tenant_id()) << "\n"
+      << "expires: " << FormatTimestamp(response->expire_time()) << "\n";
+  return kExitOk;
+}
+
+int RunAccept(const Invocation& invocation, const Environment& env, InvitationClient& client,
+              std::ostream& out, std::ostream& err) {
+  absl::StatusOr<v1::AcceptInvitationRequest> request =
+      BuildAcceptRequest(invocation, env.read_file);
+  if (!request.ok()) return UsageError(err, request.status().message());
+  absl::StatusOr<v1::AcceptInvitationResponse> response = client.AcceptInvitation(*request);
+  if (!response.ok()) return RpcError(err, response.status());
+  PrintInvitation(invocation, *response, response->invitation(), out,
+                  {{"account_user_id", response->user_id()}});
+  return kExitOk;
+}
+
+// Streams results to `out` as they arrive; on a terminal, a progress bar on `err` stays below them.
+int RunBulk(const Invocation& invocation, const Environment& env, InvitationClient& client,
+            std::ostream& out, std::ostream& err) {
+  absl::StatusOr<v1::BulkInviteRequest> request = BuildBulkRequest(invocation, env.read_file);
+  if (!request.ok()) return UsageError(err, request.status().message());
+  const bool json = invocation.GetBool("json");
+  const bool bar = env.stderr_is_tty;
+  // With stdout on the same terminal, the bar is erased before each result line and redrawn
+  // after it; otherwise it is redrawn at most ten times a second.
+  const bool shared_terminal = bar && env.stdout_is_tty;
+  BulkProgress progress;
+  progress.expected = EstimateBulkAddresses(*request);
+  bool drawn = false;
+  absl::Time last_draw = absl::InfinitePast();
+  auto draw = [&] {
+    err << "\r" << FormatProgressBar(progress) << "\033[K" << std::flush;
+    drawn = true;
+    last_draw = absl::Now();
+  };
+  auto erase = [&] {
+    if (drawn) err << "\r\033[K" << std::flush;
+    drawn = false;
+  };
+
+  auto on_result = [&](const v1::BulkInviteResult& result) {
+    progress.Add(result);
+    if (shared_terminal) erase();
+    if (json) {
+      v1::BulkInviteResponse line;
+      *line.mutable_result() = result;
+      out << ToJson(line, /*compact=*/true);
+    } else {
+      out << FormatBulkResult(result) << "\n";
+    }
+    if (shared_terminal) {
+      out << std::flush;
+      draw();
+    } else if (bar && absl::Now() - last_draw >= absl::Milliseconds(100)) {
+      draw();
+    }
+  };
+  if (bar) draw();
+  absl::StatusOr<v1::BulkInviteSummary> summary = client.BulkInvite(*request, on_result);
+  if (bar) erase();
+  if (!summary.ok()) {
+    out << std::flush;
+    if (progress.done > 0) err << progress.done << " results received before the error\n";
+    return RpcError(err, summary.status());
+  }
+  if (json) {
+    v1::BulkInviteResponse line;
+    *line.mutable_summary() = *summary;
+    out << ToJson(line, /*compact=*/true);
+  } else {
+    out << FormatBulkSummary(*summary) << "\n";
+  }
+  return summary->invalid() > 0 || summary->failed() > 0 ? kExitBulkIncomplete : kExitOk;
+}
+
+int RunWatch(const Invocation& invocation, InvitationClient& client, std::ostream& out,
+             std::ostream& err) {
+  absl::StatusOr<v1::WatchInvitationEventsRequest> request = BuildWatchRequest(invocation);
+  if (!request.ok()) return UsageError(err, request.status().message());
+  const bool json = invocation.GetBool("json");
+  const absl::Status status =
+      client.WatchInvitationEvents(*request, [&](const v1::InvitationEvent& event) {
+        out << (json ? ToJson(event, /*compact=*/true) : FormatEvent(event) + "\n") << std::flush;
+        return true;
+      });
+  if (!status.ok()) return RpcError(err, status);
+  return kExitOk;
+}
+
+int RunServices(InvitationClient& client, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<std::vector<std::string>> services =
+      ListServices(client.channel(), client.options().bearer_token, client.options().deadline);
+  if (!services.ok()) return RpcError(err, services.status());
+  for (const std::string& service : *services) out << service << "\n";
+  return kExitOk;
+}
+
+absl::StatusOr<std::string> ReadFileOrStdin(const std::string& path) {
+  if (path == "-") {
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
+  std::ostringstream content;
+  content << file.rdbuf();
+  if (file.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
+  return content.str();
+}
+
+}  // namespace
+
+Environment ProcessEnvironment() {
+  Environment env;
+  env.getenv = [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+  env.read_file = ReadFileOrStdin;
+  env.stdout_is_tty = isatty(STDOUT_FILENO) == 1;
+  env.stderr_is_tty = isatty(STDERR_FILENO) == 1;
+  return env;
+}
+
+int Run(const std::vector<std::string>& argv, const Environment& env, std::ostream& out,
+        std::ostream& err) {
+  if (argv.empty()) {
+    err << GeneralUsage();
+    return kExitUsage;
+  }
+  absl::StatusOr<Invocation> parsed = ParseCommandLine(argv);
+  if (!parsed.ok()) return UsageError(err, parsed.status().message());
+  const Invocation& invocation = *parsed;
+
+  if (invocation.command == "help") {
+    if (invocation.args.empty()) {
+      out << GeneralUsage();
+      return kExitOk;
+    }
+    const CommandSpec* command = FindCommand(invocation.args[0]);
+    if (command == nullptr) {
+      return UsageError(
+          err, absl::StrCat("unknown command \"", invocation.args[0], "\" (see `invitectl help`)"));
+    }
+    out << CommandUsage(*command);
+    return kExitOk;
+  }
+  if (invocation.help) {
+    out << CommandUsage(*FindCommand(invocation.command));
+    return kExitOk;
+  }
+
+  absl::StatusOr<ClientOptions> options = MakeOptions(invocation, env);
+  if (!options.ok()) return UsageError(err, options.status().message());
+  InvitationClient client(*std::move(options));
+
+  const std::string& command = invocation.command;
+  if (command == "create") return RunCreate(invocation, client, out, err);
+  if (command == "get") return RunGet(invocation, client, out, err);
+  if (command == "list") return RunList(invocation, client, out, err);
+  if (command == "resend") return RunResend(invocation, client, out, err);
+  if (command == "revoke") return RunRevoke(invocation, client, out, err);
+  if (command == "validate") return RunValidate(invocation, client, out, err);
+  if (command == "accept") return RunAccept(invocation, env, client, out, err);
+  if (command == "bulk") return RunBulk(invocation, env, client, out, err);
+  if (command == "watch") return RunWatch(invocation, client, out, err);
+  if (command == "services") return RunServices(client, out, err);
+  return UsageError(err, absl::StrCat("command `", command, "` is not implemented"));
+}
+
+}  // namespace securelink::invitations::invitectl
