@@ -356,12 +356,14 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
   out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
 }
 
-// Reads --ttl into `out` when given.
-absl::Status MaybeSetTtl(const Invocation& invocation, google::protobuf::Duration* out) {
+// Sets request.ttl from --ttl when given, and leaves the field absent otherwise (an absent ttl
+// means the server's default; touching mutable_ttl() would send an explicit zero).
+template <typename Request>
+absl::Status MaybeSetTtl(const Invocation& invocation, Request& request) {
   if (!invocation.Has("ttl")) return absl::OkStatus();
   absl::StatusOr<absl::Duration> ttl = ParseDurationFlag(invocation.Get("ttl"));
   if (!ttl.ok()) return Usage(absl::StrCat("--ttl: ", ttl.status().message()));
-  SetDuration(*ttl, out);
+  SetDuration(*ttl, request.mutable_ttl());
   return absl::OkStatus();
 }
 
@@ -391,7 +393,7 @@ absl::StatusOr<v1::CreateInvitationRequest> BuildCreateRequest(const Invocation&
   request.set_email(*email);
   request.set_role(*role);
   request.set_tenant_id(invocation.Get("tenant"));
-  if (absl::Status s = MaybeSetTtl(invocation, request.mutable_ttl()); !s.ok()) return s;
+  if (absl::Status s = MaybeSetTtl(invocation, request); !s.ok()) return s;
   request.set_request_id(invocation.Get("request-id"));
   request.set_suppress_email(invocation.GetBool("suppress-email"));
   return request;
@@ -421,7 +423,7 @@ absl::StatusOr<v1::ListInvitationsRequest> BuildListRequest(const Invocation& in
 absl::StatusOr<v1::ResendInvitationRequest> BuildResendRequest(const Invocation& invocation) {
   v1::ResendInvitationRequest request;
   request.set_id(invocation.args.at(0));
-  if (absl::Status s = MaybeSetTtl(invocation, request.mutable_ttl()); !s.ok()) return s;
+  if (absl::Status s = MaybeSetTtl(invocation, request); !s.ok()) return s;
   return request;
 }
 
@@ -463,7 +465,7 @@ absl::StatusOr<v1::BulkInviteRequest> BuildBulkRequest(const Invocation& invocat
   if (!role.ok()) return role.status();
   request.set_role(*role);
   request.set_tenant_id(invocation.Get("tenant"));
-  if (absl::Status s = MaybeSetTtl(invocation, request.mutable_ttl()); !s.ok()) return s;
+  if (absl::Status s = MaybeSetTtl(invocation, request); !s.ok()) return s;
   request.set_validate_only(invocation.GetBool("validate-only"));
   request.set_suppress_email(invocation.GetBool("suppress-email"));
   return request;

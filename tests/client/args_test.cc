@@ -132,6 +132,13 @@ TEST(BuildCreateRequestTest, FillsEveryFlag) {
   EXPECT_TRUE(request->suppress_email());
 }
 
+TEST(BuildCreateRequestTest, WithoutTtlTheFieldIsAbsentSoTheServerDefaultApplies) {
+  absl::StatusOr<v1::CreateInvitationRequest> request = BuildCreateRequest(
+      *Parse({"create", "--email", "a@b.c", "--role", "vpn-user", "--tenant", "acme"}));
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_FALSE(request->has_ttl());
+}
+
 TEST(BuildCreateRequestTest, EmailAndRoleAreRequiredTenantIsLeftToTheServer) {
   EXPECT_FALSE(BuildCreateRequest(*Parse({"create", "--role", "vpn-user"})).ok());
   EXPECT_FALSE(BuildCreateRequest(*Parse({"create", "--email", "a@b.c"})).ok());
