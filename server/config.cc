@@ -181,6 +181,8 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   if (c.default_page_size < 1 || c.default_page_size > c.max_page_size) {
     return Problem("default_page_size", "must be between 1 and --max_page_size");
   }
+  c.bulk_max_addresses = absl::GetFlag(FLAGS_bulk_max_addresses);
+  if (c.bulk_max_addresses < 1) return Problem("bulk_max_addresses", "must be at least 1");
   c.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   if (c.worker_threads < 1 || c.worker_threads > 512) {
     return Problem("worker_threads", "must be between 1 and 512");

@@ -22,6 +22,7 @@ struct ServerConfig {
   std::string registration_base_url;
   int default_page_size = 50;
   int max_page_size = 500;
+  int bulk_max_addresses = 10000;
   // Resource limits (STYLE: visible in one place). One worker per pooled connection: a worker
   // never waits for a connection another worker holds.
   int worker_threads = 16;

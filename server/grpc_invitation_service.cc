@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "server/grpc_bulk_invite.h"
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
 #include "server/util/status_macros.h"
@@ -114,6 +115,11 @@ grpc::ServerUnaryReactor* GrpcInvitationService::ValidateInvitationToken(
     ToProto(inv.expire_time, response->mutable_expire_time());
     return absl::OkStatus();
   });
+}
+
+grpc::ServerWriteReactor<v1::BulkInviteResponse>* GrpcInvitationService::BulkInvite(
+    grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest* request) {
+  return StartBulkInvite(ctx, *request, CallerOf(ctx), bulk_, workers_);
 }
 
 }  // namespace securelink::invitations

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "securelink/invitations/v1/invitation_service.grpc.pb.h"
+#include "server/bulk_invite.h"
 #include "server/invitation_service.h"
 #include "server/worker_pool.h"
 
@@ -15,8 +16,8 @@ namespace securelink::invitations {
 class GrpcInvitationService final : public v1::InvitationService::CallbackService {
  public:
   // `service` and `workers` must outlive this object and the gRPC server it is registered with.
-  GrpcInvitationService(InvitationService& service, WorkerPool& workers)
-      : service_(service), workers_(workers) {}
+  GrpcInvitationService(InvitationService& service, BulkInviter& bulk, WorkerPool& workers)
+      : service_(service), bulk_(bulk), workers_(workers) {}
 
   grpc::ServerUnaryReactor* CreateInvitation(grpc::CallbackServerContext* ctx,
                                              const v1::CreateInvitationRequest* request,
@@ -36,8 +37,10 @@ class GrpcInvitationService final : public v1::InvitationService::CallbackServic
   grpc::ServerUnaryReactor* ValidateInvitationToken(
       grpc::CallbackServerContext* ctx, const v1::ValidateInvitationTokenRequest* request,
       v1::ValidateInvitationTokenResponse* response) override;
-  // BulkInvite, AcceptInvitation and WatchInvitationEvents answer UNIMPLEMENTED (the generated
-  // defaults) until their issues land.
+  grpc::ServerWriteReactor<v1::BulkInviteResponse>* BulkInvite(
+      grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest* request) override;
+  // AcceptInvitation and WatchInvitationEvents answer UNIMPLEMENTED (the generated defaults)
+  // until their issues land.
 
  private:
   // Runs `work` on the worker pool and finishes the call with its result. Refuses with
@@ -47,6 +50,7 @@ class GrpcInvitationService final : public v1::InvitationService::CallbackServic
                                     std::function<absl::Status()> work);
 
   InvitationService& service_;
+  BulkInviter& bulk_;
   WorkerPool& workers_;
 };
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/bulk_invite.h"
 #include "server/config.h"
 #include "server/domain/clock.h"
 #include "server/domain/token.h"
@@ -81,10 +82,14 @@ int main(int argc, char** argv) {
   options.registration_base_url = config->registration_base_url;
   options.default_page_size = config->default_page_size;
   options.max_page_size = config->max_page_size;
-  si::InvitationService service(store, clock, *std::move(sealer), options);
+  si::InvitationService service(store, clock, *sealer, options);
+  si::BulkInviteOptions bulk_options;
+  bulk_options.ttl = config->ttl;
+  bulk_options.max_addresses = config->bulk_max_addresses;
+  si::BulkInviter bulk(store, clock, *sealer, bulk_options);
 
   si::WorkerPool workers(config->worker_threads, config->worker_queue_capacity);
-  si::GrpcInvitationService grpc_service(service, workers);
+  si::GrpcInvitationService grpc_service(service, bulk, workers);
   si::GrpcServerOptions server_options;
   server_options.address = config->grpc_address;
   server_options.max_receive_message_bytes = config->max_receive_message_bytes;

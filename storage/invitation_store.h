@@ -64,6 +64,12 @@ struct InvitationPage {
   int64_t total_size = 0;
 };
 
+// What happened to one candidate of a batch insert.
+struct BatchOutcome {
+  bool created = false;        // false: an active invitation already holds the email
+  std::string invitation_id;   // the new invitation, or the one that holds the email
+};
+
 class InvitationStore {
  public:
   virtual ~InvitationStore() = default;
@@ -75,6 +81,14 @@ class InvitationStore {
   // Errors: ALREADY_EXISTS / ACTIVE_INVITATION_EXISTS naming the active invitation; UNAVAILABLE
   // when the database cannot be reached.
   virtual absl::StatusOr<InsertResult> Insert(const NewInvitation& row, absl::Time now) = 0;
+
+  // Inserts every row of `rows` (emails distinct, none with a request_id) whose email has no live
+  // active invitation, with their events, in ONE transaction using multi-row statements; stale
+  // active rows (expired at `now`) are expired first. Returns one outcome per row, in order.
+  // With `dry_run` decides the same outcomes but writes nothing. All or nothing: on error no row
+  // of the batch is written.
+  virtual absl::StatusOr<std::vector<BatchOutcome>> InsertBatch(
+      const std::vector<NewInvitation>& rows, absl::Time now, bool dry_run) = 0;
 
   // The invitation with `id`, as stored. NOT_FOUND if none.
   virtual absl::StatusOr<Invitation> Get(absl::string_view id) = 0;

@@ -5,6 +5,7 @@
 #include <cppconn/resultset.h>
 #include <mysql_connection.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -133,6 +134,41 @@ void InsertEvent(sql::Connection& c, const Invitation& inv, const AuditEvent& ev
   s->execute();
 }
 
+// One multi-row INSERT for many events (BulkInvite writes a chunk's events at once).
+struct PendingEvent {
+  std::string invitation_id;
+  std::string tenant_id;
+  std::string email;
+  AuditEvent event;
+};
+
+void InsertEvents(sql::Connection& c, const std::vector<PendingEvent>& events, absl::Time now) {
+  if (events.empty()) return;
+  std::string sql =
+      "INSERT INTO invitation_events (invitation_id, type, actor, tenant_id, email, reason, "
+      "event_time) VALUES ";
+  for (size_t i = 0; i < events.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,?,?,?)");
+  Statement s(c.prepareStatement(sql));
+  int p = 1;
+  const std::string time = SqlTime(now);
+  for (const PendingEvent& e : events) {
+    s->setString(p++, e.invitation_id);
+    s->setString(p++, std::string(AuditEventTypeName(e.event.type)));
+    s->setString(p++, e.event.actor);
+    s->setString(p++, e.tenant_id);
+    s->setString(p++, e.email);
+    SetNullableString(*s, p++, e.event.reason);
+    s->setString(p++, time);
+  }
+  s->execute();
+}
+
+std::string Placeholders(size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) absl::StrAppend(&out, i ? ",?" : "?");
+  return out;
+}
+
 // Makes room for a new active invitation for `email`: a PENDING row already past its expiry is
 // persisted as EXPIRED (with its event); a live one is returned as the blocker.
 std::optional<std::string> ClearStaleActive(sql::Connection& c, const std::string& email,
@@ -223,6 +259,97 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
     return result;
   }
   return absl::AbortedError("creating an invitation kept conflicting with concurrent changes; try again");
+}
+
+absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
+    const std::vector<NewInvitation>& rows, absl::Time now, bool dry_run) {
+  std::vector<BatchOutcome> outcomes;
+  if (rows.empty()) return outcomes;
+  absl::Status status = RunTransaction(pool_, "inviting a batch", [&](sql::Connection& c) {
+    outcomes.assign(rows.size(), BatchOutcome());
+    // Who holds these addresses now? Locking the holders serialises us against a concurrent
+    // revoke/resend of the same rows; a concurrent insert still loses on the unique key.
+    Statement held(c.prepareStatement(absl::StrCat(
+        "SELECT id, email, tenant_id, expire_time FROM invitations WHERE active_email IN (",
+        Placeholders(rows.size()), ")", dry_run ? "" : " FOR UPDATE")));
+    for (size_t i = 0; i < rows.size(); ++i) held->setString(i + 1, rows[i].invitation.email);
+    Rows rs(held->executeQuery());
+    absl::flat_hash_map<std::string, std::string> live;  // email -> holder id
+    std::vector<PendingEvent> expired;
+    while (rs->next()) {
+      std::string email = rs->getString("email");
+      std::string id = rs->getString("id");
+      if (ParseSqlTime(rs->getString("expire_time")) > now) {
+        live[email] = id;
+      } else {
+        expired.push_back(PendingEvent{id, std::string(rs->getString("tenant_id")), email,
+                                       AuditEvent{AuditEventType::kExpired, kSystemActor, "ttl elapsed"}});
+      }
+    }
+    std::vector<const NewInvitation*> fresh;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      auto it = live.find(rows[i].invitation.email);
+      if (it != live.end()) {
+        outcomes[i] = BatchOutcome{false, it->second};
+      } else {
+        outcomes[i] = BatchOutcome{true, rows[i].invitation.id};
+        fresh.push_back(&rows[i]);
+      }
+    }
+    if (dry_run) return absl::OkStatus();
+    if (!expired.empty()) {
+      Statement expire(c.prepareStatement(absl::StrCat(
+          "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, update_time = ? "
+          "WHERE id IN (", Placeholders(expired.size()), ")")));
+      expire->setString(1, SqlTime(now));
+      for (size_t i = 0; i < expired.size(); ++i) expire->setString(i + 2, expired[i].invitation_id);
+      expire->execute();
+      InsertEvents(c, expired, now);
+    }
+    if (fresh.empty()) return absl::OkStatus();
+    std::string sql =
+        "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, token_hash, "
+        "sealed_token, create_time, update_time, expire_time, send_count, created_by, "
+        "email_delivery_state) VALUES ";
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,'PENDING',?,?,?,?,?,?,?,?,?)");
+    }
+    Statement insert(c.prepareStatement(sql));
+    int p = 1;
+    std::vector<PendingEvent> created;
+    created.reserve(fresh.size());
+    for (const NewInvitation* row : fresh) {
+      const Invitation& inv = row->invitation;
+      insert->setString(p++, inv.id);
+      insert->setString(p++, inv.email);
+      insert->setString(p++, std::string(RoleName(inv.role)));
+      insert->setString(p++, inv.tenant_id);
+      insert->setString(p++, inv.email);
+      insert->setString(p++, Hex(row->token_hash));
+      insert->setString(p++, Base64UrlEncode(row->sealed_token));
+      insert->setString(p++, SqlTime(inv.create_time));
+      insert->setString(p++, SqlTime(inv.update_time));
+      insert->setString(p++, SqlTime(inv.expire_time));
+      insert->setInt(p++, inv.send_count);
+      insert->setString(p++, inv.created_by);
+      insert->setString(p++, std::string(DeliveryStateName(inv.email_delivery_state)));
+      created.push_back(PendingEvent{inv.id, inv.tenant_id, inv.email, row->event});
+    }
+    try {
+      insert->execute();
+    } catch (const sql::SQLException& e) {
+      // A concurrent create took one of these addresses after our check: redo the whole batch,
+      // whose check will now see it.
+      if (IsDuplicateOf(e, "uq_invitations_active_email")) {
+        return absl::AbortedError("a concurrent invitation took one of the batch's addresses");
+      }
+      throw;
+    }
+    InsertEvents(c, created, now);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return outcomes;
 }
 
 absl::StatusOr<Invitation> MysqlInvitationStore::Get(absl::string_view id) {

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -286,6 +288,49 @@ std::string TempBase() {
   return base;
 }
 
+constexpr absl::string_view kDirPrefix = "securelink-mariadb-";
+constexpr absl::string_view kOwnerLock = "/owner.lock";
+// A directory without an owner lock this old was abandoned between mkdtemp and taking the lock.
+constexpr absl::Duration kUnlockedDirGrace = absl::Minutes(10);
+
+// Whether the mariadbd named by DIR/mariadbd.pid is alive.
+bool ServerPidAlive(const std::string& dir) {
+  std::ifstream pid_file(dir + "/mariadbd.pid");
+  long pid = 0;
+  if (!(pid_file >> pid) || pid <= 0) return false;
+  std::ifstream comm(absl::StrCat("/proc/", pid, "/comm"));
+  std::string name;
+  return comm >> name && name == "mariadbd";
+}
+
+// Removes the directories of servers whose owning process died without running the destructor
+// (a crash, or ctest's timeout). Their mariadbd died with the owner (PR_SET_PDEATHSIG), but each
+// directory holds ~130 MB and CI machines are reused. An owner holds an flock on DIR/owner.lock
+// for as long as it lives, so a lock that can be taken means nobody owns the directory.
+void SweepAbandonedDirs(const std::string& base) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(base, error)) {
+    const std::string name = entry.path().filename();
+    if (!absl::StartsWith(name, kDirPrefix)) continue;
+    const std::string dir = entry.path();
+    std::error_code entry_error;
+    if (!std::filesystem::is_directory(entry.path(), entry_error)) continue;
+    if (ServerPidAlive(dir)) continue;  // Someone's server is running there: never touch it.
+    const int fd = open(absl::StrCat(dir, kOwnerLock).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      struct stat st;
+      if (stat(dir.c_str(), &st) != 0 ||
+          absl::Now() - absl::FromTimeT(st.st_mtime) < kUnlockedDirGrace) {
+        continue;
+      }
+      std::filesystem::remove_all(dir, entry_error);
+      continue;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) std::filesystem::remove_all(dir, entry_error);
+    close(fd);
+  }
+}
+
 }  // namespace
 
 int PickFreePort() {
@@ -314,15 +359,33 @@ absl::StatusOr<std::unique_ptr<MariaDbServer>> MariaDbServer::Start() {
   ASSIGN_OR_RETURN(bin.admin, FindBinary("mariadb-admin"));
   ASSIGN_OR_RETURN(bin.dump, FindBinary("mariadb-dump"));
 
-  std::string dir_template = TempBase() + "/securelink-mariadb-XXXXXX";
+  const std::string base = TempBase();
+  SweepAbandonedDirs(base);
+  std::string dir_template = absl::StrCat(base, "/", kDirPrefix, "XXXXXX");
   if (mkdtemp(dir_template.data()) == nullptr) {
     return absl::InternalError(absl::StrCat("mkdtemp(", dir_template, "): ", strerror(errno)));
   }
   // From here on the destructor removes the directory whatever fails.
   std::unique_ptr<MariaDbServer> server(
       new MariaDbServer(std::move(bin), dir_template, PickFreePort()));
+  // Held until the destructor; tells SweepAbandonedDirs in other processes that we are alive.
+  // Locked under a temporary name and then renamed, so that no sweeper can ever see the file
+  // unlocked and take our new directory for an abandoned one.
+  const std::string lock_path = absl::StrCat(server->dir_, kOwnerLock);
+  const std::string unready_lock_path = lock_path + ".new";
+  server->owner_lock_fd_ = open(unready_lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (server->owner_lock_fd_ < 0 || flock(server->owner_lock_fd_, LOCK_EX) != 0 ||
+      rename(unready_lock_path.c_str(), lock_path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot lock ", lock_path, ": ", strerror(errno)));
+  }
   if (server->port_ < 0) return absl::InternalError("no free TCP port on 127.0.0.1");
   RETURN_IF_ERROR(server->WriteConfig());
+  std::error_code mkdir_error;
+  std::filesystem::create_directory(server->dir_ + "/tmp", mkdir_error);
+  if (mkdir_error) {
+    return absl::InternalError(
+        absl::StrCat("mkdir ", server->dir_, "/tmp: ", mkdir_error.message()));
+  }
 
   // --defaults-file must come first: MariaDB programs only honour it in that position.
   ASSIGN_OR_RETURN(CommandResult install,
@@ -331,9 +394,11 @@ absl::StatusOr<std::unique_ptr<MariaDbServer>> MariaDbServer::Start() {
                                "--auth-root-authentication-method=normal", "--skip-test-db"},
                               "", kInstallTimeout));
   if (!install.succeeded()) {
-    return absl::InternalError(absl::StrCat("mariadb-install-db failed (",
-                                            DescribeWaitStatus(install.wait_status),
-                                            "): ", install.err, install.out));
+    // The script's own output is generic advice; the reason is in the bootstrap server's log.
+    return absl::InternalError(
+        absl::StrCat("mariadb-install-db failed (", DescribeWaitStatus(install.wait_status),
+                     "): ", absl::StripAsciiWhitespace(install.err), "\nend of ",
+                     server->ErrorLogPath(), ":\n", ReadTail(server->ErrorLogPath(), 0)));
   }
 
   absl::MutexLock lock(&server->mu_);
@@ -363,6 +428,7 @@ MariaDbServer::~MariaDbServer() {
     std::fprintf(stderr, "MariaDbServer: cannot remove %s: %s\n", dir_.c_str(),
                  error.message().c_str());
   }
+  if (owner_lock_fd_ >= 0) close(owner_lock_fd_);
 }
 
 std::string MariaDbServer::socket_path() const { return dir_ + "/mysqld.sock"; }
@@ -374,33 +440,40 @@ std::string MariaDbServer::Uri(absl::string_view database) const {
 }
 
 absl::Status MariaDbServer::WriteConfig() const {
-  // Only the settings that differ from a packaged server matter here: the datadir/socket/port that
-  // make this server private, user=root (mariadbd refuses root otherwise), durable commits so that
+  // Only the settings that differ from a packaged server matter here: the paths and port that make
+  // this server private, user=root (mariadbd refuses root otherwise), durable commits so that
   // Kill() tests crash recovery honestly, and Debian's utf8mb4 defaults, which --defaults-file
   // would otherwise skip (the compiled-in default is latin1).
-  const std::string content = absl::StrCat(
-      "# Written by securelink::testing::MariaDbServer.\n"
-      "[mysqld]\n"
-      "user=root\n"
-      "datadir=",
-      dir_, "/data\n", "socket=", socket_path(), "\n", "pid-file=", dir_, "/mariadbd.pid\n",
-      "port=", port_, "\n",
-      "bind-address=127.0.0.1\n"
-      "skip-name-resolve\n"
-      "innodb_buffer_pool_size=64M\n"
-      "max_connections=500\n"
-      "skip-log-bin\n"
-      "innodb_flush_log_at_trx_commit=1\n"
-      "log-error=",
-      ErrorLogPath(), "\n",
-      "character-set-server=utf8mb4\n"
-      "collation-server=utf8mb4_general_ci\n"
-      "\n"
-      "[client]\n"
-      "socket=",
-      socket_path(), "\n", "port=", port_, "\n",
-      "user=root\n"
-      "default-character-set=utf8mb4\n");
+  //
+  // tmpdir must be private too: every mariadbd deletes all "#sql*" files in its tmpdir when it
+  // starts, so servers sharing /tmp destroy each other's temporary tables (seen as
+  // mariadb-install-db failing or crashing when several tests start at once).
+  constexpr absl::string_view kTemplate = R"(# Written by securelink::testing::MariaDbServer.
+[mysqld]
+user=root
+datadir=$DIR/data
+tmpdir=$DIR/tmp
+socket=$DIR/mysqld.sock
+pid-file=$DIR/mariadbd.pid
+log-error=$DIR/mariadbd.err
+port=$PORT
+bind-address=127.0.0.1
+skip-name-resolve
+innodb_buffer_pool_size=64M
+max_connections=500
+skip-log-bin
+innodb_flush_log_at_trx_commit=1
+character-set-server=utf8mb4
+collation-server=utf8mb4_general_ci
+
+[client]
+socket=$DIR/mysqld.sock
+port=$PORT
+user=root
+default-character-set=utf8mb4
+)";
+  const std::string content =
+      absl::StrReplaceAll(kTemplate, {{"$DIR", dir_}, {"$PORT", absl::StrCat(port_)}});
   std::ofstream out(ConfigPath(), std::ios::trunc);
   out << content;
   out.close();

@@ -181,45 +181,68 @@ TEST(MariaDbServerLifetimeTest, TwoServersRunSideBySideWithSeparateData) {
   EXPECT_EQ(*in_b, "");
 }
 
-// A test process killed by ctest's timeout must not leave a mariadbd behind.
-TEST(MariaDbServerLifetimeTest, ServerDiesWithTheProcessThatStartedIt) {
-  // The orphaned mariadbd is then re-parented to this process, which can reap it instead of
-  // leaving a zombie for whatever PID 1 is.
+// Starts a server in a forked child, SIGKILLs the child (as ctest's timeout would) and reports
+// the server's pid and directory. The orphaned mariadbd is re-parented to this process (a child
+// subreaper), so it is reaped here instead of lingering as a zombie under whatever PID 1 is.
+void StartServerInAProcessThatGetsKilled(pid_t* server_pid, std::string* dir) {
   ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
   int report[2];
   ASSERT_EQ(pipe(report), 0);
   const pid_t owner = fork();
   ASSERT_GE(owner, 0);
   if (owner == 0) {
+    // Should the test die first, the owner must not linger holding ctest's output pipes.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     close(report[0]);
     absl::StatusOr<std::unique_ptr<MariaDbServer>> server = MariaDbServer::Start();
-    const std::string line = server.ok()
-                                 ? absl::StrCat((*server)->pid(), " ", (*server)->dir(), "\n")
-                                 : absl::StrCat("0 ", server.status().ToString(), "\n");
-    ssize_t ignored = write(report[1], line.data(), line.size());
+    const std::string text = server.ok() ? absl::StrCat((*server)->pid(), " ", (*server)->dir())
+                                         : absl::StrCat("0 ", server.status().ToString());
+    ssize_t ignored = write(report[1], text.data(), text.size());
     (void)ignored;
+    close(report[1]);
+    if (!server.ok()) _exit(1);
     // Wait to be killed: the destructor must not get the chance to clean up.
     while (true) pause();
   }
   close(report[1]);
-  std::string line;
-  char c;
-  while (read(report[0], &c, 1) == 1 && c != '\n') line += c;
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = read(report[0], buf, sizeof buf)) > 0;) text.append(buf, n);
   close(report[0]);
-
-  pid_t server_pid = 0;
-  char dir[4096] = {0};
-  ASSERT_EQ(std::sscanf(line.c_str(), "%d %4095[^\n]", &server_pid, dir), 2) << line;
-  ASSERT_GT(server_pid, 0) << line;
-  ASSERT_TRUE(ProcessAlive(server_pid));
-
   kill(owner, SIGKILL);
   waitpid(owner, nullptr, 0);
+
+  char dir_buf[4096] = {0};
+  ASSERT_EQ(std::sscanf(text.c_str(), "%d %4095[^\n]", server_pid, dir_buf), 2) << text;
+  ASSERT_GT(*server_pid, 0) << text;
+  *dir = dir_buf;
+}
+
+// A test process killed by ctest's timeout must not leave a mariadbd behind.
+TEST(MariaDbServerLifetimeTest, ServerDiesWithTheProcessThatStartedIt) {
+  pid_t server_pid = 0;
+  std::string dir;
+  ASSERT_NO_FATAL_FAILURE(StartServerInAProcessThatGetsKilled(&server_pid, &dir));
+
   EXPECT_TRUE(WaitForExit(server_pid, absl::Seconds(10)));
-  waitpid(server_pid, nullptr, WNOHANG);
-  // The killed owner could not remove its directory; tidy up after it.
+  waitpid(server_pid, nullptr, 0);
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
+}
+
+// ... nor, once the next server starts, its ~130 MB directory.
+TEST(MariaDbServerLifetimeTest, NextStartRemovesTheDirectoryOfAKilledOwner) {
+  pid_t server_pid = 0;
+  std::string dir;
+  ASSERT_NO_FATAL_FAILURE(StartServerInAProcessThatGetsKilled(&server_pid, &dir));
+  ASSERT_TRUE(WaitForExit(server_pid, absl::Seconds(10)));
+  waitpid(server_pid, nullptr, 0);
+  ASSERT_TRUE(std::filesystem::exists(dir));
+
+  absl::StatusOr<std::unique_ptr<MariaDbServer>> next = MariaDbServer::Start();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  EXPECT_TRUE(std::filesystem::exists((*next)->dir()));
 }
 
 TEST(MariaDbPickFreePortTest, ReturnsAPortThatCanBeBound) {

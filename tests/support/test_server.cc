@@ -64,11 +64,17 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   service_options.ttl = options.ttl;
   service_options.registration_base_url = options.registration_base_url;
   const inv::Clock& clock = options.clock != nullptr ? *options.clock : t->system_clock_;
-  t->service_ = std::make_unique<inv::InvitationService>(
-      *t->store_, clock, inv::TokenSealer::CreateEphemeral(), service_options);
+  const inv::TokenSealer sealer = inv::TokenSealer::CreateEphemeral();
+  t->service_ =
+      std::make_unique<inv::InvitationService>(*t->store_, clock, sealer, service_options);
+  inv::BulkInviteOptions bulk_options;
+  bulk_options.ttl = options.ttl;
+  bulk_options.max_addresses = options.bulk_max_addresses;
+  bulk_options.chunk_size = options.bulk_chunk_size;
+  t->bulk_ = std::make_unique<inv::BulkInviter>(*t->store_, clock, sealer, bulk_options);
   t->workers_ =
       std::make_unique<inv::WorkerPool>(options.worker_threads, options.worker_queue_capacity);
-  t->grpc_service_ = std::make_unique<inv::GrpcInvitationService>(*t->service_, *t->workers_);
+  t->grpc_service_ = std::make_unique<inv::GrpcInvitationService>(*t->service_, *t->bulk_, *t->workers_);
   inv::GrpcServerOptions server_options;
   server_options.address = "127.0.0.1:0";
   absl::StatusOr<inv::StartedServer> started =

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "securelink/invitations/v1/invitation_service.grpc.pb.h"
+#include "server/bulk_invite.h"
 #include "server/domain/clock.h"
 #include "server/grpc_invitation_service.h"
 #include "server/grpc_server.h"
@@ -32,6 +33,8 @@ struct TestServerOptions {
   int worker_queue_capacity = 256;
   inv::ConnectionPoolOptions pool;
   std::string registration_base_url = "https://register.example.test/register";
+  int bulk_max_addresses = 10000;
+  int bulk_chunk_size = 500;
 };
 
 class TestServer {
@@ -56,6 +59,7 @@ class TestServer {
   std::unique_ptr<inv::ConnectionPool> pool_;
   std::unique_ptr<inv::MysqlInvitationStore> store_;
   std::unique_ptr<inv::InvitationService> service_;
+  std::unique_ptr<inv::BulkInviter> bulk_;
   std::unique_ptr<inv::WorkerPool> workers_;
   std::unique_ptr<inv::GrpcInvitationService> grpc_service_;
   inv::StartedServer server_;

@@ -1,0 +1,166 @@
+#include "server/bulk_invite.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "server/domain/errors.h"
+
+namespace securelink::invitations {
+
+void BulkSummary::Add(const BulkResult& result) {
+  ++total;
+  switch (result.outcome) {
+    case BulkOutcome::kCreated: ++created; break;
+    case BulkOutcome::kSkippedPending:
+    case BulkOutcome::kSkippedDuplicate: ++skipped; break;
+    case BulkOutcome::kInvalidEmail: ++invalid; break;
+    case BulkOutcome::kFailed: ++failed; break;
+  }
+}
+
+BulkInviter::BulkInviter(InvitationStore& store, const Clock& clock, TokenSealer sealer,
+                         BulkInviteOptions options)
+    : store_(store), clock_(clock), sealer_(std::move(sealer)), options_(options) {}
+
+absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
+                                                 BulkInviteInput input) const {
+  std::vector<FieldViolation> violations;
+  if (input.source == BulkSource::kNone) {
+    violations.push_back({"source", "is required: give emails, text or csv"});
+  }
+  if (input.role == Role::kUnspecified) {
+    violations.push_back({"role", "is required: ROLE_SUPER_ADMIN, ROLE_TENANT_ADMIN or ROLE_VPN_USER"});
+  }
+  if (std::optional<std::string> problem = TenantIdProblem(input.tenant_id)) {
+    violations.push_back({"tenant_id", *problem});
+  } else if (input.tenant_id.empty() && RoleRequiresTenant(input.role)) {
+    violations.push_back({"tenant_id", absl::StrCat("is required for role ", RoleName(input.role))});
+  }
+  absl::StatusOr<absl::Duration> ttl = ResolveTtl(input.ttl, options_.ttl);
+  if (!ttl.ok()) violations.push_back({"ttl", std::string(ttl.status().message())});
+  if (!violations.empty()) return InvalidFields(std::move(violations));
+
+  std::vector<BulkEntry> entries;
+  switch (input.source) {
+    case BulkSource::kEmails: entries = ParseBulkEmailList(input.emails); break;
+    case BulkSource::kText: entries = ParseBulkText(input.document); break;
+    case BulkSource::kCsv: {
+      absl::StatusOr<std::vector<BulkEntry>> parsed = ParseBulkCsv(input.document);
+      if (!parsed.ok()) return InvalidField("csv", parsed.status().message());
+      entries = *std::move(parsed);
+      break;
+    }
+    case BulkSource::kNone: break;
+  }
+  if (entries.size() > static_cast<size_t>(options_.max_addresses)) {
+    return InvalidField(input.source == BulkSource::kEmails ? "emails"
+                        : input.source == BulkSource::kText ? "text" : "csv",
+                        absl::StrCat("holds ", entries.size(), " addresses; at most ",
+                                     options_.max_addresses, " are allowed in one call"));
+  }
+
+  BulkInvitePlan plan;
+  plan.caller_ = caller;
+  plan.role_ = input.role;
+  plan.tenant_id_ = input.tenant_id;
+  plan.ttl_ = *ttl;
+  plan.validate_only_ = input.validate_only;
+  plan.suppress_email_ = input.suppress_email;
+  plan.entries_.reserve(entries.size());
+  absl::flat_hash_map<std::string, int> first_line;  // normalised email -> line first seen
+  for (BulkEntry& raw : entries) {
+    BulkInvitePlan::Entry entry;
+    absl::StatusOr<std::string> email = NormalizeEmail(raw.input);
+    if (!email.ok()) {
+      entry.decided = BulkOutcome::kInvalidEmail;
+      entry.message = absl::StrCat("email ", email.status().message());
+    } else {
+      entry.email = *email;
+      auto [it, inserted] = first_line.emplace(*email, raw.line);
+      if (!inserted) {
+        entry.decided = BulkOutcome::kSkippedDuplicate;
+        entry.message = absl::StrCat("repeats the address on line ", it->second);
+      }
+    }
+    entry.raw = std::move(raw);
+    plan.entries_.push_back(std::move(entry));
+  }
+  return plan;
+}
+
+size_t BulkInviter::ChunkEnd(const BulkInvitePlan& plan, size_t begin) const {
+  return std::min(plan.size(), begin + static_cast<size_t>(options_.chunk_size));
+}
+
+std::vector<BulkResult> BulkInviter::FailChunk(const BulkInvitePlan& plan, size_t begin,
+                                               absl::string_view reason) const {
+  std::vector<BulkResult> results;
+  for (size_t i = begin; i < ChunkEnd(plan, begin); ++i) {
+    const BulkInvitePlan::Entry& e = plan.entries_[i];
+    BulkResult r{e.raw.input, e.email, e.raw.line, BulkOutcome::kFailed, "", std::string(reason)};
+    if (e.decided.has_value()) {
+      r.outcome = *e.decided;
+      r.message = e.message;
+    }
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+std::vector<BulkResult> BulkInviter::ProcessChunk(const BulkInvitePlan& plan, size_t begin) const {
+  const size_t end = ChunkEnd(plan, begin);
+  const absl::Time now = clock_.Now();
+  std::vector<NewInvitation> rows;
+  std::vector<size_t> row_entry;  // rows[k] belongs to plan.entries_[row_entry[k]]
+  for (size_t i = begin; i < end; ++i) {
+    const BulkInvitePlan::Entry& e = plan.entries_[i];
+    if (e.decided.has_value()) continue;
+    NewInvitation row;
+    Invitation& inv = row.invitation;
+    inv.id = NewUuid();
+    inv.email = e.email;
+    inv.role = plan.role_;
+    inv.tenant_id = plan.tenant_id_;
+    inv.state = InvitationState::kPending;
+    inv.create_time = now;
+    inv.update_time = now;
+    inv.expire_time = now + plan.ttl_;
+    inv.send_count = plan.suppress_email_ ? 0 : 1;
+    inv.email_delivery_state =
+        plan.suppress_email_ ? EmailDeliveryState::kSuppressed : EmailDeliveryState::kQueued;
+    inv.created_by = plan.caller_.subject;
+    if (!plan.validate_only_) {
+      // The token is only ever mailed (SPEC §4); BulkInvite returns no links.
+      const std::string token = NewRegistrationToken();
+      row.token_hash = HashRegistrationToken(token);
+      row.sealed_token = sealer_.Seal(token);
+    }
+    row.event = AuditEvent{AuditEventType::kCreated, plan.caller_.subject, "bulk invite"};
+    rows.push_back(std::move(row));
+    row_entry.push_back(i);
+  }
+  absl::StatusOr<std::vector<BatchOutcome>> outcomes =
+      store_.InsertBatch(rows, now, plan.validate_only_);
+  if (!outcomes.ok()) {
+    return FailChunk(plan, begin,
+                     absl::StrCat("not invited: ", outcomes.status().message()));
+  }
+  std::vector<BulkResult> results = FailChunk(plan, begin, "");
+  for (size_t k = 0; k < rows.size(); ++k) {
+    BulkResult& r = results[row_entry[k] - begin];
+    const BatchOutcome& o = (*outcomes)[k];
+    if (o.created) {
+      r.outcome = BulkOutcome::kCreated;
+      r.invitation_id = plan.validate_only_ ? "" : o.invitation_id;
+      r.message = plan.validate_only_ ? "would be invited (validate_only)" : "";
+    } else {
+      r.outcome = BulkOutcome::kSkippedPending;
+      r.invitation_id = o.invitation_id;
+      r.message = "an active invitation already exists for this address";
+    }
+  }
+  return results;
+}
+
+}  // namespace securelink::invitations

@@ -1,0 +1,117 @@
+// BulkInvite (SPEC §3): one role and tenant for many addresses, decided chunk by chunk so that
+// results can stream while later chunks are still being processed. Knows neither gRPC nor SQL.
+#ifndef SECURELINK_SERVER_BULK_INVITE_H_
+#define SECURELINK_SERVER_BULK_INVITE_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/domain/bulk_input.h"
+#include "server/domain/clock.h"
+#include "server/domain/invitation.h"
+#include "server/domain/token.h"
+#include "server/domain/validation.h"
+#include "server/invitation_service.h"
+#include "storage/invitation_store.h"
+
+namespace securelink::invitations {
+
+enum class BulkOutcome { kCreated, kSkippedPending, kSkippedDuplicate, kInvalidEmail, kFailed };
+
+struct BulkResult {
+  std::string input;  // as given
+  std::string email;  // normalised; empty when invalid
+  int line = 0;       // 1-based input line or list position
+  BulkOutcome outcome = BulkOutcome::kFailed;
+  std::string invitation_id;  // created, or the active one that caused a skip
+  std::string message;
+};
+
+struct BulkSummary {
+  int total = 0;
+  int created = 0;
+  int skipped = 0;  // pending + duplicate
+  int invalid = 0;
+  int failed = 0;
+  void Add(const BulkResult& result);
+};
+
+enum class BulkSource { kNone, kEmails, kText, kCsv };
+
+struct BulkInviteInput {
+  BulkSource source = BulkSource::kNone;
+  std::vector<std::string> emails;  // kEmails
+  std::string document;             // kText / kCsv
+  Role role = Role::kUnspecified;
+  std::string tenant_id;
+  std::optional<absl::Duration> ttl;
+  bool validate_only = false;
+  bool suppress_email = false;
+};
+
+struct BulkInviteOptions {
+  TtlPolicy ttl;
+  int max_addresses = 10000;  // --bulk_max_addresses
+  // Addresses per database transaction: big enough for multi-row statements to pay off, small
+  // enough that the first results stream quickly and a failed chunk costs little.
+  int chunk_size = 500;
+};
+
+// A validated request, with every entry's local decision (invalid, duplicate) already made.
+class BulkInvitePlan {
+ public:
+  size_t size() const { return entries_.size(); }
+
+ private:
+  friend class BulkInviter;
+  struct Entry {
+    BulkEntry raw;
+    std::string email;                     // normalised, or empty
+    std::optional<BulkOutcome> decided;    // local decision, if any
+    std::string message;
+  };
+  std::vector<Entry> entries_;
+  Caller caller_;
+  Role role_ = Role::kUnspecified;
+  std::string tenant_id_;
+  absl::Duration ttl_;
+  bool validate_only_ = false;
+  bool suppress_email_ = false;
+};
+
+class BulkInviter {
+ public:
+  // `store` and `clock` must outlive the inviter.
+  BulkInviter(InvitationStore& store, const Clock& clock, TokenSealer sealer,
+              BulkInviteOptions options);
+
+  // Checks the request as a whole and parses its source. INVALID_ARGUMENT (with field
+  // violations) for no source, a bad role/tenant/ttl, an unparseable CSV (naming the line) or
+  // more addresses than the configured maximum; nothing is decided or written then.
+  absl::StatusOr<BulkInvitePlan> Plan(const Caller& caller, BulkInviteInput input) const;
+
+  // Decides the entries [begin, begin + chunk_size) in one database transaction and returns their
+  // results in input order. Never fails as a whole: if the transaction fails, every address of
+  // the chunk that needed the database is FAILED with the reason, and nothing of it is written.
+  std::vector<BulkResult> ProcessChunk(const BulkInvitePlan& plan, size_t begin) const;
+
+  // The same chunk's results when it cannot be processed at all (e.g. the server is overloaded):
+  // local decisions stand, every other address is FAILED with `reason`.
+  std::vector<BulkResult> FailChunk(const BulkInvitePlan& plan, size_t begin,
+                                    absl::string_view reason) const;
+
+  size_t ChunkEnd(const BulkInvitePlan& plan, size_t begin) const;
+
+ private:
+  InvitationStore& store_;
+  const Clock& clock_;
+  TokenSealer sealer_;
+  BulkInviteOptions options_;
+};
+
+}  // namespace securelink::invitations
+
+#endif  // SECURELINK_SERVER_BULK_INVITE_H_
