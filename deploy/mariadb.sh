@@ -48,11 +48,16 @@ configured_port() {
 write_config() {
   # Same settings as tests/support/mariadb_server.cc. --defaults-file skips Debian's
   # /etc/mysql, so its utf8mb4 defaults are repeated here (the compiled-in default is latin1).
+  # tmpdir is private because every mariadbd deletes all "#sql*" files in its tmpdir when it
+  # starts: with a shared /tmp, starting any other server would destroy this one's temporary
+  # tables.
+  mkdir -p "$DIR/tmp"
   cat >"$DIR/my.cnf" <<EOF
 # Written by deploy/mariadb.sh; rewritten on every start.
 [mysqld]
 user=root
 datadir=$DIR/data
+tmpdir=$DIR/tmp
 socket=$DIR/mysqld.sock
 pid-file=$DIR/mariadbd.pid
 port=$PORT
