@@ -1,7 +1,6 @@
 #include "server/mail/message.h"
 
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -205,6 +204,15 @@ absl::Status ValidateMailTemplates(const MailTemplates& templates) {
   }
   if (templates.subject.find_first_of("\r\n") != std::string::npos) {
     return absl::InvalidArgumentError("mail template subject.txt must be a single line");
+  }
+  // Relays, spam filters and mail clients log and display subjects freely; the link is a secret.
+  Values probe;
+  probe.registration_url = "\x01link\x01";
+  if (absl::StrContains(Expand(templates.subject, "subject.txt", &probe, false).value_or(""),
+                        probe.registration_url)) {
+    return absl::InvalidArgumentError(
+        "mail template subject.txt must not contain {{registration_url}}: subjects are logged by "
+        "relays and the link is a secret");
   }
   if (absl::StripAsciiWhitespace(templates.text).empty() ||
       absl::StripAsciiWhitespace(templates.html).empty()) {

@@ -54,8 +54,8 @@ std::string FormatExpireTime(absl::Time t);
 // The defaults shipped in server/mail/templates/ and compiled into the binary.
 MailTemplates DefaultMailTemplates();
 
-// OK when every placeholder in `templates` is known and closed, the subject is one line and not
-// empty, and every template is valid UTF-8. Otherwise INVALID_ARGUMENT naming the template, the
+// OK when every placeholder in `templates` is known and closed, the subject is one line, not
+// empty and without {{registration_url}} (subjects get logged), and every template is valid UTF-8. Otherwise INVALID_ARGUMENT naming the template, the
 // line and the problem.
 absl::Status ValidateMailTemplates(const MailTemplates& templates);
 

@@ -41,15 +41,20 @@ struct Transcript {
   std::string last_command;  // verb of the last command sent ("RCPT"), "" before the first
 
   void OnReplyBytes(absl::string_view bytes) {
+    if (closing_) return;
     pending_.append(bytes.data(), bytes.size());
     size_t eol;
     while ((eol = pending_.find('\n')) != std::string::npos) {
       std::string line(absl::StripTrailingAsciiWhitespace(pending_.substr(0, eol)));
       pending_.erase(0, eol + 1);
-      if (!reply_.empty()) reply_ += " ";
-      // "250-first line" continues, "250 last line" ends a reply (RFC 5321 §4.2.1).
+      // "550-first line" continues, "550 last line" ends a reply (RFC 5321 §4.2.1). Kept as
+      // "550 first line last line".
       const bool continues = line.size() > 3 && line[3] == '-';
-      reply_ += continues ? line.substr(0, 3) + " " + line.substr(4) : line;
+      if (reply_.empty()) {
+        reply_ = continues ? line.substr(0, 3) + " " + line.substr(4) : line;
+      } else if (line.size() > 4) {
+        absl::StrAppend(&reply_, " ", line.substr(4));
+      }
       if (!continues) {
         last_reply = CleanDisplayText(reply_, kMaxReplyLength);
         reply_.clear();
@@ -60,12 +65,15 @@ struct Transcript {
   void OnCommandBytes(absl::string_view bytes) {
     const absl::string_view word = bytes.substr(0, bytes.find_first_of(" \r\n"));
     const std::string verb = absl::AsciiStrToUpper(word);
-    if (IsSmtpVerb(verb)) last_command = verb;
+    // After a failure curl still says QUIT; the failure, not the "221 Bye", is what matters.
+    if (verb == "QUIT") closing_ = true;
+    if (IsSmtpVerb(verb) && !closing_) last_command = verb;
   }
 
  private:
   std::string pending_;  // received bytes not yet ending in a newline
   std::string reply_;    // lines so far of an unfinished multi-line reply
+  bool closing_ = false;  // QUIT sent: the rest of the conversation is not recorded
 };
 
 int DebugCallback(CURL*, curl_infotype type, char* data, size_t size, void* user) {
@@ -99,12 +107,13 @@ struct UrlDeleter {
   void operator()(CURLU* url) const { curl_url_cleanup(url); }
 };
 
-// How a command phase reads in a message.
-std::string PhaseName(absl::string_view verb) {
+// Where in the conversation a transfer stopped, for messages.
+std::string PhaseName(const Transcript& transcript) {
+  const absl::string_view verb = transcript.last_command;
   if (verb == "MAIL") return "MAIL FROM";
   if (verb == "RCPT") return "RCPT TO";
   if (verb == "DATA") return "the message data";
-  if (verb.empty()) return "the greeting";
+  if (verb.empty()) return transcript.last_reply.empty() ? "connect" : "the greeting";
   return std::string(verb);
 }
 
@@ -241,7 +250,7 @@ absl::Status SmtpMailSender::Send(const OutgoingMail& mail) {
   const std::string curl_error = error_buffer[0] != '\0'
                                      ? CleanDisplayText(error_buffer, kMaxReplyLength)
                                      : std::string(curl_easy_strerror(rc));
-  const std::string phase = PhaseName(transcript.last_command);
+  const std::string phase = PhaseName(transcript);
   if (IsPermanentRejection(reply_code, transcript.last_command)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "SMTP relay refused ", phase, " permanently: ",
@@ -255,7 +264,9 @@ absl::Status SmtpMailSender::Send(const OutgoingMail& mail) {
   if (rc == CURLE_USE_SSL_FAILED) {
     absl::StrAppend(&message, " (STARTTLS is required but the relay did not offer or complete it)");
   }
-  if (reply_code != 0 && !transcript.last_reply.empty()) {
+  // Only an error reply explains anything ("220 Ready to start TLS" before a certificate
+  // failure does not).
+  if (reply_code >= 400 && !transcript.last_reply.empty()) {
     absl::StrAppend(&message, "; relay said: ", transcript.last_reply);
   }
   return absl::UnavailableError(message);
