@@ -41,7 +41,7 @@ struct KeycloakAdminClient::HttpResponse {
 
 namespace {
 
-constexpr absl::string_view kUserAgent = "securelink-invitations";
+constexpr char kUserAgent[] = "securelink-invitations";
 constexpr absl::string_view kRedacted = "[redacted]";
 // Shorter strings are not scrubbed from messages: replacing every "ab" would mangle the text,
 // and no password policy admits them anyway.
@@ -341,7 +341,7 @@ absl::StatusOr<KeycloakAdminClient::HttpResponse> KeycloakAdminClient::Perform(
 #else
   curl_easy_setopt(h, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
 #endif
-  curl_easy_setopt(h, CURLOPT_USERAGENT, std::string(kUserAgent).c_str());
+  curl_easy_setopt(h, CURLOPT_USERAGENT, kUserAgent);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, header_list.get());
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteBody);
