@@ -118,7 +118,11 @@ class InvitationClient::Impl {
       const absl::Duration delay =
           internal::BackoffDelay(options_.retry, attempt, internal::UnitRandom());
       if (absl::Now() + delay >= deadline) return ToAbslStatus(status);
-      absl::SleepFor(delay);
+      // Back off on the channel rather than in a bare sleep: a fail-fast call in TRANSIENT_FAILURE
+      // does not poll, so the reconnect attempt would wait for gRPC's 5 s backup poller. Wakes
+      // early once the channel changes state (e.g. becomes READY).
+      channel_->WaitForStateChange(channel_->GetState(/*try_to_connect=*/true),
+                                   absl::ToChronoTime(absl::Now() + delay));
     }
   }
 
