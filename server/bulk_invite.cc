@@ -137,6 +137,7 @@ std::vector<BulkResult> BulkInviter::ProcessChunk(const BulkInvitePlan& plan, si
       row.sealed_token = sealer_.Seal(token);
     }
     row.event = AuditEvent{AuditEventType::kCreated, plan.caller_.subject, "bulk invite"};
+    if (!plan.suppress_email_ && !plan.validate_only_) row.email_message_id = NewEmailMessageId();
     rows.push_back(std::move(row));
     row_entry.push_back(i);
   }

@@ -29,6 +29,17 @@ ABSL_FLAG(std::string, registration_base_url, "http://127.0.0.1:8080/register",
 ABSL_FLAG(std::string, smtp_url, "", "SMTP relay, e.g. smtp://127.0.0.1:2525 (email issue).");
 ABSL_FLAG(std::string, smtp_from, "SecureLink <no-reply@securelink.local>", "Sender address.");
 ABSL_FLAG(std::string, mail_dir, ".local/mail", "Where .eml files go without an SMTP relay.");
+ABSL_FLAG(std::string, smtp_username, "", "SMTP AUTH user (empty: no AUTH).");
+ABSL_FLAG(std::string, smtp_password_file, "", "File holding the SMTP AUTH password.");
+ABSL_FLAG(bool, smtp_require_tls, false, "Refuse to send unless STARTTLS succeeds.");
+ABSL_FLAG(std::string, smtp_ca_file, "", "CA certificates for the relay (empty: system store).");
+ABSL_FLAG(std::string, mail_template_dir, "",
+          "Directory with subject.txt, body.txt, body.html (empty: the built-in templates).");
+ABSL_FLAG(int, email_dispatch_threads, 2, "Concurrent SMTP deliveries per replica.");
+ABSL_FLAG(int, email_max_attempts, 8, "Delivery attempts before an email is marked failed.");
+ABSL_FLAG(absl::Duration, email_initial_backoff, absl::Seconds(5),
+          "First retry delay; doubles per attempt with jitter.");
+ABSL_FLAG(absl::Duration, email_max_backoff, absl::Minutes(30), "Longest retry delay.");
 ABSL_FLAG(std::string, keycloak_url, "", "Keycloak base URL (accept issue).");
 ABSL_FLAG(std::string, keycloak_realm, "securelink", "Keycloak realm.");
 ABSL_FLAG(std::string, keycloak_client_id, "securelink-invitations", "Service-account client.");
@@ -83,6 +94,15 @@ constexpr EnvTwin kEnvTwins[] = {
     {"smtp_url", "INVITATIONS_SMTP_URL"},
     {"smtp_from", "INVITATIONS_SMTP_FROM"},
     {"mail_dir", "INVITATIONS_MAIL_DIR"},
+    {"smtp_username", "INVITATIONS_SMTP_USERNAME"},
+    {"smtp_password_file", "INVITATIONS_SMTP_PASSWORD_FILE"},
+    {"smtp_require_tls", "INVITATIONS_SMTP_REQUIRE_TLS"},
+    {"smtp_ca_file", "INVITATIONS_SMTP_CA_FILE"},
+    {"mail_template_dir", "INVITATIONS_MAIL_TEMPLATE_DIR"},
+    {"email_dispatch_threads", "INVITATIONS_EMAIL_DISPATCH_THREADS"},
+    {"email_max_attempts", "INVITATIONS_EMAIL_MAX_ATTEMPTS"},
+    {"email_initial_backoff", "INVITATIONS_EMAIL_INITIAL_BACKOFF"},
+    {"email_max_backoff", "INVITATIONS_EMAIL_MAX_BACKOFF"},
     {"keycloak_url", "INVITATIONS_KEYCLOAK_URL"},
     {"keycloak_realm", "INVITATIONS_KEYCLOAK_REALM"},
     {"keycloak_client_id", "INVITATIONS_KEYCLOAK_CLIENT_ID"},
@@ -113,6 +133,14 @@ constexpr EnvTwin kEnvTwins[] = {
 
 absl::Status Problem(absl::string_view flag, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", what));
+}
+
+absl::StatusOr<std::string> ReadSecretFile(absl::string_view flag, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Problem(flag, absl::StrCat("cannot read ", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return std::string(absl::StripTrailingAsciiWhitespace(buffer.str()));
 }
 
 absl::StatusOr<std::string> ReadSealingKey(const std::string& path) {
@@ -201,6 +229,38 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
     if (!key.ok()) return key.status();
     c.token_sealing_key = *key;
   }
+  c.smtp.url = absl::GetFlag(FLAGS_smtp_url);
+  c.smtp.username = absl::GetFlag(FLAGS_smtp_username);
+  if (std::string path = absl::GetFlag(FLAGS_smtp_password_file); !path.empty()) {
+    absl::StatusOr<std::string> password = ReadSecretFile("smtp_password_file", path);
+    if (!password.ok()) return password.status();
+    c.smtp.password = *password;
+  }
+  c.smtp.tls = absl::GetFlag(FLAGS_smtp_require_tls) ? mail::SmtpOptions::Tls::kRequired
+                                                     : mail::SmtpOptions::Tls::kOpportunistic;
+  c.smtp.ca_file = absl::GetFlag(FLAGS_smtp_ca_file);
+  if (!c.smtp.url.empty() && !absl::StartsWith(c.smtp.url, "smtp://") &&
+      !absl::StartsWith(c.smtp.url, "smtps://")) {
+    return Problem("smtp_url", "must start with smtp:// or smtps://");
+  }
+  c.mail_dir = absl::GetFlag(FLAGS_mail_dir);
+  c.mail_template_dir = absl::GetFlag(FLAGS_mail_template_dir);
+  c.email.from = absl::GetFlag(FLAGS_smtp_from);
+  c.email.threads = absl::GetFlag(FLAGS_email_dispatch_threads);
+  if (c.email.threads < 0 || c.email.threads > 64) {
+    return Problem("email_dispatch_threads", "must be between 0 and 64");
+  }
+  c.email.max_attempts = absl::GetFlag(FLAGS_email_max_attempts);
+  if (c.email.max_attempts < 1) return Problem("email_max_attempts", "must be at least 1");
+  c.email.initial_backoff = absl::GetFlag(FLAGS_email_initial_backoff);
+  c.email.max_backoff = absl::GetFlag(FLAGS_email_max_backoff);
+  if (c.email.initial_backoff <= absl::ZeroDuration() ||
+      c.email.max_backoff < c.email.initial_backoff) {
+    return Problem("email_initial_backoff", "must be positive and not above --email_max_backoff");
+  }
+  c.email.registration_base_url = c.registration_base_url;
+  // Request workers and email dispatchers each hold at most one connection at a time.
+  c.pool.max_connections = c.worker_threads + c.email.threads;
   const std::string level = absl::AsciiStrToLower(absl::GetFlag(FLAGS_log_level));
   if (level == "debug") {
     c.log_level = LogLevel::kDebug;

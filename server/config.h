@@ -8,6 +8,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/domain/validation.h"
+#include "server/email_dispatcher.h"
+#include "server/mail/smtp_mail_sender.h"
 #include "server/util/log.h"
 #include "storage/connection_pool.h"
 #include "storage/mysql_uri.h"
@@ -34,6 +36,11 @@ struct ServerConfig {
   // 32 raw bytes, or empty for a per-process key (see BUILD_NOTES "request_id replays").
   std::string token_sealing_key;
   LogLevel log_level = LogLevel::kInfo;
+  // Email: SMTP relay (url empty: .eml files in mail_dir), templates, dispatcher limits.
+  mail::SmtpOptions smtp;
+  std::string mail_dir;
+  std::string mail_template_dir;
+  EmailDispatcherOptions email;
 };
 
 // Copies every set INVITATIONS_* variable into its flag, then parses `argv` (handles --help).

@@ -71,9 +71,7 @@ InvitationService::InvitationService(InvitationStore& store, const Clock& clock,
     : store_(store), clock_(clock), sealer_(std::move(sealer)), options_(std::move(options)) {}
 
 std::string InvitationService::RegistrationUrl(absl::string_view token) const {
-  absl::string_view sep =
-      options_.registration_base_url.find('?') == std::string::npos ? "?" : "&";
-  return absl::StrCat(options_.registration_base_url, sep, "token=", token);
+  return invitations::RegistrationUrl(options_.registration_base_url, token);
 }
 
 absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
@@ -117,6 +115,7 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
   row.token_hash = HashRegistrationToken(token);
   row.sealed_token = sealer_.Seal(token);
   row.event = AuditEvent{AuditEventType::kCreated, caller.subject, ""};
+  if (!in.suppress_email) row.email_message_id = NewEmailMessageId();
 
   ASSIGN_OR_RETURN(InsertResult result, store_.Insert(row, now));
   if (!result.replayed) {
@@ -209,6 +208,8 @@ absl::StatusOr<IssuedInvitation> InvitationService::Resend(const Caller& caller,
                       change.new_token_hash = HashRegistrationToken(token);
                       change.new_sealed_token = sealer_.Seal(token);
                       change.event = AuditEvent{AuditEventType::kResent, caller.subject, ""};
+                      change.supersede_queued_email = true;
+                      change.email_message_id = NewEmailMessageId();
                       return change;
                     }));
   return IssuedInvitation{AsSeenAt(std::move(inv), now), RegistrationUrl(token)};
@@ -235,6 +236,7 @@ absl::StatusOr<Invitation> InvitationService::Revoke(const Caller& caller, absl:
                       change.invitation.update_time = now;
                       change.event = AuditEvent{AuditEventType::kRevoked, caller.subject,
                                                 std::string(reason)};
+                      change.supersede_queued_email = true;
                       return change;
                     }));
   return AsSeenAt(std::move(inv), now);

@@ -1,4 +1,5 @@
 // invitation_server: wires the real implementations together and serves until SIGTERM/SIGINT.
+#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -9,6 +10,10 @@
 #include "absl/time/clock.h"
 #include "server/bulk_invite.h"
 #include "server/config.h"
+#include "server/email_dispatcher.h"
+#include "server/mail/eml_file_mail_sender.h"
+#include "server/mail/message.h"
+#include "server/mail/smtp_mail_sender.h"
 #include "server/domain/clock.h"
 #include "server/domain/token.h"
 #include "server/grpc_invitation_service.h"
@@ -19,6 +24,7 @@
 #include "storage/connection_pool.h"
 #include "storage/migrations.h"
 #include "storage/mysql_invitation_store.h"
+#include "storage/mysql_outbox_store.h"
 
 namespace si = securelink::invitations;
 
@@ -52,6 +58,9 @@ int main(int argc, char** argv) {
   sigaddset(&shutdown_signals, SIGTERM);
   sigaddset(&shutdown_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &shutdown_signals, nullptr);
+  // A peer closing a socket mid-write (SMTP relay, Keycloak) must be an error, not a signal.
+  signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT);  // once, before any thread uses libcurl
 
   si::ParseFlagsWithEnvironment(argc, argv);
   absl::StatusOr<si::ServerConfig> config = si::ConfigFromFlags();
@@ -88,6 +97,28 @@ int main(int argc, char** argv) {
   bulk_options.max_addresses = config->bulk_max_addresses;
   si::BulkInviter bulk(store, clock, *sealer, bulk_options);
 
+  // Email: the outbox is delivered by background workers, over SMTP or into .eml files.
+  std::unique_ptr<si::mail::MailSender> mail_sender;
+  if (config->smtp.url.empty()) {
+    auto eml = si::mail::EmlFileMailSender::Create(config->mail_dir);
+    if (!eml.ok()) Fail("cannot use --mail_dir", eml.status());
+    mail_sender = *std::move(eml);
+    si::Log(si::LogLevel::kInfo, "no --smtp_url: invitation emails are written as .eml files",
+            {{"mail_dir", config->mail_dir}});
+  } else {
+    auto smtp = si::mail::SmtpMailSender::Create(config->smtp);
+    if (!smtp.ok()) Fail("bad SMTP settings", smtp.status());
+    mail_sender = *std::move(smtp);
+  }
+  absl::StatusOr<si::mail::MailTemplates> templates =
+      si::mail::LoadMailTemplates(config->mail_template_dir);
+  if (!templates.ok()) Fail("cannot load --mail_template_dir", templates.status());
+  si::MysqlOutboxStore outbox(pool);
+  absl::StatusOr<std::unique_ptr<si::EmailDispatcher>> dispatcher = si::EmailDispatcher::Create(
+      outbox, *mail_sender, *templates, *sealer, clock, config->email);
+  if (!dispatcher.ok()) Fail("bad email settings", dispatcher.status());
+  (*dispatcher)->Start();
+
   si::WorkerPool workers(config->worker_threads, config->worker_queue_capacity);
   si::GrpcInvitationService grpc_service(service, bulk, workers);
   si::GrpcServerOptions server_options;
@@ -106,6 +137,7 @@ int main(int argc, char** argv) {
   server->server->Shutdown(std::chrono::system_clock::now() +
                            absl::ToChronoSeconds(config->shutdown_grace));
   workers.Shutdown();
+  (*dispatcher)->Stop();
   si::Log(si::LogLevel::kInfo, "stopped");
   return 0;
 }

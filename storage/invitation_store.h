@@ -33,6 +33,9 @@ struct NewInvitation {
   std::string token_hash;
   std::string sealed_token;
   AuditEvent event;
+  // Non-empty: queue the invitation email (outbox row) with this stable Message-ID, in the same
+  // transaction. Empty: no email (suppress_email).
+  std::string email_message_id;
 };
 
 struct InsertResult {
@@ -47,6 +50,10 @@ struct InvitationChange {
   std::optional<std::string> new_token_hash;
   std::optional<std::string> new_sealed_token;
   AuditEvent event;
+  // Unsent emails of this invitation are superseded (never sent) when the link changes or the
+  // invitation leaves PENDING; non-empty: queue a new email with this Message-ID for the new link.
+  bool supersede_queued_email = false;
+  std::string email_message_id;
 };
 
 // Filters for List; every filter combines with AND.

@@ -6,6 +6,8 @@
 #include <mysql_connection.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "storage/mysql_rows.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -31,142 +33,58 @@ absl::string_view AuditEventTypeName(AuditEventType type) {
 
 namespace {
 
-using Statement = std::unique_ptr<sql::PreparedStatement>;
-using Rows = std::unique_ptr<sql::ResultSet>;
+using mysql::FindOne;
+using mysql::Hex;
+using mysql::InsertEvent;
+using mysql::InsertEvents;
+using mysql::kInvitationColumns;
+using mysql::kSystemActor;
+using mysql::ParseSqlTime;
+using mysql::PendingEvent;
+using mysql::Placeholders;
+using mysql::ReadInvitation;
+using mysql::Rows;
+using mysql::SetNullableString;
+using mysql::SetNullableTime;
+using mysql::SqlTime;
+using mysql::Statement;
 
-constexpr char kColumns[] =
-    "seq, id, email, role, tenant_id, state, create_time, update_time, expire_time, "
-    "accept_time, revoke_time, last_send_time, send_count, created_by, user_id, revoke_reason, "
-    "request_id, email_delivery_state, email_last_error, sealed_token";
-
-constexpr char kSystemActor[] = "system";
-
-// DATETIME(6) columns hold UTC wall time; the session time zone is pinned to +00:00.
-std::string SqlTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, absl::UTCTimeZone());
-}
-
-absl::Time ParseSqlTime(const std::string& text) {
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime("%Y-%m-%d %H:%M:%E*S", text, absl::UTCTimeZone(), &t, &err)) {
-    return absl::InfinitePast();
-  }
-  return t;
-}
-
-std::optional<absl::Time> OptionalTime(sql::ResultSet& rs, const char* column) {
-  if (rs.isNull(column)) return std::nullopt;
-  return ParseSqlTime(rs.getString(column));
-}
-
-std::string OptionalString(sql::ResultSet& rs, const char* column) {
-  return rs.isNull(column) ? std::string() : std::string(rs.getString(column));
-}
-
-Invitation ReadInvitation(sql::ResultSet& rs, std::string* sealed_token = nullptr) {
-  Invitation inv;
-  inv.seq = static_cast<int64_t>(rs.getUInt64("seq"));
-  inv.id = rs.getString("id");
-  inv.email = rs.getString("email");
-  inv.role = RoleFromName(std::string(rs.getString("role")));
-  inv.tenant_id = rs.getString("tenant_id");
-  inv.state = StateFromName(std::string(rs.getString("state")));
-  inv.create_time = ParseSqlTime(rs.getString("create_time"));
-  inv.update_time = ParseSqlTime(rs.getString("update_time"));
-  inv.expire_time = ParseSqlTime(rs.getString("expire_time"));
-  inv.accept_time = OptionalTime(rs, "accept_time");
-  inv.revoke_time = OptionalTime(rs, "revoke_time");
-  inv.last_send_time = OptionalTime(rs, "last_send_time");
-  inv.send_count = rs.getInt("send_count");
-  inv.created_by = rs.getString("created_by");
-  inv.user_id = OptionalString(rs, "user_id");
-  inv.revoke_reason = OptionalString(rs, "revoke_reason");
-  inv.request_id = OptionalString(rs, "request_id");
-  inv.email_delivery_state =
-      DeliveryStateFromName(std::string(rs.getString("email_delivery_state")));
-  inv.email_last_error = OptionalString(rs, "email_last_error");
-  if (sealed_token != nullptr) *sealed_token = OptionalString(rs, "sealed_token");
-  return inv;
-}
-
-std::string Hex(absl::string_view bytes) { return absl::BytesToHexString(bytes); }
-
-void SetNullableString(sql::PreparedStatement& s, int index, const std::string& value) {
-  if (value.empty()) {
-    s.setNull(index, sql::DataType::VARCHAR);
-  } else {
-    s.setString(index, value);
-  }
-}
-
-void SetNullableTime(sql::PreparedStatement& s, int index, const std::optional<absl::Time>& t) {
-  if (t.has_value()) {
-    s.setString(index, SqlTime(*t));
-  } else {
-    s.setNull(index, sql::DataType::TIMESTAMP);
-  }
-}
-
-// The row with `column` = `value`, or nullopt. `lock` appends FOR UPDATE.
-std::optional<Invitation> FindOne(sql::Connection& c, const char* column, const std::string& value,
-                                  bool lock, std::string* sealed_token = nullptr) {
-  Statement s(c.prepareStatement(absl::StrCat("SELECT ", kColumns, " FROM invitations WHERE ",
-                                              column, " = ?", lock ? " FOR UPDATE" : "")));
-  s->setString(1, value);
-  Rows rs(s->executeQuery());
-  if (!rs->next()) return std::nullopt;
-  return ReadInvitation(*rs, sealed_token);
-}
-
-void InsertEvent(sql::Connection& c, const Invitation& inv, const AuditEvent& event,
-                 absl::Time now) {
-  Statement s(c.prepareStatement(
-      "INSERT INTO invitation_events (invitation_id, type, actor, tenant_id, email, reason, "
-      "event_time) VALUES (?, ?, ?, ?, ?, ?, ?)"));
-  s->setString(1, inv.id);
-  s->setString(2, std::string(AuditEventTypeName(event.type)));
-  s->setString(3, event.actor);
-  s->setString(4, inv.tenant_id);
-  s->setString(5, inv.email);
-  SetNullableString(*s, 6, event.reason);
-  s->setString(7, SqlTime(now));
-  s->execute();
-}
-
-// One multi-row INSERT for many events (BulkInvite writes a chunk's events at once).
-struct PendingEvent {
+struct QueuedEmail {
   std::string invitation_id;
-  std::string tenant_id;
-  std::string email;
-  AuditEvent event;
+  std::string message_id;
+  std::string token_hash_hex;
 };
 
-void InsertEvents(sql::Connection& c, const std::vector<PendingEvent>& events, absl::Time now) {
-  if (events.empty()) return;
+// Outbox rows for invitation emails, due at once (SPEC §4: same transaction as the change).
+void QueueEmails(sql::Connection& c, const std::vector<QueuedEmail>& emails, absl::Time now) {
+  if (emails.empty()) return;
   std::string sql =
-      "INSERT INTO invitation_events (invitation_id, type, actor, tenant_id, email, reason, "
-      "event_time) VALUES ";
-  for (size_t i = 0; i < events.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,?,?,?)");
+      "INSERT INTO email_outbox (invitation_id, message_id, token_hash, state, attempts, "
+      "next_attempt_time, create_time, update_time) VALUES ";
+  for (size_t i = 0; i < emails.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,'PENDING',0,?,?,?)");
   Statement s(c.prepareStatement(sql));
+  const std::string t = SqlTime(now);
   int p = 1;
-  const std::string time = SqlTime(now);
-  for (const PendingEvent& e : events) {
+  for (const QueuedEmail& e : emails) {
     s->setString(p++, e.invitation_id);
-    s->setString(p++, std::string(AuditEventTypeName(e.event.type)));
-    s->setString(p++, e.event.actor);
-    s->setString(p++, e.tenant_id);
-    s->setString(p++, e.email);
-    SetNullableString(*s, p++, e.event.reason);
-    s->setString(p++, time);
+    s->setString(p++, e.message_id);
+    s->setString(p++, e.token_hash_hex);
+    s->setString(p++, t);
+    s->setString(p++, t);
+    s->setString(p++, t);
   }
   s->execute();
 }
 
-std::string Placeholders(size_t n) {
-  std::string out;
-  for (size_t i = 0; i < n; ++i) absl::StrAppend(&out, i ? ",?" : "?");
-  return out;
+// Unsent emails of an invitation will never go out (their link is dead or unwanted). A message a
+// dispatcher is sending right now is caught by its re-check of the link just before sending.
+void SupersedeQueuedEmails(sql::Connection& c, const std::string& invitation_id, absl::Time now) {
+  Statement s(c.prepareStatement(
+      "UPDATE email_outbox SET state = 'SUPERSEDED', update_time = ? "
+      "WHERE invitation_id = ? AND state = 'PENDING'"));
+  s->setString(1, SqlTime(now));
+  s->setString(2, invitation_id);
+  s->execute();
 }
 
 // Makes room for a new active invitation for `email`: a PENDING row already past its expiry is
@@ -244,6 +162,9 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
         throw;
       }
       InsertEvent(c, inv, row.event, now);
+      if (!row.email_message_id.empty()) {
+        QueueEmails(c, {{inv.id, row.email_message_id, Hex(row.token_hash)}}, now);
+      }
       std::optional<Invitation> stored = FindOne(c, "id", inv.id, /*lock=*/false);
       if (!stored.has_value()) return absl::InternalError("inserted invitation vanished");
       result.invitation = *std::move(stored);
@@ -314,10 +235,15 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
     for (size_t i = 0; i < fresh.size(); ++i) {
       absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,'PENDING',?,?,?,?,?,?,?,?,?)");
     }
+    // A concurrent Create may take one of these addresses between our check and this INSERT.
+    // Rather than failing (and redoing) the whole chunk, such a row turns into a no-op on the
+    // winner's row; which of ours went in is read back below.
+    absl::StrAppend(&sql, " ON DUPLICATE KEY UPDATE seq = seq");
     Statement insert(c.prepareStatement(sql));
     int p = 1;
     std::vector<PendingEvent> created;
     created.reserve(fresh.size());
+    std::vector<QueuedEmail> emails;
     for (const NewInvitation* row : fresh) {
       const Invitation& inv = row->invitation;
       insert->setString(p++, inv.id);
@@ -334,18 +260,49 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
       insert->setString(p++, inv.created_by);
       insert->setString(p++, std::string(DeliveryStateName(inv.email_delivery_state)));
       created.push_back(PendingEvent{inv.id, inv.tenant_id, inv.email, row->event});
-    }
-    try {
-      insert->execute();
-    } catch (const sql::SQLException& e) {
-      // A concurrent create took one of these addresses after our check: redo the whole batch,
-      // whose check will now see it.
-      if (IsDuplicateOf(e, "uq_invitations_active_email")) {
-        return absl::AbortedError("a concurrent invitation took one of the batch's addresses");
+      if (!row->email_message_id.empty()) {
+        emails.push_back(QueuedEmail{inv.id, row->email_message_id, Hex(row->token_hash)});
       }
-      throw;
+    }
+    insert->execute();
+    Statement inserted(c.prepareStatement(absl::StrCat(
+        "SELECT id FROM invitations WHERE id IN (", Placeholders(fresh.size()), ")")));
+    for (size_t i = 0; i < fresh.size(); ++i) inserted->setString(i + 1, fresh[i]->invitation.id);
+    Rows ins(inserted->executeQuery());
+    absl::flat_hash_set<std::string> went_in;
+    while (ins->next()) went_in.insert(std::string(ins->getString(1)));
+    if (went_in.size() != fresh.size()) {
+      std::vector<std::string> lost;
+      for (const NewInvitation* row : fresh) {
+        if (!went_in.contains(row->invitation.id)) lost.push_back(row->invitation.email);
+      }
+      Statement holders(c.prepareStatement(absl::StrCat(
+          "SELECT id, email FROM invitations WHERE active_email IN (", Placeholders(lost.size()),
+          ")")));
+      for (size_t i = 0; i < lost.size(); ++i) holders->setString(i + 1, lost[i]);
+      Rows hs(holders->executeQuery());
+      absl::flat_hash_map<std::string, std::string> holder_of;
+      while (hs->next()) holder_of[std::string(hs->getString("email"))] = hs->getString("id");
+      for (size_t i = 0; i < rows.size(); ++i) {
+        if (!outcomes[i].created || went_in.contains(rows[i].invitation.id)) continue;
+        auto h = holder_of.find(rows[i].invitation.email);
+        // The winner was revoked again in the meantime: decide the chunk afresh.
+        if (h == holder_of.end()) return absl::AbortedError("an address changed hands twice");
+        outcomes[i] = BatchOutcome{false, h->second};
+      }
+      std::vector<PendingEvent> kept_events;
+      for (PendingEvent& e : created) {
+        if (went_in.contains(e.invitation_id)) kept_events.push_back(std::move(e));
+      }
+      created = std::move(kept_events);
+      std::vector<QueuedEmail> kept_emails;
+      for (QueuedEmail& e : emails) {
+        if (went_in.contains(e.invitation_id)) kept_emails.push_back(std::move(e));
+      }
+      emails = std::move(kept_emails);
     }
     InsertEvents(c, created, now);
+    QueueEmails(c, emails, now);
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
@@ -419,7 +376,7 @@ absl::StatusOr<InvitationPage> MysqlInvitationStore::List(const InvitationQuery&
   InvitationPage page;
   RETURN_IF_ERROR(RunReadOnly(pool_, "listing invitations", [&](sql::Connection& c) {
     page = InvitationPage();
-    Statement rows(c.prepareStatement(absl::StrCat("SELECT ", kColumns, " FROM invitations",
+    Statement rows(c.prepareStatement(absl::StrCat("SELECT ", kInvitationColumns, " FROM invitations",
                                                    page_filter, " ORDER BY seq DESC LIMIT ?")));
     int i = 1;
     for (const std::string& p : params) rows->setString(i++, p);
@@ -490,6 +447,10 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
         throw;
       }
       InsertEvent(c, next, change.event, now);
+      if (change.supersede_queued_email) SupersedeQueuedEmails(c, current->id, now);
+      if (!change.email_message_id.empty() && change.new_token_hash.has_value()) {
+        QueueEmails(c, {{current->id, change.email_message_id, Hex(*change.new_token_hash)}}, now);
+      }
       updated = FindOne(c, "id", current->id, /*lock=*/false);
       if (!updated.has_value()) return absl::InternalError("updated invitation vanished");
       return absl::OkStatus();

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace securelink::invitations {
@@ -70,6 +71,13 @@ std::string NewUuid() {
   return absl::StrFormat("%s-%s-%s-%s-%s", hex.substr(0, 8), hex.substr(8, 4), hex.substr(12, 4),
                          hex.substr(16, 4), hex.substr(20, 12));
 }
+
+std::string RegistrationUrl(absl::string_view base_url, absl::string_view token) {
+  return absl::StrCat(base_url, base_url.find('?') == absl::string_view::npos ? "?" : "&",
+                      "token=", token);
+}
+
+std::string NewEmailMessageId() { return absl::StrCat("<", NewUuid(), "@invitations.securelink>"); }
 
 absl::StatusOr<TokenSealer> TokenSealer::Create(absl::string_view key) {
   if (key.size() != 32) {

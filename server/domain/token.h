@@ -30,6 +30,14 @@ std::string HashRegistrationToken(absl::string_view token);
 // A random RFC 4122 version-4 UUID in canonical lower-case form: invitation ids.
 std::string NewUuid();
 
+// The registration link for `token`: `<base_url>?token=<token>` (or `&token=` when the base URL
+// already has a query).
+std::string RegistrationUrl(absl::string_view base_url, absl::string_view token);
+
+// A globally unique RFC 5322 Message-ID ("<uuid@invitations.securelink>"), fixed when an email is
+// queued and kept across delivery retries so receivers can de-duplicate.
+std::string NewEmailMessageId();
+
 // Unpadded base64url helpers (RFC 4648 §5).
 std::string Base64UrlEncode(absl::string_view bytes);
 absl::StatusOr<std::string> Base64UrlDecode(absl::string_view text);

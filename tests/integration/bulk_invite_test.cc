@@ -377,6 +377,12 @@ TEST_F(BulkInviteTest, RacingCreatesNeverYieldTwoActiveInvitations) {
   ASSERT_THAT(run.status, IsOk());
   ASSERT_EQ(run.summaries.size(), 1u);
   EXPECT_EQ(run.summaries[0].failed(), 0);
+  for (const auto& r : run.results) {
+    if (r.outcome() == pb::BULK_INVITE_OUTCOME_FAILED) {
+      ADD_FAILURE() << "line " << r.line() << ": " << r.message();
+      break;
+    }
+  }
   EXPECT_EQ(run.summaries[0].created() + run.summaries[0].skipped(), 2000);
   EXPECT_EQ(CountRows(*server_, absl::StrCat("email LIKE '", tag, ".%' AND state = 'PENDING'")), 2000);
 }

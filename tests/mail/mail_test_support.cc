@@ -286,7 +286,7 @@ absl::StatusOr<std::unique_ptr<SmtpSink>> SmtpSink::Start(Options options) {
 
   // A port picked free may be taken before aiosmtpd binds it; then it exits and we try again.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    sink->port_ = PickFreePort();
+    sink->port_ = options.port != 0 ? options.port : PickFreePort();
     if (sink->port_ < 0) return absl::InternalError("no free TCP port on 127.0.0.1");
     std::vector<std::string> args = {kSystemPython, "-m", "aiosmtpd", "-n", "-l",
                                      absl::StrCat("127.0.0.1:", sink->port_), "-c",

@@ -107,6 +107,8 @@ class SmtpSink {
     std::optional<TestCertificate> starttls;
     // Speak TLS from the first byte (smtps://) with this certificate.
     std::optional<TestCertificate> smtps;
+    // Listen on this port (e.g. to bring a relay "back" where clients expect it); 0: a free one.
+    int port = 0;
   };
 
   // Starts the server and returns once it answers on its port (retrying with another port if

@@ -64,7 +64,8 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   service_options.ttl = options.ttl;
   service_options.registration_base_url = options.registration_base_url;
   const inv::Clock& clock = options.clock != nullptr ? *options.clock : t->system_clock_;
-  const inv::TokenSealer sealer = inv::TokenSealer::CreateEphemeral();
+  t->sealer_ = inv::TokenSealer::CreateEphemeral();
+  const inv::TokenSealer& sealer = *t->sealer_;
   t->service_ =
       std::make_unique<inv::InvitationService>(*t->store_, clock, sealer, service_options);
   inv::BulkInviteOptions bulk_options;

@@ -51,11 +51,14 @@ class TestServer {
   inv::ConnectionPool& pool() { return *pool_; }
   inv::WorkerPool& workers() { return *workers_; }
   grpc::Server& server() { return *server_.server; }
+  // The key that seals this server's links (an email dispatcher needs the same one).
+  const inv::TokenSealer& sealer() const { return *sealer_; }
 
  private:
   TestServer() = default;
   std::string database_;
   inv::SystemClock system_clock_;
+  std::optional<inv::TokenSealer> sealer_;
   std::unique_ptr<inv::ConnectionPool> pool_;
   std::unique_ptr<inv::MysqlInvitationStore> store_;
   std::unique_ptr<inv::InvitationService> service_;

@@ -1,0 +1,67 @@
+// The email outbox as the dispatcher sees it (SPEC §4): claim due messages with a lease, then
+// record what happened. Rows are written by InvitationStore in the transaction that issues them.
+#ifndef SECURELINK_STORAGE_OUTBOX_STORE_H_
+#define SECURELINK_STORAGE_OUTBOX_STORE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/domain/invitation.h"
+
+namespace securelink::invitations {
+
+// A message claimed for sending, with what is needed to build it.
+struct ClaimedEmail {
+  int64_t outbox_id = 0;
+  std::string message_id;
+  int attempts = 0;                 // including this one
+  absl::Time queued_time;           // the message's Date: stable across retries
+  Invitation invitation;            // as stored now
+  bool link_current = false;        // the message's link is still the invitation's current one
+  std::string sealed_token;         // of the current link (only meaningful when link_current)
+};
+
+struct OutboxStats {
+  int64_t due = 0;                       // PENDING rows whose time has come
+  absl::Duration oldest_due_age;         // how long the oldest of them has waited
+};
+
+class OutboxStore {
+ public:
+  virtual ~OutboxStore() = default;
+
+  // Claims up to `limit` due PENDING messages not leased by anyone (SELECT … FOR UPDATE SKIP
+  // LOCKED, so replicas never claim the same row), leases them to `owner` until now + `lease`,
+  // counts the attempt, and commits before returning: no lock is held while the caller sends.
+  virtual absl::StatusOr<std::vector<ClaimedEmail>> Claim(absl::string_view owner, int limit,
+                                                          absl::Time now, absl::Duration lease) = 0;
+
+  // Records delivery: the message SENT, and — if it carried the invitation's current link — the
+  // invitation's delivery state SENT and last_send_time, with an EMAIL_SENT event. No-op if the
+  // lease was lost to another owner.
+  virtual absl::Status MarkSent(const ClaimedEmail& email, absl::string_view owner,
+                                absl::Time now) = 0;
+
+  // A transient failure: the message becomes due again at `retry_at`, with `error` recorded.
+  virtual absl::Status MarkRetry(const ClaimedEmail& email, absl::string_view owner,
+                                 absl::Time retry_at, absl::string_view error, absl::Time now) = 0;
+
+  // Gave up: the message FAILED and — if current — the invitation's delivery state FAILED with
+  // `error` as email_last_error, with an EMAIL_FAILED event.
+  virtual absl::Status MarkFailed(const ClaimedEmail& email, absl::string_view owner,
+                                  absl::string_view error, absl::Time now) = 0;
+
+  // The message's link is no longer current (resent, revoked, accepted): never send it.
+  virtual absl::Status MarkSuperseded(const ClaimedEmail& email, absl::string_view owner,
+                                      absl::Time now) = 0;
+
+  virtual absl::StatusOr<OutboxStats> Stats(absl::Time now) = 0;
+};
+
+}  // namespace securelink::invitations
+
+#endif  // SECURELINK_STORAGE_OUTBOX_STORE_H_

@@ -1,0 +1,257 @@
+// The transactional email outbox (SPEC §4, issue 5) end to end: a real MariaDB, real gRPC and a
+// real SMTP server (aiosmtpd), with dispatchers wired as main.cc wires them.
+#include <grpcpp/grpcpp.h>
+
+#include <set>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/email_dispatcher.h"
+#include "server/mail/smtp_mail_sender.h"
+#include "storage/mysql_outbox_store.h"
+#include "tests/mail/mail_test_support.h"
+#include "tests/support/status_matchers.h"
+#include "tests/support/test_server.h"
+
+namespace securelink::testing {
+namespace {
+
+namespace pb = ::securelink::invitations::v1;
+namespace mail = ::securelink::invitations::mail;
+using ::testing::HasSubstr;
+
+std::string TokenOf(const std::string& url) { return url.substr(url.find("token=") + 6); }
+
+// A dispatcher (own pool, own SMTP sender) as one replica would run it.
+struct Replica {
+  Replica(TestServer& server, const std::string& smtp_url, const std::string& owner) {
+    auto endpoint = invitations::ParseMysqlUri(SharedMariaDb().Uri(server.database()));
+    pool = std::make_unique<invitations::ConnectionPool>(*endpoint, invitations::ConnectionPoolOptions{});
+    outbox = std::make_unique<invitations::MysqlOutboxStore>(*pool);
+    mail::SmtpOptions smtp;
+    smtp.url = smtp_url;
+    smtp.connect_timeout = absl::Seconds(2);
+    smtp.timeout = absl::Seconds(10);
+    sender = *mail::SmtpMailSender::Create(smtp);
+    invitations::EmailDispatcherOptions options;
+    options.owner = owner;
+    options.registration_base_url = "https://register.example.test/register";
+    options.initial_backoff = absl::Milliseconds(50);
+    options.max_backoff = absl::Milliseconds(200);
+    options.max_attempts = 1000;
+    options.poll_interval = absl::Milliseconds(50);
+    dispatcher = *invitations::EmailDispatcher::Create(*outbox, *sender, mail::DefaultMailTemplates(),
+                                                       server.sealer(), clock, options);
+  }
+  invitations::SystemClock clock;
+  std::unique_ptr<invitations::ConnectionPool> pool;
+  std::unique_ptr<invitations::MysqlOutboxStore> outbox;
+  std::unique_ptr<mail::SmtpMailSender> sender;
+  std::unique_ptr<invitations::EmailDispatcher> dispatcher;
+};
+
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(30)) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+class EmailOutboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TestServer>> s = TestServer::Start(SharedMariaDb());
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+  }
+
+  pb::CreateInvitationResponse Create(const std::string& email, bool suppress = false) {
+    pb::CreateInvitationRequest req;
+    req.set_email(email);
+    req.set_role(pb::ROLE_VPN_USER);
+    req.set_tenant_id("acme");
+    req.set_suppress_email(suppress);
+    pb::CreateInvitationResponse resp;
+    grpc::Status s = server_->stub().CreateInvitation(Context().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  pb::Invitation Get(const std::string& id) {
+    pb::GetInvitationRequest req;
+    req.set_id(id);
+    pb::GetInvitationResponse resp;
+    EXPECT_THAT(server_->stub().GetInvitation(Context().get(), req, &resp), IsOk());
+    return resp.invitation();
+  }
+
+  grpc::Status Validate(const std::string& token) {
+    pb::ValidateInvitationTokenRequest req;
+    req.set_token(token);
+    pb::ValidateInvitationTokenResponse resp;
+    return server_->stub().ValidateInvitationToken(Context().get(), req, &resp);
+  }
+
+  std::string OutboxStates(const std::string& invitation_id) {
+    absl::StatusOr<std::string> out = SharedMariaDb().Query(
+        server_->database(),
+        absl::StrCat("SELECT GROUP_CONCAT(state ORDER BY id) FROM email_outbox WHERE invitation_id = '",
+                     invitation_id, "'"));
+    return out.ok() ? std::string(absl::StripAsciiWhitespace(*out)) : out.status().ToString();
+  }
+
+  std::unique_ptr<TestServer> server_;
+};
+
+TEST_F(EmailOutboxTest, CreateSendsExactlyOneMessageWhoseLinkWorks) {
+  auto sink = SmtpSink::Start();
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  Replica replica(*server_, (*sink)->url(), "r1");
+  replica.dispatcher->Start();
+  pb::CreateInvitationResponse created = Create(UniqueEmail("mail"));
+  absl::StatusOr<std::vector<std::string>> messages = (*sink)->WaitForMessages(1);
+  ASSERT_TRUE(messages.ok()) << messages.status();
+  ASSERT_EQ(messages->size(), 1u);
+  auto parsed = InspectMessage((*messages)[0]);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_THAT(parsed->Header("To"), HasSubstr(created.invitation().email()));
+  EXPECT_THAT(parsed->Header("Content-Type"), HasSubstr("multipart/alternative"));
+  EXPECT_THAT(parsed->Body("text/plain"), HasSubstr(created.registration_url()));
+  EXPECT_THAT(parsed->Body("text/html"), HasSubstr(created.registration_url()));
+  EXPECT_THAT(Validate(TokenOf(created.registration_url())), IsOk());
+  ASSERT_TRUE(WaitFor([&] {
+    return Get(created.invitation().id()).email_delivery_state() == pb::EMAIL_DELIVERY_STATE_SENT;
+  }));
+  pb::Invitation inv = Get(created.invitation().id());
+  EXPECT_TRUE(inv.has_last_send_time());
+  EXPECT_EQ(inv.send_count(), 1);
+  replica.dispatcher->Stop();
+  EXPECT_EQ((*sink)->Messages().size(), 1u);
+  EXPECT_EQ(OutboxStates(created.invitation().id()), "SENT");
+}
+
+TEST_F(EmailOutboxTest, SuppressedEmailIsNeverQueued) {
+  pb::CreateInvitationResponse created = Create(UniqueEmail("quiet"), /*suppress=*/true);
+  EXPECT_EQ(OutboxStates(created.invitation().id()), "NULL");
+  EXPECT_EQ(created.invitation().email_delivery_state(), pb::EMAIL_DELIVERY_STATE_SUPPRESSED);
+}
+
+TEST_F(EmailOutboxTest, ResendMailsOnlyTheNewLinkAndNeverTheQueuedOldOne) {
+  auto sink = SmtpSink::Start();
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  pb::CreateInvitationResponse created = Create(UniqueEmail("resend"));  // queued, not sent yet
+  pb::ResendInvitationRequest req;
+  req.set_id(created.invitation().id());
+  pb::ResendInvitationResponse resent;
+  ASSERT_THAT(server_->stub().ResendInvitation(Context().get(), req, &resent), IsOk());
+  EXPECT_EQ(OutboxStates(created.invitation().id()), "SUPERSEDED,PENDING");
+
+  Replica replica(*server_, (*sink)->url(), "r1");
+  replica.dispatcher->Start();
+  ASSERT_TRUE((*sink)->WaitForMessages(1).ok());
+  ASSERT_TRUE(WaitFor([&] { return OutboxStates(created.invitation().id()) == "SUPERSEDED,SENT"; }));
+  replica.dispatcher->Stop();
+  std::vector<std::string> messages = (*sink)->Messages();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_THAT(messages[0], HasSubstr(TokenOf(resent.registration_url())));
+  EXPECT_THAT(messages[0], ::testing::Not(HasSubstr(TokenOf(created.registration_url()))));
+  EXPECT_THAT(Validate(TokenOf(resent.registration_url())), IsOk());
+  EXPECT_THAT(Validate(TokenOf(created.registration_url())), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(EmailOutboxTest, ARevokedInvitationsQueuedEmailIsNeverSent) {
+  pb::CreateInvitationResponse created = Create(UniqueEmail("revoked"));
+  pb::RevokeInvitationRequest req;
+  req.set_id(created.invitation().id());
+  pb::RevokeInvitationResponse revoked;
+  ASSERT_THAT(server_->stub().RevokeInvitation(Context().get(), req, &revoked), IsOk());
+  EXPECT_EQ(OutboxStates(created.invitation().id()), "SUPERSEDED");
+}
+
+TEST_F(EmailOutboxTest, SmtpOutageDelaysMailButLosesNone) {
+  const int port = PickFreePort();  // nothing listens yet
+  Replica replica(*server_, absl::StrCat("smtp://127.0.0.1:", port), "r1");
+  replica.dispatcher->Start();
+  std::vector<pb::CreateInvitationResponse> created;
+  for (int i = 0; i < 5; ++i) created.push_back(Create(UniqueEmail("outage")));
+  // Every message is tried and deferred with the error recorded, none given up.
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<std::string> q = SharedMariaDb().Query(
+        server_->database(),
+        "SELECT COUNT(*) FROM email_outbox WHERE state = 'PENDING' AND attempts >= 2 AND last_error IS NOT NULL");
+    return q.ok() && absl::StripAsciiWhitespace(*q) == "5";
+  }));
+  SmtpSink::Options options;
+  options.port = port;
+  auto sink = SmtpSink::Start(options);
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  ASSERT_TRUE((*sink)->WaitForMessages(5, absl::Seconds(30)).ok());
+  for (const auto& c : created) {
+    ASSERT_TRUE(WaitFor([&] { return OutboxStates(c.invitation().id()) == "SENT"; }));
+  }
+  replica.dispatcher->Stop();
+  std::vector<std::string> messages = (*sink)->Messages();
+  EXPECT_EQ(messages.size(), 5u);
+  for (const auto& c : created) {
+    int copies = 0;
+    for (const std::string& m : messages) copies += m.find(TokenOf(c.registration_url())) != std::string::npos;
+    EXPECT_EQ(copies, 1) << c.invitation().email();
+  }
+}
+
+TEST_F(EmailOutboxTest, TwoReplicasDeliverEveryMessageExactlyOnce) {
+  auto sink = SmtpSink::Start();
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  std::vector<pb::CreateInvitationResponse> created;
+  for (int i = 0; i < 40; ++i) created.push_back(Create(UniqueEmail("twice")));
+  Replica a(*server_, (*sink)->url(), "replica-a");
+  Replica b(*server_, (*sink)->url(), "replica-b");
+  a.dispatcher->Start();
+  b.dispatcher->Start();
+  ASSERT_TRUE((*sink)->WaitForMessages(40, absl::Seconds(60)).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<std::string> q = SharedMariaDb().Query(
+        server_->database(), "SELECT COUNT(*) FROM email_outbox WHERE state = 'SENT'");
+    return q.ok() && absl::StripAsciiWhitespace(*q) == "40";
+  }));
+  a.dispatcher->Stop();
+  b.dispatcher->Stop();
+  std::vector<std::string> messages = (*sink)->Messages();
+  EXPECT_EQ(messages.size(), 40u);
+  std::set<std::string> ids;
+  for (const std::string& m : messages) {
+    auto parsed = InspectMessage(m);
+    ASSERT_TRUE(parsed.ok());
+    ids.insert(parsed->Header("Message-ID"));
+  }
+  EXPECT_EQ(ids.size(), 40u);
+}
+
+TEST_F(EmailOutboxTest, PermanentRejectionFailsTheDeliveryWithTheRelaysWords) {
+  const std::string email = UniqueEmail("bounce");
+  SmtpSink::Options options;
+  options.handler = "smtp_test_handlers.ScriptedMailbox";
+  options.env = {{"SINK_REJECT_RCPT", email}};
+  auto sink = SmtpSink::Start(options);
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  Replica replica(*server_, (*sink)->url(), "r1");
+  replica.dispatcher->Start();
+  pb::CreateInvitationResponse created = Create(email);
+  ASSERT_TRUE(WaitFor([&] {
+    return Get(created.invitation().id()).email_delivery_state() == pb::EMAIL_DELIVERY_STATE_FAILED;
+  }));
+  replica.dispatcher->Stop();
+  pb::Invitation inv = Get(created.invitation().id());
+  EXPECT_THAT(inv.email_last_error(), HasSubstr("550"));
+  EXPECT_EQ(OutboxStates(created.invitation().id()), "FAILED");
+  EXPECT_EQ(inv.state(), pb::INVITATION_STATE_PENDING);  // the invitation itself is still usable
+}
+
+}  // namespace
+}  // namespace securelink::testing
