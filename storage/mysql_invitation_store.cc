@@ -264,13 +264,20 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
         emails.push_back(QueuedEmail{inv.id, row->email_message_id, Hex(row->token_hash)});
       }
     }
-    insert->execute();
+    // MySQL counts 1 per inserted row and 0 for a no-op duplicate, so the read-back below is
+    // only needed when a race actually happened.
+    const int affected = insert->executeUpdate();
+    absl::flat_hash_set<std::string> went_in;
+    if (affected == static_cast<int>(fresh.size())) {
+      for (const NewInvitation* row : fresh) went_in.insert(row->invitation.id);
+    }
     Statement inserted(c.prepareStatement(absl::StrCat(
         "SELECT id FROM invitations WHERE id IN (", Placeholders(fresh.size()), ")")));
     for (size_t i = 0; i < fresh.size(); ++i) inserted->setString(i + 1, fresh[i]->invitation.id);
-    Rows ins(inserted->executeQuery());
-    absl::flat_hash_set<std::string> went_in;
-    while (ins->next()) went_in.insert(std::string(ins->getString(1)));
+    if (went_in.empty()) {
+      Rows ins(inserted->executeQuery());
+      while (ins->next()) went_in.insert(std::string(ins->getString(1)));
+    }
     if (went_in.size() != fresh.size()) {
       std::vector<std::string> lost;
       for (const NewInvitation* row : fresh) {

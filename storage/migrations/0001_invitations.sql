@@ -30,7 +30,6 @@ CREATE TABLE invitations (
   UNIQUE KEY uq_invitations_token_hash (token_hash),
   UNIQUE KEY uq_invitations_request_id (request_id),
   KEY ix_invitations_tenant_seq (tenant_id, seq),
-  KEY ix_invitations_email (email),
   KEY ix_invitations_state_expire (state, expire_time)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 

@@ -30,7 +30,8 @@ constexpr int kChunk = 500;
 
 std::string Time(absl::Time t) { return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, absl::UTCTimeZone()); }
 
-// The statements one BulkInvite chunk issues, without the service around them.
+// The statements one BulkInvite chunk issues (holders check, invitation, event and outbox rows),
+// without the service around them.
 double RawInsert(si::ConnectionPool& pool, const std::string& tag, int n) {
   const absl::Time start = absl::Now();
   for (int begin = 0; begin < n; begin += kChunk) {
@@ -57,10 +58,17 @@ double RawInsert(si::ConnectionPool& pool, const std::string& tag, int n) {
           "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, token_hash, "
           "sealed_token, create_time, update_time, expire_time, send_count, created_by, "
           "email_delivery_state) VALUES ", values)));
+      std::string outbox_values;
+      for (int i = begin; i < end; ++i) {
+        absl::StrAppend(&outbox_values, i > begin ? "," : "", "(?,?,?,'PENDING',0,?,?,?)");
+      }
+      std::unique_ptr<sql::PreparedStatement> out(c.prepareStatement(absl::StrCat(
+          "INSERT INTO email_outbox (invitation_id, message_id, token_hash, state, attempts, "
+          "next_attempt_time, create_time, update_time) VALUES ", outbox_values)));
       std::unique_ptr<sql::PreparedStatement> ev(c.prepareStatement(absl::StrCat(
           "INSERT INTO invitation_events (invitation_id, type, actor, tenant_id, email, reason, "
           "event_time) VALUES ", event_values)));
-      int p = 1, q = 1;
+      int p = 1, q = 1, o = 1;
       for (int i = begin; i < end; ++i) {
         const std::string id = si::NewUuid();
         const std::string email = absl::StrCat(tag, ".", i, "@example.com");
@@ -84,9 +92,16 @@ double RawInsert(si::ConnectionPool& pool, const std::string& tag, int n) {
         ev->setString(q++, email);
         ev->setString(q++, "bulk invite");
         ev->setString(q++, Time(now));
+        out->setString(o++, id);
+        out->setString(o++, absl::StrCat("<", id, "@bench>"));
+        out->setString(o++, absl::BytesToHexString(si::Sha256(id)));
+        out->setString(o++, Time(now));
+        out->setString(o++, Time(now));
+        out->setString(o++, Time(now));
       }
       ins->execute();
       ev->execute();
+      out->execute();
       return absl::OkStatus();
     });
     if (!s.ok()) {
