@@ -256,7 +256,8 @@ absl::Status ServerProcess::Launch() {
       absl::StrCat("INVITATIONS_MAIL_DIR=", TempPath("mail")),
       "INVITATIONS_AUTH=disabled",
   };
-  env.insert(env.end(), options_.env.begin(), options_.env.end());
+  // getenv() takes the first of duplicate names: the caller's settings come first and win.
+  env.insert(env.begin(), options_.env.begin(), options_.env.end());
   absl::StatusOr<pid_t> pid =
       Spawn({INVITATION_SERVER_PATH}, ChildEnvironment(env), "/dev/null", log_path, log_path);
   if (!pid.ok()) return pid.status();

@@ -2,6 +2,7 @@
 // real SMTP server (aiosmtpd), with dispatchers wired as main.cc wires them.
 #include <grpcpp/grpcpp.h>
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "server/email_dispatcher.h"
 #include "server/mail/smtp_mail_sender.h"
 #include "storage/mysql_outbox_store.h"
+#include "tests/client/e2e_support.h"
 #include "tests/mail/mail_test_support.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
@@ -251,6 +253,89 @@ TEST_F(EmailOutboxTest, PermanentRejectionFailsTheDeliveryWithTheRelaysWords) {
   EXPECT_THAT(inv.email_last_error(), HasSubstr("550"));
   EXPECT_EQ(OutboxStates(created.invitation().id()), "FAILED");
   EXPECT_EQ(inv.state(), pb::INVITATION_STATE_PENDING);  // the invitation itself is still usable
+}
+
+// Two real invitation_server processes on one database and one SMTP relay: every invitation,
+// whichever replica created it, is mailed exactly once.
+TEST(EmailOutboxProcesses, TwoServerProcessesMailEveryInvitationExactlyOnce) {
+  auto sink = SmtpSink::Start();
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  MariaDbServer& db = SharedMariaDb();
+  const std::string database = absl::StrCat("two_", getpid());
+  ASSERT_TRUE(db.CreateDatabase(database).ok());
+  const std::string key_file = e2e::WriteTempFile("sealing.key", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+  e2e::ServerProcess::Options options;
+  options.mysql_uri = db.Uri(database);
+  options.env = {absl::StrCat("INVITATIONS_SMTP_URL=", (*sink)->url()),
+                 absl::StrCat("INVITATIONS_TOKEN_SEALING_KEY_FILE=", key_file),
+                 "INVITATIONS_AUTH=disabled"};
+  auto a = e2e::ServerProcess::Start(options);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = e2e::ServerProcess::Start(options);
+  ASSERT_TRUE(b.ok()) << b.status();
+  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
+  for (const auto* p : {a->get(), b->get()}) {
+    stubs.push_back(pb::InvitationService::NewStub(
+        grpc::CreateChannel(p->address(), grpc::InsecureChannelCredentials())));
+  }
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 30; ++i) {
+    pb::CreateInvitationRequest req;
+    req.set_email(UniqueEmail("procmail"));
+    req.set_role(pb::ROLE_SUPER_ADMIN);
+    pb::CreateInvitationResponse resp;
+    ASSERT_THAT(stubs[i % 2]->CreateInvitation(Context().get(), req, &resp), IsOk());
+    tokens.push_back(TokenOf(resp.registration_url()));
+  }
+  ASSERT_TRUE((*sink)->WaitForMessages(30, absl::Seconds(60)).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<std::string> q =
+        db.Query(database, "SELECT COUNT(*) FROM email_outbox WHERE state = 'SENT'");
+    return q.ok() && absl::StripAsciiWhitespace(*q) == "30";
+  }));
+  EXPECT_EQ((*a)->Terminate(), 0);
+  EXPECT_EQ((*b)->Terminate(), 0);
+  std::vector<std::string> messages = (*sink)->Messages();
+  EXPECT_EQ(messages.size(), 30u);
+  for (const std::string& token : tokens) {
+    int copies = 0;
+    for (const std::string& m : messages) copies += m.find(token) != std::string::npos;
+    EXPECT_EQ(copies, 1);
+  }
+}
+
+// Without --smtp_url (the README's local run) the same pipeline writes .eml files.
+TEST(EmailOutboxProcesses, WithoutSmtpMailIsWrittenAsEmlFiles) {
+  MariaDbServer& db = SharedMariaDb();
+  const std::string database = absl::StrCat("eml_", getpid());
+  ASSERT_TRUE(db.CreateDatabase(database).ok());
+  const std::string mail_dir = absl::StrCat(::testing::TempDir(), "/eml-", getpid());
+  e2e::ServerProcess::Options options;
+  options.mysql_uri = db.Uri(database);
+  options.env = {absl::StrCat("INVITATIONS_MAIL_DIR=", mail_dir), "INVITATIONS_AUTH=disabled"};
+  auto server = e2e::ServerProcess::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = pb::InvitationService::NewStub(
+      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+  pb::CreateInvitationRequest req;
+  req.set_email(UniqueEmail("eml"));
+  req.set_role(pb::ROLE_SUPER_ADMIN);
+  pb::CreateInvitationResponse resp;
+  ASSERT_THAT(stub->CreateInvitation(Context().get(), req, &resp), IsOk());
+  std::string found;
+  ASSERT_TRUE(WaitFor([&] {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(mail_dir, ec)) {
+      if (entry.path().extension() == ".eml") found = e2e::ReadWholeFile(entry.path());
+    }
+    return !found.empty();
+  }));
+  EXPECT_THAT(found, HasSubstr(TokenOf(resp.registration_url())));
+  auto parsed = InspectMessage(found);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_THAT(parsed->Header("To"), HasSubstr(resp.invitation().email()));
+  EXPECT_EQ((*server)->Terminate(), 0);
+  std::filesystem::remove_all(mail_dir);
 }
 
 }  // namespace
