@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "server/domain/errors.h"
+#include "server/util/status_macros.h"
 
 namespace securelink::invitations {
 
@@ -25,6 +26,10 @@ BulkInviter::BulkInviter(InvitationStore& store, const Clock& clock, TokenSealer
 
 absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
                                                  BulkInviteInput input) const {
+  // A tenant admin inviting without naming a tenant means its own.
+  if (input.tenant_id.empty() && caller.kind == CallerKind::kTenantAdmin) {
+    input.tenant_id = caller.tenant_id;
+  }
   std::vector<FieldViolation> violations;
   if (input.source == BulkSource::kNone) {
     violations.push_back({"source", "is required: give emails, text or csv"});
@@ -40,6 +45,7 @@ absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
   absl::StatusOr<absl::Duration> ttl = ResolveTtl(input.ttl, options_.ttl);
   if (!ttl.ok()) violations.push_back({"ttl", std::string(ttl.status().message())});
   if (!violations.empty()) return InvalidFields(std::move(violations));
+  RETURN_IF_ERROR(CanInvite(caller, input.role, input.tenant_id));
 
   std::vector<BulkEntry> entries;
   switch (input.source) {

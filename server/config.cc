@@ -74,6 +74,12 @@ ABSL_FLAG(std::string, token_sealing_key_file, "",
           "File with a base64 32-byte key shared by all replicas; seals links for request_id "
           "replays. Empty: a per-process key.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(std::string, keycloak_client_secret_file, "",
+          "File holding the service-account secret (instead of --keycloak_client_secret).");
+ABSL_FLAG(std::string, role_super_admin, "securelink-super-admin", "Realm role of SuperAdmins.");
+ABSL_FLAG(std::string, role_tenant_admin, "securelink-tenant-admin",
+          "Realm role of TenantAdmins.");
+ABSL_FLAG(std::string, role_vpn_user, "securelink-vpn-user", "Realm role of VPN users.");
 
 namespace securelink::invitations {
 namespace {
@@ -129,6 +135,10 @@ constexpr EnvTwin kEnvTwins[] = {
     {"shutdown_grace", "INVITATIONS_SHUTDOWN_GRACE"},
     {"token_sealing_key_file", "INVITATIONS_TOKEN_SEALING_KEY_FILE"},
     {"log_level", "INVITATIONS_LOG_LEVEL"},
+    {"keycloak_client_secret_file", "INVITATIONS_KEYCLOAK_CLIENT_SECRET_FILE"},
+    {"role_super_admin", "INVITATIONS_ROLE_SUPER_ADMIN"},
+    {"role_tenant_admin", "INVITATIONS_ROLE_TENANT_ADMIN"},
+    {"role_vpn_user", "INVITATIONS_ROLE_VPN_USER"},
 };
 
 absl::Status Problem(absl::string_view flag, absl::string_view what) {
@@ -261,6 +271,38 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   c.email.registration_base_url = c.registration_base_url;
   // Request workers and email dispatchers each hold at most one connection at a time.
   c.pool.max_connections = c.worker_threads + c.email.threads;
+  const std::string auth = absl::AsciiStrToLower(absl::GetFlag(FLAGS_auth));
+  if (auth != "jwt" && auth != "disabled") return Problem("auth", "must be jwt or disabled");
+  c.auth_enabled = auth == "jwt";
+  c.jwt.issuer = absl::GetFlag(FLAGS_jwt_issuer);
+  c.jwt.audience = absl::GetFlag(FLAGS_jwt_audience);
+  c.jwt_public_key_file = absl::GetFlag(FLAGS_jwt_public_key_file);
+  c.jwt_jwks_url = absl::GetFlag(FLAGS_jwt_jwks_url);
+  if (c.auth_enabled) {
+    if (c.jwt_public_key_file.empty() == c.jwt_jwks_url.empty()) {
+      return Problem("jwt_public_key_file",
+                     "--auth=jwt needs exactly one of --jwt_public_key_file and --jwt_jwks_url "
+                     "(or run with --auth=disabled for local experiments)");
+    }
+    if (c.jwt.issuer.empty()) return Problem("jwt_issuer", "is required with --auth=jwt");
+    if (c.jwt.audience.empty()) return Problem("jwt_audience", "is required with --auth=jwt");
+  }
+  c.roles.super_admin = absl::GetFlag(FLAGS_role_super_admin);
+  c.roles.tenant_admin = absl::GetFlag(FLAGS_role_tenant_admin);
+  c.roles.vpn_user = absl::GetFlag(FLAGS_role_vpn_user);
+  c.token_rate_per_second = absl::GetFlag(FLAGS_token_rate_per_second);
+  c.token_rate_burst = absl::GetFlag(FLAGS_token_rate_burst);
+  if (c.token_rate_per_second <= 0) return Problem("token_rate_per_second", "must be positive");
+  if (c.token_rate_burst < 1) return Problem("token_rate_burst", "must be at least 1");
+  c.keycloak.base_url = absl::GetFlag(FLAGS_keycloak_url);
+  c.keycloak.realm = absl::GetFlag(FLAGS_keycloak_realm);
+  c.keycloak.client_id = absl::GetFlag(FLAGS_keycloak_client_id);
+  c.keycloak.client_secret = absl::GetFlag(FLAGS_keycloak_client_secret);
+  if (std::string path = absl::GetFlag(FLAGS_keycloak_client_secret_file); !path.empty()) {
+    absl::StatusOr<std::string> secret = ReadSecretFile("keycloak_client_secret_file", path);
+    if (!secret.ok()) return secret.status();
+    c.keycloak.client_secret = *secret;
+  }
   const std::string level = absl::AsciiStrToLower(absl::GetFlag(FLAGS_log_level));
   if (level == "debug") {
     c.log_level = LogLevel::kDebug;

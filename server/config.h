@@ -7,7 +7,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/auth/authorization.h"
+#include "server/auth/jwt_verifier.h"
 #include "server/domain/validation.h"
+#include "server/keycloak/keycloak_admin_client.h"
 #include "server/email_dispatcher.h"
 #include "server/mail/smtp_mail_sender.h"
 #include "server/util/log.h"
@@ -41,6 +44,16 @@ struct ServerConfig {
   std::string mail_dir;
   std::string mail_template_dir;
   EmailDispatcherOptions email;
+  // Callers (SPEC §6): JWT verification, or none with --auth=disabled.
+  bool auth_enabled = true;
+  JwtOptions jwt;
+  std::string jwt_public_key_file;
+  std::string jwt_jwks_url;
+  RoleNames roles;
+  double token_rate_per_second = 5;
+  int token_rate_burst = 20;
+  // Keycloak's Admin REST API (SPEC §5); base_url empty: AcceptInvitation is UNAVAILABLE.
+  KeycloakAdminOptions keycloak;
 };
 
 // Copies every set INVITATIONS_* variable into its flag, then parses `argv` (handles --help).

@@ -74,15 +74,17 @@ struct Actions {
 
 class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteResponse> {
  public:
-  BulkInviteReactor(grpc::CallbackServerContext* ctx, Caller caller, BulkInviteInput input,
+  BulkInviteReactor(grpc::CallbackServerContext* ctx,
+                    std::function<absl::StatusOr<Caller>()> authenticate, BulkInviteInput input,
                     BulkInviter& inviter, WorkerPool& workers)
       : ctx_(ctx), inviter_(inviter), workers_(workers) {
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
       // Parsing up to 4 MiB is work too: it runs on a worker like the chunks.
-      if (!ScheduleLocked([this, caller = std::move(caller), input = std::move(input)]() mutable {
-            PlanTask(caller, std::move(input));
+      if (!ScheduleLocked([this, authenticate = std::move(authenticate),
+                           input = std::move(input)]() mutable {
+            PlanTask(authenticate, std::move(input));
           })) {
         FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                   "the server is overloaded; retry BulkInvite with backoff"),
@@ -165,8 +167,11 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
     return queued.ok();
   }
 
-  void PlanTask(const Caller& caller, BulkInviteInput input) {
-    absl::StatusOr<BulkInvitePlan> plan = inviter_.Plan(caller, std::move(input));
+  void PlanTask(const std::function<absl::StatusOr<Caller>()>& authenticate,
+                BulkInviteInput input) {
+    absl::StatusOr<Caller> caller = authenticate();
+    absl::StatusOr<BulkInvitePlan> plan =
+        caller.ok() ? inviter_.Plan(*caller, std::move(input)) : caller.status();
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
@@ -286,9 +291,11 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
 }  // namespace
 
 grpc::ServerWriteReactor<v1::BulkInviteResponse>* StartBulkInvite(
-    grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest& request, Caller caller,
-    BulkInviter& inviter, WorkerPool& workers) {
-  return new BulkInviteReactor(ctx, std::move(caller), InputFrom(request), inviter, workers);
+    grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest& request,
+    std::function<absl::StatusOr<Caller>()> authenticate, BulkInviter& inviter,
+    WorkerPool& workers) {
+  return new BulkInviteReactor(ctx, std::move(authenticate), InputFrom(request), inviter,
+                               workers);
 }
 
 }  // namespace securelink::invitations

@@ -17,9 +17,11 @@ class CallbackServerContext;
 namespace securelink::invitations {
 
 // Creates the reactor for one BulkInvite call; it deletes itself when the call is done.
+// `authenticate` runs on a worker before anything else (it may fetch keys).
 grpc::ServerWriteReactor<v1::BulkInviteResponse>* StartBulkInvite(
-    grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest& request, Caller caller,
-    BulkInviter& inviter, WorkerPool& workers);
+    grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest& request,
+    std::function<absl::StatusOr<Caller>()> authenticate, BulkInviter& inviter,
+    WorkerPool& workers);
 
 }  // namespace securelink::invitations
 

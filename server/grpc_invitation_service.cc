@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "server/grpc_bulk_invite.h"
+#include "server/domain/errors.h"
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
 #include "server/util/status_macros.h"
@@ -10,8 +11,11 @@
 namespace securelink::invitations {
 namespace {
 
-// Until authentication lands (issue 6) every caller is recorded under one placeholder subject.
-Caller CallerOf(const grpc::CallbackServerContext* /*ctx*/) { return Caller{"anonymous"}; }
+std::string AuthorizationOf(const grpc::CallbackServerContext* ctx) {
+  const auto& metadata = ctx->client_metadata();
+  auto it = metadata.find("authorization");
+  return it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
 
 }  // namespace
 
@@ -34,6 +38,27 @@ grpc::ServerUnaryReactor* GrpcInvitationService::Offload(grpc::CallbackServerCon
   return reactor;
 }
 
+grpc::ServerUnaryReactor* GrpcInvitationService::OffloadAuthenticated(
+    grpc::CallbackServerContext* ctx, std::function<absl::Status(const Caller&)> work) {
+  return Offload(ctx, [this, authorization = AuthorizationOf(ctx), work = std::move(work)] {
+    ASSIGN_OR_RETURN(Caller caller, authenticator_.Authenticate(authorization));
+    return work(caller);
+  });
+}
+
+grpc::ServerUnaryReactor* GrpcInvitationService::OffloadRateLimited(
+    grpc::CallbackServerContext* ctx, std::function<absl::Status()> work) {
+  if (!token_rate_limiter_.Allow(PeerHost(ctx->peer()), absl::Now())) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(ReasonedError(
+        absl::StatusCode::kResourceExhausted,
+        "too many registration-link attempts from this address; wait a moment and try again",
+        "RATE_LIMITED")));
+    return reactor;
+  }
+  return Offload(ctx, std::move(work));
+}
+
 grpc::ServerUnaryReactor* GrpcInvitationService::CreateInvitation(
     grpc::CallbackServerContext* ctx, const v1::CreateInvitationRequest* request,
     v1::CreateInvitationResponse* response) {
@@ -44,7 +69,7 @@ grpc::ServerUnaryReactor* GrpcInvitationService::CreateInvitation(
   in.ttl = FromProto(request->has_ttl(), request->ttl());
   in.request_id = request->request_id();
   in.suppress_email = request->suppress_email();
-  return Offload(ctx, [this, caller = CallerOf(ctx), in = std::move(in), response] {
+  return OffloadAuthenticated(ctx, [this, in = std::move(in), response](const Caller& caller) {
     ASSIGN_OR_RETURN(IssuedInvitation issued, service_.Create(caller, in));
     ToProto(issued.invitation, response->mutable_invitation());
     response->set_registration_url(issued.registration_url);
@@ -55,8 +80,8 @@ grpc::ServerUnaryReactor* GrpcInvitationService::CreateInvitation(
 grpc::ServerUnaryReactor* GrpcInvitationService::GetInvitation(
     grpc::CallbackServerContext* ctx, const v1::GetInvitationRequest* request,
     v1::GetInvitationResponse* response) {
-  return Offload(ctx, [this, request, response] {
-    ASSIGN_OR_RETURN(Invitation inv, service_.Get(request->id()));
+  return OffloadAuthenticated(ctx, [this, request, response](const Caller& caller) {
+    ASSIGN_OR_RETURN(Invitation inv, service_.Get(caller, request->id()));
     ToProto(inv, response->mutable_invitation());
     return absl::OkStatus();
   });
@@ -71,8 +96,8 @@ grpc::ServerUnaryReactor* GrpcInvitationService::ListInvitations(
   in.email_query = request->email_query();
   in.page_size = request->page_size();
   in.page_token = request->page_token();
-  return Offload(ctx, [this, in = std::move(in), response] {
-    ASSIGN_OR_RETURN(ListInvitationsOutput out, service_.List(in));
+  return OffloadAuthenticated(ctx, [this, in = std::move(in), response](const Caller& caller) {
+    ASSIGN_OR_RETURN(ListInvitationsOutput out, service_.List(caller, in));
     for (const Invitation& inv : out.invitations) ToProto(inv, response->add_invitations());
     response->set_next_page_token(out.next_page_token);
     response->set_total_size(static_cast<int32_t>(out.total_size));
@@ -83,7 +108,7 @@ grpc::ServerUnaryReactor* GrpcInvitationService::ListInvitations(
 grpc::ServerUnaryReactor* GrpcInvitationService::ResendInvitation(
     grpc::CallbackServerContext* ctx, const v1::ResendInvitationRequest* request,
     v1::ResendInvitationResponse* response) {
-  return Offload(ctx, [this, caller = CallerOf(ctx), request, response] {
+  return OffloadAuthenticated(ctx, [this, request, response](const Caller& caller) {
     ASSIGN_OR_RETURN(IssuedInvitation issued,
                      service_.Resend(caller, request->id(),
                                      FromProto(request->has_ttl(), request->ttl())));
@@ -96,7 +121,7 @@ grpc::ServerUnaryReactor* GrpcInvitationService::ResendInvitation(
 grpc::ServerUnaryReactor* GrpcInvitationService::RevokeInvitation(
     grpc::CallbackServerContext* ctx, const v1::RevokeInvitationRequest* request,
     v1::RevokeInvitationResponse* response) {
-  return Offload(ctx, [this, caller = CallerOf(ctx), request, response] {
+  return OffloadAuthenticated(ctx, [this, request, response](const Caller& caller) {
     ASSIGN_OR_RETURN(Invitation inv, service_.Revoke(caller, request->id(), request->reason()));
     ToProto(inv, response->mutable_invitation());
     return absl::OkStatus();
@@ -106,7 +131,7 @@ grpc::ServerUnaryReactor* GrpcInvitationService::RevokeInvitation(
 grpc::ServerUnaryReactor* GrpcInvitationService::ValidateInvitationToken(
     grpc::CallbackServerContext* ctx, const v1::ValidateInvitationTokenRequest* request,
     v1::ValidateInvitationTokenResponse* response) {
-  return Offload(ctx, [this, request, response] {
+  return OffloadRateLimited(ctx, [this, request, response] {
     ASSIGN_OR_RETURN(Invitation inv, service_.ValidateToken(request->token()));
     response->set_invitation_id(inv.id);
     response->set_email(inv.email);
@@ -119,7 +144,29 @@ grpc::ServerUnaryReactor* GrpcInvitationService::ValidateInvitationToken(
 
 grpc::ServerWriteReactor<v1::BulkInviteResponse>* GrpcInvitationService::BulkInvite(
     grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest* request) {
-  return StartBulkInvite(ctx, *request, CallerOf(ctx), bulk_, workers_);
+  return StartBulkInvite(
+      ctx, *request,
+      [this, authorization = AuthorizationOf(ctx)] {
+        return authenticator_.Authenticate(authorization);
+      },
+      bulk_, workers_);
+}
+
+grpc::ServerUnaryReactor* GrpcInvitationService::AcceptInvitation(
+    grpc::CallbackServerContext* ctx, const v1::AcceptInvitationRequest* request,
+    v1::AcceptInvitationResponse* response) {
+  return OffloadRateLimited(ctx, [this, request, response] {
+    AcceptInvitationInput in;
+    in.token = request->token();
+    in.password = request->password();
+    in.first_name = request->first_name();
+    in.last_name = request->last_name();
+    in.username = request->username();
+    ASSIGN_OR_RETURN(Invitation inv, service_.Accept(in));
+    ToProto(inv, response->mutable_invitation());
+    response->set_user_id(inv.user_id);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace securelink::invitations

@@ -7,17 +7,25 @@
 
 #include "absl/status/status.h"
 #include "securelink/invitations/v1/invitation_service.grpc.pb.h"
+#include "server/authenticator.h"
 #include "server/bulk_invite.h"
 #include "server/invitation_service.h"
+#include "server/rate_limiter.h"
 #include "server/worker_pool.h"
 
 namespace securelink::invitations {
 
 class GrpcInvitationService final : public v1::InvitationService::CallbackService {
  public:
-  // `service` and `workers` must outlive this object and the gRPC server it is registered with.
-  GrpcInvitationService(InvitationService& service, BulkInviter& bulk, WorkerPool& workers)
-      : service_(service), bulk_(bulk), workers_(workers) {}
+  // Everything passed in must outlive this object and the gRPC server it is registered with.
+  // `token_rate_limiter` throttles ValidateInvitationToken and AcceptInvitation per client.
+  GrpcInvitationService(InvitationService& service, BulkInviter& bulk, WorkerPool& workers,
+                        const Authenticator& authenticator, RateLimiter& token_rate_limiter)
+      : service_(service),
+        bulk_(bulk),
+        workers_(workers),
+        authenticator_(authenticator),
+        token_rate_limiter_(token_rate_limiter) {}
 
   grpc::ServerUnaryReactor* CreateInvitation(grpc::CallbackServerContext* ctx,
                                              const v1::CreateInvitationRequest* request,
@@ -37,10 +45,12 @@ class GrpcInvitationService final : public v1::InvitationService::CallbackServic
   grpc::ServerUnaryReactor* ValidateInvitationToken(
       grpc::CallbackServerContext* ctx, const v1::ValidateInvitationTokenRequest* request,
       v1::ValidateInvitationTokenResponse* response) override;
+  grpc::ServerUnaryReactor* AcceptInvitation(grpc::CallbackServerContext* ctx,
+                                             const v1::AcceptInvitationRequest* request,
+                                             v1::AcceptInvitationResponse* response) override;
   grpc::ServerWriteReactor<v1::BulkInviteResponse>* BulkInvite(
       grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest* request) override;
-  // AcceptInvitation and WatchInvitationEvents answer UNIMPLEMENTED (the generated defaults)
-  // until their issues land.
+  // WatchInvitationEvents answers UNIMPLEMENTED (the generated default) until its issue lands.
 
  private:
   // Runs `work` on the worker pool and finishes the call with its result. Refuses with
@@ -48,10 +58,19 @@ class GrpcInvitationService final : public v1::InvitationService::CallbackServic
   // gone or whose deadline has passed by the time a worker picks it up.
   grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* ctx,
                                     std::function<absl::Status()> work);
+  // Offload for admin RPCs: authenticates the caller on the worker (a JWKS fetch may block)
+  // and hands the principal to `work`.
+  grpc::ServerUnaryReactor* OffloadAuthenticated(
+      grpc::CallbackServerContext* ctx, std::function<absl::Status(const Caller&)> work);
+  // Offload for the token RPCs: RESOURCE_EXHAUSTED at once past the per-client rate.
+  grpc::ServerUnaryReactor* OffloadRateLimited(grpc::CallbackServerContext* ctx,
+                                               std::function<absl::Status()> work);
 
   InvitationService& service_;
   BulkInviter& bulk_;
   WorkerPool& workers_;
+  const Authenticator& authenticator_;
+  RateLimiter& token_rate_limiter_;
 };
 
 }  // namespace securelink::invitations

@@ -67,15 +67,23 @@ absl::StatusOr<int64_t> DecodePageToken(absl::string_view token, const std::stri
 }  // namespace
 
 InvitationService::InvitationService(InvitationStore& store, const Clock& clock,
-                                     TokenSealer sealer, InvitationServiceOptions options)
-    : store_(store), clock_(clock), sealer_(std::move(sealer)), options_(std::move(options)) {}
+                                     TokenSealer sealer, InvitationServiceOptions options,
+                                     IdentityProvider* identity_provider)
+    : store_(store),
+      clock_(clock),
+      sealer_(std::move(sealer)),
+      options_(std::move(options)),
+      identity_provider_(identity_provider) {}
 
 std::string InvitationService::RegistrationUrl(absl::string_view token) const {
   return invitations::RegistrationUrl(options_.registration_base_url, token);
 }
 
 absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
-                                                           const CreateInvitationInput& in) {
+                                                           const CreateInvitationInput& request) {
+  CreateInvitationInput in = request;
+  // A tenant admin inviting without naming a tenant means its own.
+  if (in.tenant_id.empty() && caller.kind == CallerKind::kTenantAdmin) in.tenant_id = caller.tenant_id;
   std::vector<FieldViolation> violations;
   absl::StatusOr<std::string> email = NormalizeEmail(in.email);
   if (!email.ok()) violations.push_back({"email", std::string(email.status().message())});
@@ -94,6 +102,7 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
                                                      " characters")});
   }
   if (!violations.empty()) return InvalidFields(std::move(violations));
+  RETURN_IF_ERROR(CanInvite(caller, in.role, in.tenant_id));
 
   const absl::Time now = clock_.Now();
   const std::string token = NewRegistrationToken();
@@ -136,13 +145,16 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
   return IssuedInvitation{AsSeenAt(first, now), std::move(url)};
 }
 
-absl::StatusOr<Invitation> InvitationService::Get(absl::string_view id) {
+absl::StatusOr<Invitation> InvitationService::Get(const Caller& caller, absl::string_view id) {
   RETURN_IF_ERROR(CheckInvitationId(id));
   ASSIGN_OR_RETURN(Invitation inv, store_.Get(absl::AsciiStrToLower(id)));
+  RETURN_IF_ERROR(CanActOn(caller, InvitationAction::kGet, inv.tenant_id, inv.role));
   return AsSeenAt(std::move(inv), clock_.Now());
 }
 
-absl::StatusOr<ListInvitationsOutput> InvitationService::List(const ListInvitationsInput& in) {
+absl::StatusOr<ListInvitationsOutput> InvitationService::List(const Caller& caller,
+                                                              const ListInvitationsInput& request) {
+  ListInvitationsInput in = request;
   std::vector<FieldViolation> violations;
   if (in.page_size < 0) violations.push_back({"page_size", "must not be negative"});
   if (std::optional<std::string> problem = TenantIdProblem(in.tenant_id)) {
@@ -159,6 +171,7 @@ absl::StatusOr<ListInvitationsOutput> InvitationService::List(const ListInvitati
                                                       " characters")});
   }
   if (!violations.empty()) return InvalidFields(std::move(violations));
+  ASSIGN_OR_RETURN(in.tenant_id, EffectiveTenantFilter(caller, in.tenant_id));
 
   InvitationQuery query;
   query.tenant_id = in.tenant_id;
@@ -195,6 +208,8 @@ absl::StatusOr<IssuedInvitation> InvitationService::Resend(const Caller& caller,
       Invitation inv,
       store_.Update(absl::AsciiStrToLower(id), now,
                     [&](const Invitation& current) -> absl::StatusOr<InvitationChange> {
+                      RETURN_IF_ERROR(CanActOn(caller, InvitationAction::kResend,
+                                               current.tenant_id, current.role));
                       RETURN_IF_ERROR(CheckCanResend(current, now));
                       InvitationChange change;
                       change.invitation = current;
@@ -227,6 +242,8 @@ absl::StatusOr<Invitation> InvitationService::Revoke(const Caller& caller, absl:
       Invitation inv,
       store_.Update(absl::AsciiStrToLower(id), now,
                     [&](const Invitation& current) -> absl::StatusOr<InvitationChange> {
+                      RETURN_IF_ERROR(CanActOn(caller, InvitationAction::kRevoke,
+                                               current.tenant_id, current.role));
                       RETURN_IF_ERROR(CheckCanRevoke(current, now));
                       InvitationChange change;
                       change.invitation = current;
@@ -250,6 +267,111 @@ absl::StatusOr<Invitation> InvitationService::ValidateToken(absl::string_view to
   const absl::Time now = clock_.Now();
   RETURN_IF_ERROR(CheckLinkUsable(*inv, now));
   return AsSeenAt(*std::move(inv), now);
+}
+
+absl::StatusOr<std::string> InvitationService::EnsureKeycloakUser(
+    const Invitation& invitation, const AcceptInvitationInput& in, const NewUser& user) {
+  // An earlier attempt got as far as creating the account: adopt it.
+  if (!invitation.accept_user_id.empty()) return invitation.accept_user_id;
+  ASSIGN_OR_RETURN(std::optional<ExistingUser> existing,
+                   identity_provider_->FindUserByInvitation(invitation.id));
+  if (existing.has_value()) return existing->id;
+  absl::StatusOr<std::string> created = identity_provider_->CreateUser(user);
+  if (created.ok()) return created;
+  if (absl::IsAlreadyExists(created.status()) || absl::IsUnavailable(created.status())) {
+    // A concurrent accept of the same link, or our own create whose answer was lost, may have
+    // made the account: it carries this invitation's id. Anything else is someone else's.
+    absl::StatusOr<std::optional<ExistingUser>> mine =
+        identity_provider_->FindUserByInvitation(invitation.id);
+    if (mine.ok() && mine->has_value()) return (*mine)->id;
+  }
+  if (absl::IsAlreadyExists(created.status())) {
+    return ReasonedError(absl::StatusCode::kAlreadyExists,
+                         absl::StrCat("an account for ", invitation.email,
+                                      " already exists; log in instead or ask your administrator"),
+                         "ACCOUNT_EXISTS", {{"invitation_id", invitation.id}});
+  }
+  return created.status();
+}
+
+absl::StatusOr<Invitation> InvitationService::Accept(const AcceptInvitationInput& in) {
+  std::vector<FieldViolation> violations;
+  if (in.password.empty()) violations.push_back({"password", "is required"});
+  if (in.password.size() > 1024) violations.push_back({"password", "is longer than 1024 characters"});
+  for (const auto& [field, value] : {std::pair<const char*, const std::string*>{"first_name", &in.first_name},
+                                     {"last_name", &in.last_name},
+                                     {"username", &in.username}}) {
+    if (value->size() > kMaxNameLength) {
+      violations.push_back({field, absl::StrCat("is longer than ", kMaxNameLength, " characters")});
+    }
+    for (unsigned char c : *value) {
+      if (c < 0x20 || c == 0x7f) {
+        violations.push_back({field, "contains a control character"});
+        break;
+      }
+    }
+  }
+  if (!LooksLikeRegistrationToken(in.token)) return TokenInvalidError();
+  if (!violations.empty()) return InvalidFields(std::move(violations));
+  absl::StatusOr<Invitation> found = store_.GetByTokenHash(HashRegistrationToken(in.token));
+  if (absl::IsNotFound(found.status())) return TokenInvalidError();
+  if (!found.ok()) return found.status();
+  RETURN_IF_ERROR(CheckLinkUsable(*found, clock_.Now()));
+  if (identity_provider_ == nullptr) {
+    return absl::UnavailableError(
+        "accounts cannot be created right now: no identity provider is configured "
+        "(--keycloak_url)");
+  }
+  const Invitation& invitation = *found;
+  NewUser user;
+  user.username = in.username;
+  user.email = invitation.email;
+  user.first_name = in.first_name;
+  user.last_name = in.last_name;
+  user.password = in.password;
+  user.tenant_id = invitation.tenant_id;
+  user.invitation_id = invitation.id;
+  user.realm_role = RealmRoleFor(invitation.role, options_.roles);
+
+  ASSIGN_OR_RETURN(std::string user_id, EnsureKeycloakUser(invitation, in, user));
+  if (invitation.accept_user_id != user_id) {
+    // The persisted intermediate step: from here on a retry adopts this account.
+    RETURN_IF_ERROR(store_
+                        .Update(invitation.id, clock_.Now(),
+                                [&](const Invitation& current) -> absl::StatusOr<InvitationChange> {
+                                  InvitationChange change;
+                                  change.invitation = current;
+                                  change.invitation.accept_user_id = user_id;
+                                  change.record_event = false;
+                                  return change;
+                                })
+                        .status());
+  }
+  RETURN_IF_ERROR(identity_provider_->VerifyAttributes(user_id, user));
+  RETURN_IF_ERROR(identity_provider_->AssignRealmRole(user_id, user.realm_role));
+
+  const absl::Time now = clock_.Now();
+  ASSIGN_OR_RETURN(
+      Invitation accepted,
+      store_.Update(invitation.id, now,
+                    [&](const Invitation& current) -> absl::StatusOr<InvitationChange> {
+                      // Resent or revoked meanwhile: this link no longer counts.
+                      if (current.token_hash_hex != invitation.token_hash_hex) {
+                        return TokenInvalidError();
+                      }
+                      RETURN_IF_ERROR(CheckLinkUsable(current, now));
+                      InvitationChange change;
+                      change.invitation = current;
+                      change.invitation.state = InvitationState::kAccepted;
+                      change.invitation.accept_time = now;
+                      change.invitation.user_id = user_id;
+                      change.invitation.accept_user_id = user_id;
+                      change.invitation.update_time = now;
+                      change.supersede_queued_email = true;
+                      change.event = AuditEvent{AuditEventType::kAccepted, user_id, ""};
+                      return change;
+                    }));
+  return AsSeenAt(std::move(accepted), now);
 }
 
 }  // namespace securelink::invitations

@@ -10,10 +10,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/auth/authorization.h"
 #include "server/domain/clock.h"
 #include "server/domain/invitation.h"
 #include "server/domain/token.h"
 #include "server/domain/validation.h"
+#include "server/keycloak/identity_provider.h"
 #include "storage/invitation_store.h"
 
 namespace securelink::invitations {
@@ -24,11 +26,20 @@ struct InvitationServiceOptions {
   std::string registration_base_url = "http://127.0.0.1:8080/register";
   int default_page_size = 50;
   int max_page_size = 500;
+  // Realm roles mapped on accept (SPEC §9).
+  RoleNames roles;
 };
 
-// Who is asking. Filled from the caller's credentials by the transport layer.
-struct Caller {
-  std::string subject;  // recorded as created_by and as the audit actor
+// Who is asking, from the caller's verified token (server/auth): `subject` is recorded as
+// created_by and as the audit actor; kind and tenant drive the SPEC §6 checks.
+using Caller = Principal;
+
+struct AcceptInvitationInput {
+  std::string token;
+  std::string password;  // never logged
+  std::string first_name;
+  std::string last_name;
+  std::string username;  // empty: the email
 };
 
 struct CreateInvitationInput {
@@ -62,9 +73,11 @@ struct ListInvitationsOutput {
 
 class InvitationService {
  public:
-  // `store` and `clock` must outlive the service.
+  // `store`, `clock` and `identity_provider` must outlive the service. Without an identity
+  // provider AcceptInvitation is UNAVAILABLE.
   InvitationService(InvitationStore& store, const Clock& clock, TokenSealer sealer,
-                    InvitationServiceOptions options);
+                    InvitationServiceOptions options,
+                    IdentityProvider* identity_provider = nullptr);
 
   // Creates a PENDING invitation and returns it with its registration URL. With a request_id
   // seen before, returns the first result again (ALREADY_EXISTS / REQUEST_ID_REUSED if the
@@ -72,12 +85,13 @@ class InvitationService {
   // ALREADY_EXISTS / ACTIVE_INVITATION_EXISTS naming the active invitation for the email.
   absl::StatusOr<IssuedInvitation> Create(const Caller& caller, const CreateInvitationInput& in);
 
-  // The invitation with `id`, in its effective state. NOT_FOUND if none.
-  absl::StatusOr<Invitation> Get(absl::string_view id);
+  // The invitation with `id`, in its effective state. NOT_FOUND if none; PERMISSION_DENIED when
+  // the caller may not see it.
+  absl::StatusOr<Invitation> Get(const Caller& caller, absl::string_view id);
 
-  // A page of invitations, newest first. INVALID_ARGUMENT for a bad page size, page token
-  // (including one issued for other filters), tenant or state.
-  absl::StatusOr<ListInvitationsOutput> List(const ListInvitationsInput& in);
+  // A page of invitations, newest first, limited to what the caller may see. INVALID_ARGUMENT
+  // for a bad page size, page token (including one issued for other filters), tenant or state.
+  absl::StatusOr<ListInvitationsOutput> List(const Caller& caller, const ListInvitationsInput& in);
 
   // A fresh link and expiry (now + ttl, or the default) for a PENDING or EXPIRED invitation;
   // the previous link stops working at once. FAILED_PRECONDITION from ACCEPTED or REVOKED;
@@ -94,13 +108,25 @@ class InvitationService {
   // FAILED_PRECONDITION with INVITATION_EXPIRED / _REVOKED / _ALREADY_ACCEPTED otherwise.
   absl::StatusOr<Invitation> ValidateToken(absl::string_view token);
 
+  // The accept saga (SPEC §5): creates (or, after an earlier interrupted attempt, adopts) the
+  // invitee's Keycloak account with the invited role and tenant, records it, then marks the
+  // invitation ACCEPTED — exactly once, even under concurrent attempts. Token errors as for
+  // ValidateToken; INVALID_ARGUMENT for bad fields or Keycloak's password policy (with its
+  // message); ALREADY_EXISTS when another account has the email; UNAVAILABLE when Keycloak is
+  // unreachable. On any error the invitation stays PENDING.
+  absl::StatusOr<Invitation> Accept(const AcceptInvitationInput& in);
+
  private:
+  absl::StatusOr<std::string> EnsureKeycloakUser(const Invitation& invitation,
+                                                 const AcceptInvitationInput& in,
+                                                 const NewUser& user);
   std::string RegistrationUrl(absl::string_view token) const;
 
   InvitationStore& store_;
   const Clock& clock_;
   TokenSealer sealer_;
   InvitationServiceOptions options_;
+  IdentityProvider* identity_provider_;
 };
 
 }  // namespace securelink::invitations

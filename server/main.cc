@@ -5,10 +5,12 @@
 
 #include <cstdlib>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/bulk_invite.h"
+#include "server/authenticator.h"
 #include "server/config.h"
 #include "server/email_dispatcher.h"
 #include "server/mail/eml_file_mail_sender.h"
@@ -19,6 +21,8 @@
 #include "server/grpc_invitation_service.h"
 #include "server/grpc_server.h"
 #include "server/invitation_service.h"
+#include "server/keycloak/keycloak_admin_client.h"
+#include "server/rate_limiter.h"
 #include "server/util/log.h"
 #include "server/worker_pool.h"
 #include "storage/connection_pool.h"
@@ -86,12 +90,58 @@ int main(int argc, char** argv) {
             "no --token_sealing_key_file: a retried CreateInvitation answered by another "
             "replica or after a restart returns no registration_url");
   }
+  // Keycloak: where accepted invitees get their accounts.
+  std::unique_ptr<si::KeycloakAdminClient> keycloak;
+  if (!config->keycloak.base_url.empty()) {
+    auto created = si::KeycloakAdminClient::Create(config->keycloak, &clock);
+    if (!created.ok()) Fail("bad Keycloak settings", created.status());
+    keycloak = *std::move(created);
+    absl::Status ready = keycloak->CheckReadiness(
+        {config->roles.super_admin, config->roles.tenant_admin, config->roles.vpn_user});
+    if (!ready.ok()) {
+      si::Log(si::LogLevel::kWarning, "Keycloak is not ready; accepting invitations will fail",
+              {{"error", std::string(ready.message())}});
+    }
+  } else {
+    si::Log(si::LogLevel::kWarning,
+            "no --keycloak_url: AcceptInvitation answers UNAVAILABLE until one is configured");
+  }
+
+  // Callers: RS256 JWTs from a PEM key or JWKS, or nobody checked at all.
+  std::optional<si::Authenticator> authenticator;
+  if (config->auth_enabled) {
+    std::shared_ptr<si::KeySource> keys;
+    if (!config->jwt_public_key_file.empty()) {
+      auto pem = si::PemKeySource::FromFile(config->jwt_public_key_file);
+      if (!pem.ok()) Fail("cannot read --jwt_public_key_file", pem.status());
+      keys = *pem;
+    } else {
+      si::JwksOptions jwks;
+      jwks.url = config->jwt_jwks_url;
+      auto source = std::make_shared<si::JwksKeySource>(jwks, clock);
+      if (absl::Status s = source->Refresh(); !s.ok()) {
+        si::Log(si::LogLevel::kWarning, "cannot fetch the JWKS yet; will retry on demand",
+                {{"error", std::string(s.message())}});
+      }
+      keys = source;
+    }
+    authenticator.emplace(std::make_shared<si::JwtVerifier>(keys, config->jwt, clock),
+                          config->roles);
+  } else {
+    si::Log(si::LogLevel::kWarning,
+            "AUTHENTICATION IS DISABLED (--auth=disabled): every caller is a SuperAdmin; never "
+            "run like this outside a local experiment");
+    authenticator.emplace(si::Authenticator::Disabled());
+  }
+  si::RateLimiter token_rate_limiter(config->token_rate_per_second, config->token_rate_burst);
+
   si::InvitationServiceOptions options;
   options.ttl = config->ttl;
   options.registration_base_url = config->registration_base_url;
   options.default_page_size = config->default_page_size;
   options.max_page_size = config->max_page_size;
-  si::InvitationService service(store, clock, *sealer, options);
+  options.roles = config->roles;
+  si::InvitationService service(store, clock, *sealer, options, keycloak.get());
   si::BulkInviteOptions bulk_options;
   bulk_options.ttl = config->ttl;
   bulk_options.max_addresses = config->bulk_max_addresses;
@@ -120,7 +170,8 @@ int main(int argc, char** argv) {
   (*dispatcher)->Start();
 
   si::WorkerPool workers(config->worker_threads, config->worker_queue_capacity);
-  si::GrpcInvitationService grpc_service(service, bulk, workers);
+  si::GrpcInvitationService grpc_service(service, bulk, workers, *authenticator,
+                                         token_rate_limiter);
   si::GrpcServerOptions server_options;
   server_options.address = config->grpc_address;
   server_options.max_receive_message_bytes = config->max_receive_message_bytes;

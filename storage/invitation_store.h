@@ -54,6 +54,8 @@ struct InvitationChange {
   // invitation leaves PENDING; non-empty: queue a new email with this Message-ID for the new link.
   bool supersede_queued_email = false;
   std::string email_message_id;
+  // False for bookkeeping that is not a state change (the accept saga's intermediate step).
+  bool record_event = true;
 };
 
 // Filters for List; every filter combines with AND.

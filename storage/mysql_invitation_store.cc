@@ -130,6 +130,17 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
         }
       }
       if (std::optional<std::string> blocker = ClearStaleActive(c, inv.email, "", now)) {
+        // The holder may be a concurrent retry of this very request that committed while we
+        // waited for its row lock: that is a replay, not a conflict.
+        if (!inv.request_id.empty()) {
+          std::optional<Invitation> first =
+              FindOne(c, "request_id", inv.request_id, /*lock=*/false, &result.sealed_token);
+          if (first.has_value()) {
+            result.invitation = *std::move(first);
+            result.replayed = true;
+            return absl::OkStatus();
+          }
+        }
         return ActiveInvitationExistsError(inv.email, *blocker);
       }
       try {
@@ -428,7 +439,7 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
             "update_time = ?, accept_time = ?, revoke_time = ?, last_send_time = ?, "
             "send_count = ?, user_id = ?, revoke_reason = ?, email_delivery_state = ?, "
             "email_last_error = ?, token_hash = COALESCE(?, token_hash), "
-            "sealed_token = COALESCE(?, sealed_token) WHERE id = ?"));
+            "sealed_token = COALESCE(?, sealed_token), accept_user_id = ? WHERE id = ?"));
         s->setString(1, std::string(StateName(next.state)));
         SetNullableString(*s, 2, active ? next.email : "");
         s->setString(3, SqlTime(next.expire_time));
@@ -444,7 +455,8 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
         SetNullableString(*s, 13, change.new_token_hash ? Hex(*change.new_token_hash) : "");
         SetNullableString(*s, 14,
                           change.new_sealed_token ? Base64UrlEncode(*change.new_sealed_token) : "");
-        s->setString(15, current->id);
+        SetNullableString(*s, 15, next.accept_user_id);
+        s->setString(16, current->id);
         s->execute();
       } catch (const sql::SQLException& e) {
         if (IsDuplicateOf(e, "uq_invitations_active_email")) {
@@ -453,7 +465,7 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
         }
         throw;
       }
-      InsertEvent(c, next, change.event, now);
+      if (change.record_event) InsertEvent(c, next, change.event, now);
       if (change.supersede_queued_email) SupersedeQueuedEmails(c, current->id, now);
       if (!change.email_message_id.empty() && change.new_token_hash.has_value()) {
         QueueEmails(c, {{current->id, change.email_message_id, Hex(*change.new_token_hash)}}, now);

@@ -106,7 +106,7 @@ absl::StatusOr<std::vector<ClaimedEmail>> MysqlOutboxStore::Claim(absl::string_v
     take->execute();
 
     Statement invitations(c.prepareStatement(absl::StrCat(
-        "SELECT ", mysql::kInvitationColumns, ", token_hash FROM invitations WHERE id IN (",
+        "SELECT ", mysql::kInvitationColumns, " FROM invitations WHERE id IN (",
         Placeholders(by_invitation.size()), ")")));
     int p = 1;
     for (const auto& [id, unused] : by_invitation) invitations->setString(p++, id);
@@ -114,7 +114,7 @@ absl::StatusOr<std::vector<ClaimedEmail>> MysqlOutboxStore::Claim(absl::string_v
     while (inv->next()) {
       std::string sealed;
       Invitation invitation = mysql::ReadInvitation(*inv, &sealed);
-      const std::string current_hash = inv->getString("token_hash");
+      const std::string current_hash = invitation.token_hash_hex;
       for (size_t i : by_invitation[invitation.id]) {
         claimed[i].invitation = invitation;
         claimed[i].link_current = token_hashes[i] == current_hash;

@@ -14,7 +14,7 @@ namespace securelink::invitations::mysql {
 const char kInvitationColumns[] =
     "seq, id, email, role, tenant_id, state, create_time, update_time, expire_time, "
     "accept_time, revoke_time, last_send_time, send_count, created_by, user_id, revoke_reason, "
-    "request_id, email_delivery_state, email_last_error, sealed_token";
+    "request_id, email_delivery_state, email_last_error, sealed_token, accept_user_id, token_hash";
 
 const char kSystemActor[] = "system";
 
@@ -63,6 +63,8 @@ Invitation ReadInvitation(sql::ResultSet& rs, std::string* sealed_token) {
   inv.email_delivery_state =
       DeliveryStateFromName(std::string(rs.getString("email_delivery_state")));
   inv.email_last_error = OptionalString(rs, "email_last_error");
+  inv.accept_user_id = OptionalString(rs, "accept_user_id");
+  inv.token_hash_hex = rs.getString("token_hash");
   if (sealed_token != nullptr) *sealed_token = OptionalString(rs, "sealed_token");
   return inv;
 }

@@ -50,6 +50,10 @@ struct Invitation {
   std::string request_id;
   EmailDeliveryState email_delivery_state = EmailDeliveryState::kUnspecified;
   std::string email_last_error;
+  // Internal, never shown to callers: the accept saga's Keycloak user recorded before the
+  // invitation is ACCEPTED, and the SHA-256 (hex) of the current registration token.
+  std::string accept_user_id;
+  std::string token_hash_hex;
 };
 
 // The state callers see at `now`: a pending invitation whose expiry has passed is EXPIRED,

@@ -494,11 +494,26 @@ TEST_F(LifecycleTest, PageSizeIsCappedAndPageTokensAreBoundToTheirFilters) {
   EXPECT_EQ(resp.invitations_size(), 3);
 }
 
-TEST_F(LifecycleTest, RpcsOfLaterIssuesAnswerUnimplemented) {
+TEST_F(LifecycleTest, TheEventFeedAnswersUnimplementedUntilItLands) {
+  pb::WatchInvitationEventsRequest req;
+  auto ctx = Context();
+  auto reader = stub().WatchInvitationEvents(ctx.get(), req);
+  pb::WatchInvitationEventsResponse resp;
+  EXPECT_FALSE(reader->Read(&resp));
+  EXPECT_THAT(reader->Finish(), StatusIs(absl::StatusCode::kUnimplemented));
+}
+
+TEST_F(LifecycleTest, AcceptWithoutAnIdentityProviderIsUnavailableAndLeavesItPending) {
+  pb::CreateInvitationResponse created = MustCreate(UniqueEmail());
   pb::AcceptInvitationRequest req;
+  req.set_token(TokenOf(created.registration_url()));
+  req.set_password("a long enough password");
   pb::AcceptInvitationResponse resp;
   EXPECT_THAT(stub().AcceptInvitation(Context().get(), req, &resp),
-              StatusIs(absl::StatusCode::kUnimplemented));
+              StatusIs(absl::StatusCode::kUnavailable));
+  pb::GetInvitationResponse got;
+  ASSERT_THAT(Get(created.invitation().id(), &got), IsOk());
+  EXPECT_EQ(got.invitation().state(), pb::INVITATION_STATE_PENDING);
 }
 
 TEST_F(LifecycleTest, OversizedRequestsAreRefusedWithoutHarm) {

@@ -35,9 +35,12 @@ struct Process {
 Process Spawn(const std::vector<std::string>& env, const std::vector<std::string>& args = {}) {
   Process p;
   p.log_path = absl::StrCat(::testing::TempDir(), "/server-", getpid(), "-", absl::ToUnixMicros(absl::Now()), ".log");
-  std::vector<std::string> env_strings;
+  // getenv() takes the first of duplicate names: the test's settings, then the environment, then
+  // defaults for what these tests do not exercise (auth has its own tests).
+  std::vector<std::string> env_strings = env;
   for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
-  for (const std::string& e : env) env_strings.push_back(e);
+  env_strings.push_back("INVITATIONS_AUTH=disabled");
+  env_strings.push_back(absl::StrCat("INVITATIONS_MAIL_DIR=", ::testing::TempDir(), "/mail-", getpid()));
   std::vector<char*> envp;
   for (std::string& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -158,6 +161,8 @@ TEST(ServerProcess, BadSettingsAreRefusedByName) {
       {{"INVITATIONS_TTL=soon"}, "INVITATIONS_TTL"},
       {{"INVITATIONS_MYSQL_URI=postgres://x@y/z"}, "mysql_uri"},
       {{"INVITATIONS_REGISTRATION_BASE_URL=ftp://x"}, "registration_base_url"},
+      {{"INVITATIONS_AUTH=jwt"}, "jwt_public_key_file"},
+      {{"INVITATIONS_AUTH=maybe"}, "auth"},
   };
   for (const Case& c : cases) {
     Process server = Spawn(c.env);

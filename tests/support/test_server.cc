@@ -66,8 +66,8 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   const inv::Clock& clock = options.clock != nullptr ? *options.clock : t->system_clock_;
   t->sealer_ = inv::TokenSealer::CreateEphemeral();
   const inv::TokenSealer& sealer = *t->sealer_;
-  t->service_ =
-      std::make_unique<inv::InvitationService>(*t->store_, clock, sealer, service_options);
+  t->service_ = std::make_unique<inv::InvitationService>(*t->store_, clock, sealer,
+                                                         service_options, options.identity_provider);
   inv::BulkInviteOptions bulk_options;
   bulk_options.ttl = options.ttl;
   bulk_options.max_addresses = options.bulk_max_addresses;
@@ -75,7 +75,12 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   t->bulk_ = std::make_unique<inv::BulkInviter>(*t->store_, clock, sealer, bulk_options);
   t->workers_ =
       std::make_unique<inv::WorkerPool>(options.worker_threads, options.worker_queue_capacity);
-  t->grpc_service_ = std::make_unique<inv::GrpcInvitationService>(*t->service_, *t->bulk_, *t->workers_);
+  t->rate_limiter_ =
+      std::make_unique<inv::RateLimiter>(options.token_rate_per_second, options.token_rate_burst);
+  t->grpc_service_ = std::make_unique<inv::GrpcInvitationService>(
+      *t->service_, *t->bulk_, *t->workers_,
+      options.authenticator != nullptr ? *options.authenticator : t->disabled_auth_,
+      *t->rate_limiter_);
   inv::GrpcServerOptions server_options;
   server_options.address = "127.0.0.1:0";
   absl::StatusOr<inv::StartedServer> started =

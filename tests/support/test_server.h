@@ -35,6 +35,12 @@ struct TestServerOptions {
   std::string registration_base_url = "https://register.example.test/register";
   int bulk_max_addresses = 10000;
   int bulk_chunk_size = 500;
+  // Callers: nullptr → authentication disabled (every caller a SuperAdmin).
+  const inv::Authenticator* authenticator = nullptr;
+  // Accept: nullptr → AcceptInvitation is UNAVAILABLE.
+  inv::IdentityProvider* identity_provider = nullptr;
+  double token_rate_per_second = 1000;
+  int token_rate_burst = 1000;
 };
 
 class TestServer {
@@ -64,6 +70,8 @@ class TestServer {
   std::unique_ptr<inv::InvitationService> service_;
   std::unique_ptr<inv::BulkInviter> bulk_;
   std::unique_ptr<inv::WorkerPool> workers_;
+  inv::Authenticator disabled_auth_ = inv::Authenticator::Disabled();
+  std::unique_ptr<inv::RateLimiter> rate_limiter_;
   std::unique_ptr<inv::GrpcInvitationService> grpc_service_;
   inv::StartedServer server_;
   std::shared_ptr<grpc::Channel> channel_;
