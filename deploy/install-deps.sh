@@ -10,7 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libcurl4-openssl-dev nlohmann-json3-dev libssl-dev
   golang-github-gogo-googleapis-dev
   mariadb-server mariadb-client
-  python3-grpcio python3-aiosmtpd
+  python3-grpcio python3-aiosmtpd openssl curl
 )
 
 missing=()
