@@ -120,27 +120,21 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
     bool lost_race = false;
     absl::Status status = RunTransaction(pool_, "creating an invitation", [&](sql::Connection& c) {
       lost_race = false;
-      if (!inv.request_id.empty()) {
+      // True when request_id names an invitation already: the call is a retry, answered with it.
+      auto replay = [&]() {
+        if (inv.request_id.empty()) return false;
         std::optional<Invitation> first =
             FindOne(c, "request_id", inv.request_id, /*lock=*/false, &result.sealed_token);
-        if (first.has_value()) {
-          result.invitation = *std::move(first);
-          result.replayed = true;
-          return absl::OkStatus();
-        }
-      }
+        if (!first.has_value()) return false;
+        result.invitation = *std::move(first);
+        result.replayed = true;
+        return true;
+      };
+      if (replay()) return absl::OkStatus();
       if (std::optional<std::string> blocker = ClearStaleActive(c, inv.email, "", now)) {
         // The holder may be a concurrent retry of this very request that committed while we
         // waited for its row lock: that is a replay, not a conflict.
-        if (!inv.request_id.empty()) {
-          std::optional<Invitation> first =
-              FindOne(c, "request_id", inv.request_id, /*lock=*/false, &result.sealed_token);
-          if (first.has_value()) {
-            result.invitation = *std::move(first);
-            result.replayed = true;
-            return absl::OkStatus();
-          }
-        }
+        if (replay()) return absl::OkStatus();
         return ActiveInvitationExistsError(inv.email, *blocker);
       }
       try {

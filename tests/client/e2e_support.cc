@@ -140,18 +140,7 @@ constexpr absl::string_view kServingLine = "\"msg\":\"serving\"";
 
 }  // namespace
 
-MariaDbServer& SharedDb() {
-  static MariaDbServer* server = [] {
-    absl::StatusOr<std::unique_ptr<MariaDbServer>> started = MariaDbServer::Start();
-    if (!started.ok()) {
-      std::fprintf(stderr, "cannot start MariaDB for the tests: %s\n",
-                   started.status().ToString().c_str());
-      std::abort();
-    }
-    return started->release();
-  }();
-  return *server;
-}
+MariaDbServer& SharedDb() { return SharedMariaDb(); }
 
 std::string UniqueName(absl::string_view prefix) {
   return absl::StrCat(prefix, "_", getpid(), "_", counter.fetch_add(1));

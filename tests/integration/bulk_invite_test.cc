@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
+#include "tests/support/wait.h"
 
 namespace securelink::testing {
 namespace {
@@ -51,14 +52,6 @@ int64_t CountRows(TestServer& server, const std::string& where) {
   return n;
 }
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(30)) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > give_up) return false;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return true;
-}
 
 class BulkInviteTest : public ::testing::Test {
  protected:

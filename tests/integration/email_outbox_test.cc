@@ -18,6 +18,7 @@
 #include "tests/mail/mail_test_support.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
+#include "tests/support/wait.h"
 
 namespace securelink::testing {
 namespace {
@@ -56,14 +57,6 @@ struct Replica {
   std::unique_ptr<invitations::EmailDispatcher> dispatcher;
 };
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(30)) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > give_up) return false;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return true;
-}
 
 class EmailOutboxTest : public ::testing::Test {
  protected:

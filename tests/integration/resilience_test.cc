@@ -17,21 +17,13 @@
 #include "storage/connection_pool.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
+#include "tests/support/wait.h"
 
 namespace securelink::testing {
 namespace {
 
 namespace pb = ::securelink::invitations::v1;
 
-// Polls `condition` until it holds or `timeout` passes; for waiting on observable state.
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(20)) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > give_up) return false;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
-}
 
 grpc::Status CreateOne(TestServer& server, pb::CreateInvitationResponse* resp,
                        absl::Duration deadline = absl::Seconds(20)) {

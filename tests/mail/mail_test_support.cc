@@ -179,16 +179,6 @@ std::string TempDir::operator/(absl::string_view name) const {
   return absl::StrCat(path_, "/", name);
 }
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::Duration pause = absl::Milliseconds(2);
-  while (true) {
-    if (condition()) return true;
-    if (absl::Now() >= deadline) return condition();
-    absl::SleepFor(std::min(pause, deadline - absl::Now()));
-    pause = std::min(pause * 2, absl::Milliseconds(50));
-  }
-}
 
 absl::StatusOr<ProcessResult> RunProcess(
     std::vector<std::string> args, absl::string_view stdin_data,

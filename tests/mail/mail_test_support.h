@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "tests/support/wait.h"
 
 namespace securelink::testing {
 
@@ -38,9 +39,6 @@ class TempDir {
   std::string path_;
 };
 
-// Polls `condition` (first at once, then with a growing pause up to 50 ms) until it is true or
-// `timeout` passes. Returns its last value.
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
 
 struct ProcessResult {
   int exit_code = -1;  // -1 when killed by a signal

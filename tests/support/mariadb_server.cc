@@ -662,4 +662,17 @@ absl::StatusOr<std::string> MariaDbServer::Dump(absl::string_view database) {
   return RunClient(bin_.dump, {"--skip-dump-date", std::string(database)}, "");
 }
 
+MariaDbServer& SharedMariaDb() {
+  static MariaDbServer* server = [] {
+    absl::StatusOr<std::unique_ptr<MariaDbServer>> started = MariaDbServer::Start();
+    if (!started.ok()) {
+      std::fprintf(stderr, "cannot start MariaDB for the tests: %s\n",
+                   started.status().ToString().c_str());
+      std::abort();
+    }
+    return started->release();
+  }();
+  return *server;
+}
+
 }  // namespace securelink::testing

@@ -161,6 +161,10 @@ class MariaDbServer {
 // bound.
 int PickFreePort();
 
+// The MariaDB shared by every test of this binary; started on first use (call it first from the
+// main test thread: the server dies with the thread that started it). Aborts if it cannot start.
+MariaDbServer& SharedMariaDb();
+
 }  // namespace securelink::testing
 
 #endif  // SECURELINK_TESTS_SUPPORT_MARIADB_SERVER_H_

@@ -12,19 +12,6 @@
 
 namespace securelink::testing {
 
-MariaDbServer& SharedMariaDb() {
-  static MariaDbServer* server = [] {
-    absl::StatusOr<std::unique_ptr<MariaDbServer>> started = MariaDbServer::Start();
-    if (!started.ok()) {
-      std::fprintf(stderr, "cannot start MariaDB for the tests: %s\n",
-                   started.status().ToString().c_str());
-      std::abort();
-    }
-    return started->release();
-  }();
-  return *server;
-}
-
 namespace {
 
 std::string RunId() {
