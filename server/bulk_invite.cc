@@ -30,6 +30,8 @@ absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
   if (input.tenant_id.empty() && caller.kind == CallerKind::kTenantAdmin) {
     input.tenant_id = caller.tenant_id;
   }
+  // A caller who may invite nobody is refused before validation (SPEC §6: PERMISSION_DENIED).
+  if (caller.kind == CallerKind::kOther) return CanInvite(caller, input.role, input.tenant_id);
   std::vector<FieldViolation> violations;
   if (input.source == BulkSource::kNone) {
     violations.push_back({"source", "is required: give emails, text or csv"});

@@ -84,6 +84,9 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
   CreateInvitationInput in = request;
   // A tenant admin inviting without naming a tenant means its own.
   if (in.tenant_id.empty() && caller.kind == CallerKind::kTenantAdmin) in.tenant_id = caller.tenant_id;
+  // A caller who may invite nobody is refused before validation (SPEC §6: PERMISSION_DENIED),
+  // so that a bad request does not turn the answer into INVALID_ARGUMENT.
+  if (caller.kind == CallerKind::kOther) return CanInvite(caller, in.role, in.tenant_id);
   std::vector<FieldViolation> violations;
   absl::StatusOr<std::string> email = NormalizeEmail(in.email);
   if (!email.ok()) violations.push_back({"email", std::string(email.status().message())});
@@ -285,6 +288,19 @@ absl::StatusOr<std::string> InvitationService::EnsureKeycloakUser(
         identity_provider_->FindUserByInvitation(invitation.id);
     if (mine.ok() && mine->has_value()) return (*mine)->id;
   }
+  if (absl::IsAlreadyExists(created.status()) && !in.username.empty()) {
+    // The username the invitee chose belongs to someone else: they have no account, so "log in
+    // instead" would mislead them; they should pick another username.
+    for (const auto& [key, value] : GetErrorDetails(created.status()).metadata) {
+      if (key == "field" && value == "username") {
+        return ReasonedError(absl::StatusCode::kAlreadyExists,
+                             absl::StrCat("the username '", in.username,
+                                          "' is taken; choose another username"),
+                             "USERNAME_TAKEN",
+                             {{"invitation_id", invitation.id}, {"field", "username"}});
+      }
+    }
+  }
   if (absl::IsAlreadyExists(created.status())) {
     return ReasonedError(absl::StatusCode::kAlreadyExists,
                          absl::StrCat("an account for ", invitation.email,
@@ -347,8 +363,23 @@ absl::StatusOr<Invitation> InvitationService::Accept(const AcceptInvitationInput
                                 })
                         .status());
   }
-  RETURN_IF_ERROR(identity_provider_->VerifyAttributes(user_id, user));
-  RETURN_IF_ERROR(identity_provider_->AssignRealmRole(user_id, user.realm_role));
+  absl::Status finished = identity_provider_->VerifyAttributes(user_id, user);
+  if (finished.ok()) finished = identity_provider_->AssignRealmRole(user_id, user.realm_role);
+  if (absl::IsNotFound(finished)) {
+    // The recorded account is gone (an operator deleted an orphan, e.g. after fixing the realm's
+    // user profile): forget it so the next attempt creates a fresh one instead of failing forever.
+    (void)store_.Update(invitation.id, clock_.Now(),
+                        [&](const Invitation& current) -> absl::StatusOr<InvitationChange> {
+                          InvitationChange change;
+                          change.invitation = current;
+                          if (current.accept_user_id == user_id) change.invitation.accept_user_id.clear();
+                          change.record_event = false;
+                          return change;
+                        });
+    return absl::UnavailableError(
+        "the account being created for this invitation disappeared; try again");
+  }
+  RETURN_IF_ERROR(finished);
 
   const absl::Time now = clock_.Now();
   ASSIGN_OR_RETURN(

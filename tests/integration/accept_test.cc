@@ -5,7 +5,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,6 +23,7 @@
 #include "tests/keycloak/keycloak_standin.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
+#include "tests/support/wait.h"
 
 namespace securelink::testing {
 namespace {
@@ -41,16 +41,6 @@ constexpr char kPassword[] = "Correct-Horse-7731";
 std::string TokenOf(const std::string& url) {
   size_t pos = url.find("token=");
   return pos == std::string::npos ? "" : url.substr(pos + 6);
-}
-
-// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-bool Eventually(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(20)) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > give_up) return false;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return true;
 }
 
 std::vector<std::string> RolesOf(const json& user) {
@@ -611,7 +601,7 @@ class AcceptResilienceZ : public ::testing::Test {
                 IsOk());
     grpc::Status status;
     std::thread accept([&] { status = env_->Accept(AcceptRequest(token), nullptr, absl::Seconds(60)); });
-    const bool reached = Eventually(
+    const bool reached = WaitFor(
         [&] { return env_->CountRequests(log_start, before_method, before_path) > 0; });
     EXPECT_TRUE(reached) << "the saga never reached " << before_method << " " << before_path;
     EXPECT_THAT(SharedMariaDb().Stop(), IsOk());
