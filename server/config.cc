@@ -18,7 +18,7 @@
 
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "gRPC listen address (host:port).");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
-          "Prometheus /metrics listen address (served once the metrics work lands).");
+          "Prometheus /metrics listen address (reserved: metrics are not served yet).");
 ABSL_FLAG(std::string, mysql_uri, "mysql://invitations@127.0.0.1:3306/invitations",
           "mysql://user:password@host:port/database, or ...?socket=/path.");
 ABSL_FLAG(absl::Duration, invitation_ttl, absl::Hours(168), "Default registration link lifetime.");
@@ -26,7 +26,7 @@ ABSL_FLAG(absl::Duration, invitation_ttl_min, absl::Hours(1), "Smallest per-requ
 ABSL_FLAG(absl::Duration, invitation_ttl_max, absl::Hours(720), "Largest per-request ttl allowed.");
 ABSL_FLAG(std::string, registration_base_url, "http://127.0.0.1:8080/register",
           "Registration page URL; links are <base>?token=<token>.");
-ABSL_FLAG(std::string, smtp_url, "", "SMTP relay, e.g. smtp://127.0.0.1:2525 (email issue).");
+ABSL_FLAG(std::string, smtp_url, "", "SMTP relay, e.g. smtp://127.0.0.1:2525 or smtps://…; empty: .eml files in --mail_dir.");
 ABSL_FLAG(std::string, smtp_from, "SecureLink <no-reply@securelink.local>", "Sender address.");
 ABSL_FLAG(std::string, mail_dir, ".local/mail", "Where .eml files go without an SMTP relay.");
 ABSL_FLAG(std::string, smtp_username, "", "SMTP AUTH user (empty: no AUTH).");
@@ -40,11 +40,11 @@ ABSL_FLAG(int, email_max_attempts, 8, "Delivery attempts before an email is mark
 ABSL_FLAG(absl::Duration, email_initial_backoff, absl::Seconds(5),
           "First retry delay; doubles per attempt with jitter.");
 ABSL_FLAG(absl::Duration, email_max_backoff, absl::Minutes(30), "Longest retry delay.");
-ABSL_FLAG(std::string, keycloak_url, "", "Keycloak base URL (accept issue).");
+ABSL_FLAG(std::string, keycloak_url, "", "Keycloak base URL (the Admin REST API); empty: AcceptInvitation is UNAVAILABLE.");
 ABSL_FLAG(std::string, keycloak_realm, "securelink", "Keycloak realm.");
 ABSL_FLAG(std::string, keycloak_client_id, "securelink-invitations", "Service-account client.");
 ABSL_FLAG(std::string, keycloak_client_secret, "", "Service-account secret (never logged).");
-ABSL_FLAG(std::string, auth, "jwt", "jwt or disabled (auth issue).");
+ABSL_FLAG(std::string, auth, "jwt", "jwt (bearer JWTs required) or disabled (every caller a SuperAdmin; local experiments only).");
 ABSL_FLAG(std::string, jwt_public_key_file, "", "PEM public key for RS256 tokens.");
 ABSL_FLAG(std::string, jwt_jwks_url, "", "JWKS URL for RS256 tokens.");
 ABSL_FLAG(std::string, jwt_issuer, "", "Expected token issuer.");
@@ -173,6 +173,13 @@ absl::StatusOr<std::string> ReadSealingKey(const std::string& path) {
 }  // namespace
 
 void ParseFlagsWithEnvironment(int argc, char** argv) {
+  // --help lists the flags defined here (absl's default shows only those of main's file).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/config.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "SecureLink Invitation Service. Every flag has an environment twin "
       "(INVITATIONS_<NAME>, see README); the command line wins.");

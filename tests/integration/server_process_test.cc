@@ -171,6 +171,18 @@ TEST(ServerProcess, BadSettingsAreRefusedByName) {
   }
 }
 
+TEST(ServerProcess, HelpListsEverySettingWithItsDefault) {
+  Process server = Spawn({}, {"--help"});
+  WaitExit(server.pid, absl::Seconds(30));
+  const std::string help = ReadFile(server.log_path);
+  for (const char* flag : {"--grpc_address", "--mysql_uri", "--invitation_ttl", "--smtp_url",
+                           "--keycloak_url", "--auth", "--jwt_issuer", "--bulk_max_addresses",
+                           "--token_rate_per_second"}) {
+    EXPECT_THAT(help, ::testing::HasSubstr(flag)) << flag;
+  }
+  EXPECT_THAT(help, ::testing::HasSubstr("default: \"127.0.0.1:50051\""));
+}
+
 TEST(ServerProcess, ThePasswordInTheDatabaseUriIsNeverLogged) {
   const int dead_port = PickFreePort();
   Process server =
