@@ -76,6 +76,8 @@ ABSL_FLAG(std::string, token_sealing_key_file, "",
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 ABSL_FLAG(std::string, keycloak_client_secret_file, "",
           "File holding the service-account secret (instead of --keycloak_client_secret).");
+ABSL_FLAG(absl::Duration, expiry_sweep_interval, absl::Seconds(30),
+          "How often each replica persists the expiry of overdue invitations.");
 ABSL_FLAG(std::string, role_super_admin, "securelink-super-admin", "Realm role of SuperAdmins.");
 ABSL_FLAG(std::string, role_tenant_admin, "securelink-tenant-admin",
           "Realm role of TenantAdmins.");
@@ -136,6 +138,7 @@ constexpr EnvTwin kEnvTwins[] = {
     {"token_sealing_key_file", "INVITATIONS_TOKEN_SEALING_KEY_FILE"},
     {"log_level", "INVITATIONS_LOG_LEVEL"},
     {"keycloak_client_secret_file", "INVITATIONS_KEYCLOAK_CLIENT_SECRET_FILE"},
+    {"expiry_sweep_interval", "INVITATIONS_EXPIRY_SWEEP_INTERVAL"},
     {"role_super_admin", "INVITATIONS_ROLE_SUPER_ADMIN"},
     {"role_tenant_admin", "INVITATIONS_ROLE_TENANT_ADMIN"},
     {"role_vpn_user", "INVITATIONS_ROLE_VPN_USER"},
@@ -293,6 +296,10 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
     }
     if (c.jwt.issuer.empty()) return Problem("jwt_issuer", "is required with --auth=jwt");
     if (c.jwt.audience.empty()) return Problem("jwt_audience", "is required with --auth=jwt");
+  }
+  c.expiry_sweep_interval = absl::GetFlag(FLAGS_expiry_sweep_interval);
+  if (c.expiry_sweep_interval < absl::Seconds(1)) {
+    return Problem("expiry_sweep_interval", "must be at least 1s");
   }
   c.roles.super_admin = absl::GetFlag(FLAGS_role_super_admin);
   c.roles.tenant_admin = absl::GetFlag(FLAGS_role_tenant_admin);

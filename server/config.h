@@ -52,6 +52,7 @@ struct ServerConfig {
   RoleNames roles;
   double token_rate_per_second = 5;
   int token_rate_burst = 20;
+  absl::Duration expiry_sweep_interval = absl::Seconds(30);
   // Keycloak's Admin REST API (SPEC §5); base_url empty: AcceptInvitation is UNAVAILABLE.
   KeycloakAdminOptions keycloak;
 };

@@ -13,6 +13,7 @@
 #include "server/authenticator.h"
 #include "server/config.h"
 #include "server/email_dispatcher.h"
+#include "server/expiry_sweeper.h"
 #include "server/mail/eml_file_mail_sender.h"
 #include "server/mail/message.h"
 #include "server/mail/smtp_mail_sender.h"
@@ -168,6 +169,8 @@ int main(int argc, char** argv) {
       outbox, *mail_sender, *templates, *sealer, clock, config->email);
   if (!dispatcher.ok()) Fail("bad email settings", dispatcher.status());
   (*dispatcher)->Start();
+  si::ExpirySweeper sweeper(store, clock, config->expiry_sweep_interval);
+  sweeper.Start();
 
   si::WorkerPool workers(config->worker_threads, config->worker_queue_capacity);
   si::GrpcInvitationService grpc_service(service, bulk, workers, *authenticator,
@@ -189,6 +192,7 @@ int main(int argc, char** argv) {
                            absl::ToChronoSeconds(config->shutdown_grace));
   workers.Shutdown();
   (*dispatcher)->Stop();
+  sweeper.Stop();
   si::Log(si::LogLevel::kInfo, "stopped");
   return 0;
 }

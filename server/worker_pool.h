@@ -32,6 +32,8 @@ class WorkerPool {
 
   // Tasks waiting to start. For metrics and tests.
   int queue_depth() const;
+  // Workers running a task right now. For metrics and tests.
+  int busy_workers() const;
   int queue_capacity() const { return queue_capacity_; }
   int threads() const { return static_cast<int>(threads_.size()); }
 
@@ -42,7 +44,7 @@ class WorkerPool {
   mutable absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;  // waiting for a task
+  int busy_workers_ ABSL_GUARDED_BY(mu_) = 0;  // running a task
   std::vector<std::thread> threads_;
 };
 

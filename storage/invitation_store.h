@@ -99,6 +99,12 @@ class InvitationStore {
   virtual absl::StatusOr<std::vector<BatchOutcome>> InsertBatch(
       const std::vector<NewInvitation>& rows, absl::Time now, bool dry_run) = 0;
 
+  // Persists expiry (SPEC §2, the sweeper): up to `limit` PENDING invitations whose expiry is at
+  // or before `now` become EXPIRED, each with one EXPIRED event, their unsent emails superseded,
+  // in one transaction. Rows locked by another sweeper are skipped (SKIP LOCKED), so sweepers in
+  // several replicas never expire the same invitation twice. Returns how many it expired.
+  virtual absl::StatusOr<int> ExpireDue(absl::Time now, int limit) = 0;
+
   // The invitation with `id`, as stored. NOT_FOUND if none.
   virtual absl::StatusOr<Invitation> Get(absl::string_view id) = 0;
 

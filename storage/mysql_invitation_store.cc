@@ -321,6 +321,42 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
   return outcomes;
 }
 
+absl::StatusOr<int> MysqlInvitationStore::ExpireDue(absl::Time now, int limit) {
+  int expired = 0;
+  RETURN_IF_ERROR(RunTransaction(pool_, "expiring invitations", [&](sql::Connection& c) {
+    expired = 0;
+    Statement due(c.prepareStatement(
+        "SELECT id, email, tenant_id FROM invitations WHERE state = 'PENDING' "
+        "AND expire_time <= ? ORDER BY expire_time LIMIT ? FOR UPDATE SKIP LOCKED"));
+    due->setString(1, SqlTime(now));
+    due->setInt(2, limit);
+    Rows rs(due->executeQuery());
+    std::vector<PendingEvent> events;
+    while (rs->next()) {
+      events.push_back(PendingEvent{rs->getString("id"), rs->getString("tenant_id"),
+                                    rs->getString("email"),
+                                    AuditEvent{AuditEventType::kExpired, kSystemActor, "ttl elapsed"}});
+    }
+    if (events.empty()) return absl::OkStatus();
+    Statement expire(c.prepareStatement(absl::StrCat(
+        "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, update_time = ? "
+        "WHERE state = 'PENDING' AND id IN (", Placeholders(events.size()), ")")));
+    expire->setString(1, SqlTime(now));
+    for (size_t i = 0; i < events.size(); ++i) expire->setString(i + 2, events[i].invitation_id);
+    expire->execute();
+    Statement outbox(c.prepareStatement(absl::StrCat(
+        "UPDATE email_outbox SET state = 'SUPERSEDED', update_time = ? "
+        "WHERE state = 'PENDING' AND invitation_id IN (", Placeholders(events.size()), ")")));
+    outbox->setString(1, SqlTime(now));
+    for (size_t i = 0; i < events.size(); ++i) outbox->setString(i + 2, events[i].invitation_id);
+    outbox->execute();
+    InsertEvents(c, events, now);
+    expired = static_cast<int>(events.size());
+    return absl::OkStatus();
+  }));
+  return expired;
+}
+
 absl::StatusOr<Invitation> MysqlInvitationStore::Get(absl::string_view id) {
   std::optional<Invitation> found;
   RETURN_IF_ERROR(RunReadOnly(pool_, "reading an invitation", [&](sql::Connection& c) {

@@ -15,6 +15,7 @@ class MysqlInvitationStore final : public InvitationStore {
   absl::StatusOr<InsertResult> Insert(const NewInvitation& row, absl::Time now) override;
   absl::StatusOr<std::vector<BatchOutcome>> InsertBatch(const std::vector<NewInvitation>& rows,
                                                         absl::Time now, bool dry_run) override;
+  absl::StatusOr<int> ExpireDue(absl::Time now, int limit) override;
   absl::StatusOr<Invitation> Get(absl::string_view id) override;
   absl::StatusOr<Invitation> GetByTokenHash(absl::string_view token_hash) override;
   absl::StatusOr<InvitationPage> List(const InvitationQuery& query, absl::Time now) override;

@@ -2,10 +2,14 @@
 // once, without any sweep. Driven by an injected clock, and over the wire with a short ttl.
 #include <grpcpp/grpcpp.h>
 
+#include <thread>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "server/expiry_sweeper.h"
+#include "storage/mysql_invitation_store.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
 
@@ -145,6 +149,51 @@ TEST_F(ExpiryTest, ResendWithoutTtlUsesTheServerDefault) {
   ASSERT_THAT(server_->stub().ResendInvitation(Context().get(), req, &resent), IsOk());
   EXPECT_EQ(resent.invitation().expire_time().seconds(),
             absl::ToUnixSeconds(clock_.Now() + absl::Hours(168)));
+}
+
+// Two replicas' sweepers racing over the same overdue invitations: each is expired once, with
+// one EXPIRED event, and the ones not yet due are left alone.
+TEST_F(ExpiryTest, SweepersOnTwoReplicasExpireEachInvitationExactlyOnce) {
+  std::vector<std::string> due, not_due;
+  for (int i = 0; i < 120; ++i) due.push_back(Create(UniqueEmail("sweep"), absl::Hours(1)).invitation().id());
+  for (int i = 0; i < 5; ++i) not_due.push_back(Create(UniqueEmail("keep"), absl::Hours(5)).invitation().id());
+  clock_.Advance(absl::Hours(2));
+
+  auto endpoint = invitations::ParseMysqlUri(SharedMariaDb().Uri(server_->database()));
+  ASSERT_TRUE(endpoint.ok());
+  struct Replica {
+    std::unique_ptr<invitations::ConnectionPool> pool;
+    std::unique_ptr<invitations::MysqlInvitationStore> store;
+    std::unique_ptr<invitations::ExpirySweeper> sweeper;
+  };
+  std::vector<Replica> replicas(2);
+  for (Replica& r : replicas) {
+    r.pool = std::make_unique<invitations::ConnectionPool>(*endpoint, invitations::ConnectionPoolOptions{});
+    r.store = std::make_unique<invitations::MysqlInvitationStore>(*r.pool);
+    // Small batches so the two really interleave.
+    r.sweeper = std::make_unique<invitations::ExpirySweeper>(*r.store, clock_, absl::Hours(1), 7);
+  }
+  std::vector<absl::StatusOr<int>> swept(2, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&, i] { swept[i] = replicas[i].sweeper->SweepOnce(); });
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(swept[0].ok()) << swept[0].status();
+  ASSERT_TRUE(swept[1].ok()) << swept[1].status();
+  EXPECT_EQ(*swept[0] + *swept[1], 120);
+
+  absl::StatusOr<std::string> events = SharedMariaDb().Query(
+      server_->database(),
+      "SELECT COUNT(*), COUNT(DISTINCT invitation_id) FROM invitation_events WHERE type = 'EXPIRED'");
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_EQ(std::string(absl::StripAsciiWhitespace(*events)), "120\t120");
+  absl::StatusOr<std::string> states = SharedMariaDb().Query(
+      server_->database(), "SELECT state, COUNT(*) FROM invitations GROUP BY state ORDER BY state");
+  ASSERT_TRUE(states.ok());
+  EXPECT_EQ(std::string(absl::StripAsciiWhitespace(*states)), "EXPIRED\t120\nPENDING\t5");
+  // A sweep with nothing due does nothing.
+  absl::StatusOr<int> again = replicas[0].sweeper->SweepOnce();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0);
 }
 
 // Over the wire with the real clock: a server whose minimum ttl is one second.

@@ -39,6 +39,16 @@ TEST(WorkerPool, RefusesWorkBeyondTheQueueWithResourceExhausted) {
   release.Notify();
 }
 
+TEST(WorkerPool, WithoutAQueueAFreeWorkerStillTakesWorkRightAfterStart) {
+  // The worker threads may not even have started waiting yet: they still count as free.
+  for (int i = 0; i < 50; ++i) {
+    WorkerPool pool(1, 0);
+    absl::Notification done;
+    ASSERT_TRUE(pool.TrySubmit([&] { done.Notify(); }).ok()) << "round " << i;
+    done.WaitForNotification();
+  }
+}
+
 TEST(WorkerPool, DrainsQueuedWorkOnShutdownAndRefusesNewWork) {
   std::atomic<int> ran{0};
   {
