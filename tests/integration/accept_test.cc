@@ -38,11 +38,6 @@ using ::testing::Not;
 
 constexpr char kPassword[] = "Correct-Horse-7731";
 
-std::string TokenOf(const std::string& url) {
-  size_t pos = url.find("token=");
-  return pos == std::string::npos ? "" : url.substr(pos + 6);
-}
-
 std::vector<std::string> RolesOf(const json& user) {
   std::vector<std::string> roles;
   if (user.contains("realmRoles")) {

@@ -27,8 +27,6 @@ namespace pb = ::securelink::invitations::v1;
 namespace mail = ::securelink::invitations::mail;
 using ::testing::HasSubstr;
 
-std::string TokenOf(const std::string& url) { return url.substr(url.find("token=") + 6); }
-
 // A dispatcher (own pool, own SMTP sender) as one replica would run it.
 struct Replica {
   Replica(TestServer& server, const std::string& smtp_url, const std::string& owner) {

@@ -18,8 +18,6 @@ namespace {
 
 namespace pb = ::securelink::invitations::v1;
 
-std::string TokenOf(const std::string& url) { return url.substr(url.find("token=") + 6); }
-
 class ExpiryTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -21,11 +21,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 namespace pb = ::securelink::invitations::v1;
 
-std::string TokenOf(const std::string& url) {
-  size_t pos = url.find("token=");
-  return pos == std::string::npos ? "" : url.substr(pos + 6);
-}
-
 class LifecycleTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

@@ -23,6 +23,11 @@ std::atomic<int> counter{0};
 
 }  // namespace
 
+std::string TokenOf(const std::string& registration_url) {
+  size_t pos = registration_url.find("token=");
+  return pos == std::string::npos ? "" : registration_url.substr(pos + 6);
+}
+
 std::string UniqueEmail(absl::string_view prefix) {
   return absl::StrCat(prefix, ".", RunId(), ".", counter.fetch_add(1), "@example.com");
 }

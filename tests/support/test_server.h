@@ -81,6 +81,9 @@ class TestServer {
 // A client context with a deadline, so a hung server fails a test instead of hanging it.
 std::unique_ptr<grpc::ClientContext> Context(absl::Duration deadline = absl::Seconds(20));
 
+// The token of a registration URL ("…?token=<token>"), or "" when it has none.
+std::string TokenOf(const std::string& registration_url);
+
 // A unique, valid email address for this test run.
 std::string UniqueEmail(absl::string_view prefix = "user");
 // A unique tenant id for this test run.
