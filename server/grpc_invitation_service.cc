@@ -48,7 +48,7 @@ grpc::ServerUnaryReactor* GrpcInvitationService::OffloadAuthenticated(
 
 grpc::ServerUnaryReactor* GrpcInvitationService::OffloadRateLimited(
     grpc::CallbackServerContext* ctx, std::function<absl::Status()> work) {
-  if (!token_rate_limiter_.Allow(PeerHost(ctx->peer()), absl::Now())) {
+  if (!token_rate_limiter_.Allow(PeerHost(ctx->peer()))) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     reactor->Finish(ToGrpcStatus(ReasonedError(
         absl::StatusCode::kResourceExhausted,

@@ -134,7 +134,8 @@ int main(int argc, char** argv) {
             "run like this outside a local experiment");
     authenticator.emplace(si::Authenticator::Disabled());
   }
-  si::RateLimiter token_rate_limiter(config->token_rate_per_second, config->token_rate_burst);
+  si::RateLimiter token_rate_limiter(clock, config->token_rate_per_second,
+                                    config->token_rate_burst);
 
   si::InvitationServiceOptions options;
   options.ttl = config->ttl;

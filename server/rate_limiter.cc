@@ -4,10 +4,11 @@
 
 namespace securelink::invitations {
 
-RateLimiter::RateLimiter(double rate_per_second, int burst, size_t max_keys)
-    : rate_(rate_per_second), burst_(std::max(1, burst)), max_keys_(max_keys) {}
+RateLimiter::RateLimiter(const Clock& clock, double rate_per_second, int burst, size_t max_keys)
+    : clock_(clock), rate_(rate_per_second), burst_(std::max(1, burst)), max_keys_(max_keys) {}
 
-bool RateLimiter::Allow(absl::string_view key, absl::Time now) {
+bool RateLimiter::Allow(absl::string_view key) {
+  const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
   auto it = buckets_.find(key);
   if (it == buckets_.end()) {

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/domain/clock.h"
 
 namespace securelink::invitations {
 
@@ -17,10 +18,11 @@ class RateLimiter {
  public:
   // Remembers at most `max_keys` clients; beyond that, clients whose buckets have refilled are
   // forgotten (they would be allowed anyway), so memory stays bounded under address floods.
-  RateLimiter(double rate_per_second, int burst, size_t max_keys = 100000);
+  // `clock` must outlive the limiter.
+  RateLimiter(const Clock& clock, double rate_per_second, int burst, size_t max_keys = 100000);
 
-  // Takes one token from `key`'s bucket at `now`. False when the bucket is empty. Thread-safe.
-  bool Allow(absl::string_view key, absl::Time now);
+  // Takes one token from `key`'s bucket. False when the bucket is empty. Thread-safe.
+  bool Allow(absl::string_view key);
 
  private:
   struct Bucket {
@@ -29,6 +31,7 @@ class RateLimiter {
   };
   void ForgetFullBucketsLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  const Clock& clock_;
   const double rate_;
   const double burst_;
   const size_t max_keys_;

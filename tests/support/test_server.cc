@@ -68,7 +68,8 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   t->workers_ =
       std::make_unique<inv::WorkerPool>(options.worker_threads, options.worker_queue_capacity);
   t->rate_limiter_ =
-      std::make_unique<inv::RateLimiter>(options.token_rate_per_second, options.token_rate_burst);
+      std::make_unique<inv::RateLimiter>(clock, options.token_rate_per_second,
+                                         options.token_rate_burst);
   t->grpc_service_ = std::make_unique<inv::GrpcInvitationService>(
       *t->service_, *t->bulk_, *t->workers_,
       options.authenticator != nullptr ? *options.authenticator : t->disabled_auth_,
