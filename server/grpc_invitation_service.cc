@@ -3,9 +3,11 @@
 #include <chrono>
 
 #include "server/grpc_bulk_invite.h"
+#include "server/grpc_watch_events.h"
 #include "server/domain/errors.h"
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
+#include "server/rpc_interceptor.h"
 #include "server/util/status_macros.h"
 
 namespace securelink::invitations {
@@ -22,12 +24,19 @@ std::string AuthorizationOf(const grpc::CallbackServerContext* ctx) {
 grpc::ServerUnaryReactor* GrpcInvitationService::Offload(grpc::CallbackServerContext* ctx,
                                                          std::function<absl::Status()> work) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::Status queued = workers_.TrySubmit([ctx, reactor, work = std::move(work)] {
+  // A client without a deadline gets --default_deadline, counted from arrival.
+  std::chrono::system_clock::time_point deadline = ctx->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    deadline = std::chrono::system_clock::now() +
+               std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                   absl::ToChronoNanoseconds(default_deadline_));
+  }
+  absl::Status queued = workers_.TrySubmit([ctx, reactor, deadline, work = std::move(work)] {
     if (ctx->IsCancelled()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"));
       return;
     }
-    if (ctx->deadline() <= std::chrono::system_clock::now()) {
+    if (deadline <= std::chrono::system_clock::now()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                    "the deadline passed while the call waited for a worker"));
       return;
@@ -40,8 +49,9 @@ grpc::ServerUnaryReactor* GrpcInvitationService::Offload(grpc::CallbackServerCon
 
 grpc::ServerUnaryReactor* GrpcInvitationService::OffloadAuthenticated(
     grpc::CallbackServerContext* ctx, std::function<absl::Status(const Caller&)> work) {
-  return Offload(ctx, [this, authorization = AuthorizationOf(ctx), work = std::move(work)] {
+  return Offload(ctx, [this, ctx, authorization = AuthorizationOf(ctx), work = std::move(work)] {
     ASSIGN_OR_RETURN(Caller caller, authenticator_.Authenticate(authorization));
+    NoteRpcCaller(ctx, caller.subject);  // for the call's log line
     return work(caller);
   });
 }
@@ -146,10 +156,23 @@ grpc::ServerWriteReactor<v1::BulkInviteResponse>* GrpcInvitationService::BulkInv
     grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest* request) {
   return StartBulkInvite(
       ctx, *request,
+      [this, ctx, authorization = AuthorizationOf(ctx)]() -> absl::StatusOr<Caller> {
+        absl::StatusOr<Caller> caller = authenticator_.Authenticate(authorization);
+        if (caller.ok()) NoteRpcCaller(ctx, caller->subject);  // for the call's log line
+        return caller;
+      },
+      bulk_, workers_);
+}
+
+grpc::ServerWriteReactor<v1::WatchInvitationEventsResponse>*
+GrpcInvitationService::WatchInvitationEvents(grpc::CallbackServerContext* ctx,
+                                             const v1::WatchInvitationEventsRequest* request) {
+  return StartWatchInvitationEvents(
+      ctx, *request,
       [this, authorization = AuthorizationOf(ctx)] {
         return authenticator_.Authenticate(authorization);
       },
-      bulk_, workers_);
+      feed_, workers_);
 }
 
 grpc::ServerUnaryReactor* GrpcInvitationService::AcceptInvitation(

@@ -9,6 +9,7 @@
 #include "securelink/invitations/v1/invitation_service.grpc.pb.h"
 #include "server/authenticator.h"
 #include "server/bulk_invite.h"
+#include "server/event_feed.h"
 #include "server/invitation_service.h"
 #include "server/rate_limiter.h"
 #include "server/worker_pool.h"
@@ -19,10 +20,12 @@ class GrpcInvitationService final : public v1::InvitationService::CallbackServic
  public:
   // Everything passed in must outlive this object and the gRPC server it is registered with.
   // `token_rate_limiter` throttles ValidateInvitationToken and AcceptInvitation per client.
-  GrpcInvitationService(InvitationService& service, BulkInviter& bulk, WorkerPool& workers,
-                        const Authenticator& authenticator, RateLimiter& token_rate_limiter)
+  GrpcInvitationService(InvitationService& service, BulkInviter& bulk, EventFeed& feed,
+                        WorkerPool& workers, const Authenticator& authenticator,
+                        RateLimiter& token_rate_limiter)
       : service_(service),
         bulk_(bulk),
+        feed_(feed),
         workers_(workers),
         authenticator_(authenticator),
         token_rate_limiter_(token_rate_limiter) {}
@@ -50,7 +53,13 @@ class GrpcInvitationService final : public v1::InvitationService::CallbackServic
                                              v1::AcceptInvitationResponse* response) override;
   grpc::ServerWriteReactor<v1::BulkInviteResponse>* BulkInvite(
       grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest* request) override;
-  // WatchInvitationEvents answers UNIMPLEMENTED (the generated default) until its issue lands.
+  grpc::ServerWriteReactor<v1::WatchInvitationEventsResponse>* WatchInvitationEvents(
+      grpc::CallbackServerContext* ctx,
+      const v1::WatchInvitationEventsRequest* request) override;
+
+  // The deadline of unary calls whose client set none (SPEC §9, --default_deadline): a call
+  // still waiting for a worker when it passes is answered DEADLINE_EXCEEDED. Set before serving.
+  void set_default_deadline(absl::Duration deadline) { default_deadline_ = deadline; }
 
  private:
   // Runs `work` on the worker pool and finishes the call with its result. Refuses with
@@ -68,9 +77,11 @@ class GrpcInvitationService final : public v1::InvitationService::CallbackServic
 
   InvitationService& service_;
   BulkInviter& bulk_;
+  EventFeed& feed_;
   WorkerPool& workers_;
   const Authenticator& authenticator_;
   RateLimiter& token_rate_limiter_;
+  absl::Duration default_deadline_ = absl::Seconds(30);  // ops: set_default_deadline
 };
 
 }  // namespace securelink::invitations

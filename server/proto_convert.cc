@@ -1,5 +1,7 @@
 #include "server/proto_convert.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace securelink::invitations {
 
 void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
@@ -92,6 +94,25 @@ InvitationState FromProto(v1::InvitationState state) {
 std::optional<absl::Duration> FromProto(bool has, const google::protobuf::Duration& d) {
   if (!has) return std::nullopt;
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+void ToProto(const FeedEvent& in, v1::InvitationEvent* out) {
+  out->set_event_id(absl::StrCat(in.seq));
+  out->set_invitation_id(in.invitation_id);
+  switch (in.type) {
+    case AuditEventType::kCreated: out->set_type(v1::INVITATION_EVENT_TYPE_CREATED); break;
+    case AuditEventType::kResent: out->set_type(v1::INVITATION_EVENT_TYPE_RESENT); break;
+    case AuditEventType::kRevoked: out->set_type(v1::INVITATION_EVENT_TYPE_REVOKED); break;
+    case AuditEventType::kExpired: out->set_type(v1::INVITATION_EVENT_TYPE_EXPIRED); break;
+    case AuditEventType::kAccepted: out->set_type(v1::INVITATION_EVENT_TYPE_ACCEPTED); break;
+    case AuditEventType::kEmailSent: out->set_type(v1::INVITATION_EVENT_TYPE_EMAIL_SENT); break;
+    case AuditEventType::kEmailFailed: out->set_type(v1::INVITATION_EVENT_TYPE_EMAIL_FAILED); break;
+  }
+  out->set_actor(in.actor);
+  out->set_tenant_id(in.tenant_id);
+  out->set_email(in.email);
+  ToProto(in.event_time, out->mutable_event_time());
+  out->set_reason(in.reason);
 }
 
 }  // namespace securelink::invitations

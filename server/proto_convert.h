@@ -9,15 +9,17 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "securelink/invitations/v1/invitation_service.pb.h"
 #include "server/domain/invitation.h"
+#include "storage/event_store.h"
 
 namespace securelink::invitations {
 
-namespace v1 = ::securelink::invitations::v1;
 
 void ToProto(const Invitation& in, v1::Invitation* out);
 v1::Role ToProto(Role role);
 v1::InvitationState ToProto(InvitationState state);
 void ToProto(absl::Time t, google::protobuf::Timestamp* out);
+// event_id is the decimal feed position.
+void ToProto(const FeedEvent& in, v1::InvitationEvent* out);
 
 // Unknown enum numbers map to kUnspecified, which validation then refuses.
 Role FromProto(v1::Role role);

@@ -188,8 +188,17 @@ class InvitationClient::Impl {
       if (stopped) return absl::OkStatus();
       if (canceller != nullptr && canceller->IsCancelled()) return CancelledByCaller();
       if (status.ok()) return absl::OkStatus();
-      const bool resume = status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-                          options_.watch_resume && have_position &&
+      // A replica draining or a subscriber that fell out of the live buffer names the position
+      // to go on from; a stream that saw no event yet takes it from there.
+      const InvitationError error = DecodeError(status);
+      if (auto it = error.metadata.find("resume_after_event_id");
+          !have_position && it != error.metadata.end()) {
+        request.set_after_event_id(it->second);
+        have_position = true;
+      }
+      const bool resumable = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                             error.reason == kReasonEventSubscriberBehind;
+      const bool resume = resumable && options_.watch_resume && have_position &&
                           ++failures < std::max(1, options_.retry.max_attempts);
       if (!resume) return ToAbslStatus(status);
       if (!SleepUnlessCancelled(

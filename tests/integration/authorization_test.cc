@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -500,6 +501,66 @@ TEST_F(AuthorizationTest, ListReturnsOnlyWhatTheCallerMaySee) {
     // The total counts only what the caller may see, too.
     ASSERT_TRUE(resp.next_page_token().empty());
     EXPECT_EQ(resp.total_size(), resp.invitations_size());
+  }
+}
+
+// ---- WatchInvitationEvents ----------------------------------------------------------------
+
+TEST_F(AuthorizationTest, TheEventFeedShowsOnlyWhatTheCallerMaySeeAndNamesTheActor) {
+  // One event in each tenant, the own tenant's made by its TenantAdmin.
+  pb::CreateInvitationRequest create;
+  create.set_email(UniqueEmail("feed-a"));
+  create.set_role(pb::ROLE_VPN_USER);
+  create.set_tenant_id(TenantA());
+  create.set_suppress_email(true);
+  pb::CreateInvitationResponse made_by_tenant_admin;
+  ASSERT_THAT(stub().CreateInvitation(As(Who::kTenantAdmin).get(), create, &made_by_tenant_admin),
+              IsOk());
+  const pb::Invitation in_b = MustInvite(pb::ROLE_VPN_USER, TenantB());
+  const pb::Invitation global = MustInvite(pb::ROLE_SUPER_ADMIN, "");
+  const std::string a = TenantA(), b = TenantB();
+
+  const std::vector<ListCase> cases = {
+      {Who::kSuperAdmin, Tenant::kNone, kOk, {a, b, ""}},
+      {Who::kSuperAdmin, Tenant::kOther, kOk, {b}},
+      {Who::kTenantAdmin, Tenant::kNone, kOk, {a}},
+      {Who::kTenantAdmin, Tenant::kOwn, kOk, {a}},
+      {Who::kTenantAdmin, Tenant::kOther, kDenied, {}},
+      {Who::kVpnUser, Tenant::kNone, kDenied, {}},
+      {Who::kVpnUser, Tenant::kOwn, kDenied, {}},
+      {Who::kNobody, Tenant::kNone, kUnauthenticated, {}},
+  };
+  for (const ListCase& c : cases) {
+    SCOPED_TRACE(absl::StrCat(WhoName(c.who), " watches ", TenantName(c.tenant), ", expecting ",
+                              CodeName(c.expected)));
+    pb::WatchInvitationEventsRequest req;
+    req.set_tenant_id(TenantId(c.tenant));
+    req.set_after_event_id("0");
+    req.set_replay_only(true);
+    std::unique_ptr<grpc::ClientContext> ctx = As(c.who);
+    auto reader = stub().WatchInvitationEvents(ctx.get(), req);
+    std::map<std::string, pb::InvitationEvent> created;  // by invitation id
+    pb::WatchInvitationEventsResponse resp;
+    while (reader->Read(&resp)) {
+      EXPECT_TRUE(c.visible_tenants.count(resp.event().tenant_id()))
+          << "event " << resp.event().event_id() << " of tenant '" << resp.event().tenant_id()
+          << "' is visible";
+      if (resp.event().type() == pb::INVITATION_EVENT_TYPE_CREATED) {
+        created[resp.event().invitation_id()] = resp.event();
+      }
+    }
+    grpc::Status s = reader->Finish();
+    EXPECT_EQ(s.error_code(), c.expected) << CodeName(s.error_code()) << ": " << s.error_message();
+    if (!s.ok()) {
+      EXPECT_TRUE(created.empty());
+      continue;
+    }
+    const std::string mine = made_by_tenant_admin.invitation().id();
+    EXPECT_EQ(created.count(mine), c.visible_tenants.count(a));
+    EXPECT_EQ(created.count(in_b.id()), c.visible_tenants.count(b));
+    EXPECT_EQ(created.count(global.id()), c.visible_tenants.count(""));
+    if (created.count(mine)) EXPECT_EQ(created[mine].actor(), Subject(Who::kTenantAdmin));
+    if (created.count(in_b.id())) EXPECT_EQ(created[in_b.id()].actor(), Subject(Who::kSuperAdmin));
   }
 }
 

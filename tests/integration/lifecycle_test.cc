@@ -489,14 +489,6 @@ TEST_F(LifecycleTest, PageSizeIsCappedAndPageTokensAreBoundToTheirFilters) {
   EXPECT_EQ(resp.invitations_size(), 3);
 }
 
-TEST_F(LifecycleTest, TheEventFeedAnswersUnimplementedUntilItLands) {
-  pb::WatchInvitationEventsRequest req;
-  auto ctx = Context();
-  auto reader = stub().WatchInvitationEvents(ctx.get(), req);
-  pb::WatchInvitationEventsResponse resp;
-  EXPECT_FALSE(reader->Read(&resp));
-  EXPECT_THAT(reader->Finish(), StatusIs(absl::StatusCode::kUnimplemented));
-}
 
 TEST_F(LifecycleTest, AcceptWithoutAnIdentityProviderIsUnavailableAndLeavesItPending) {
   pb::CreateInvitationResponse created = MustCreate(UniqueEmail());

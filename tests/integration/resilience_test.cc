@@ -103,7 +103,7 @@ TEST(Resilience, ASlowDatabaseNeverQueuesWithoutBound) {
     pb::RevokeInvitationResponse resp;
     revoke_status = server.stub().RevokeInvitation(Context().get(), req, &resp);
   });
-  ASSERT_TRUE(WaitFor([&] { return server.pool().in_use() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return server.workers().busy_workers() == 1; }));
 
   pb::GetInvitationRequest get;
   get.set_id(id);

@@ -47,7 +47,8 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   if (absl::Status s = db.CreateDatabase(t->database_); !s.ok()) return s;
   absl::StatusOr<inv::MysqlEndpoint> endpoint = inv::ParseMysqlUri(db.Uri(t->database_));
   if (!endpoint.ok()) return endpoint.status();
-  options.pool.max_connections = options.worker_threads;
+  // One connection per worker, plus one for the event feed's thread (as main.cc sizes it).
+  options.pool.max_connections = options.worker_threads + 1;
   t->pool_ = std::make_unique<inv::ConnectionPool>(*endpoint, options.pool);
   absl::StatusOr<int> version = inv::ApplyMigrations(*t->pool_, inv::EmbeddedMigrations());
   if (!version.ok()) return version.status();
@@ -70,8 +71,11 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   t->rate_limiter_ =
       std::make_unique<inv::RateLimiter>(clock, options.token_rate_per_second,
                                          options.token_rate_burst);
+  t->event_store_ = std::make_unique<inv::MysqlEventStore>(*t->pool_);
+  t->event_feed_ = std::make_unique<inv::EventFeed>(*t->event_store_, options.event_feed);
+  t->event_feed_->Start();
   t->grpc_service_ = std::make_unique<inv::GrpcInvitationService>(
-      *t->service_, *t->bulk_, *t->workers_,
+      *t->service_, *t->bulk_, *t->event_feed_, *t->workers_,
       options.authenticator != nullptr ? *options.authenticator : t->disabled_auth_,
       *t->rate_limiter_);
   inv::GrpcServerOptions server_options;
@@ -89,9 +93,11 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
 std::string TestServer::address() const { return absl::StrCat("127.0.0.1:", server_.port); }
 
 TestServer::~TestServer() {
+  if (event_feed_) event_feed_->CloseSubscriptions();
   if (server_.server) server_.server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   if (workers_) workers_->Shutdown();
   workers_.reset();
+  if (event_feed_) event_feed_->Stop();
 }
 
 }  // namespace securelink::testing

@@ -10,11 +10,13 @@
 #include "securelink/invitations/v1/invitation_service.grpc.pb.h"
 #include "server/bulk_invite.h"
 #include "server/domain/clock.h"
+#include "server/event_feed.h"
 #include "server/grpc_invitation_service.h"
 #include "server/grpc_server.h"
 #include "server/invitation_service.h"
 #include "server/worker_pool.h"
 #include "storage/connection_pool.h"
+#include "storage/mysql_event_store.h"
 #include "storage/mysql_invitation_store.h"
 #include "tests/support/mariadb_server.h"
 
@@ -41,6 +43,14 @@ struct TestServerOptions {
   inv::IdentityProvider* identity_provider = nullptr;
   double token_rate_per_second = 1000;
   int token_rate_burst = 1000;
+  // The event feed; polled often so that tests wait little.
+  inv::EventFeedOptions event_feed = FastEventFeed();
+
+  static inv::EventFeedOptions FastEventFeed() {
+    inv::EventFeedOptions feed;
+    feed.poll_interval = absl::Milliseconds(20);
+    return feed;
+  }
 };
 
 class TestServer {
@@ -57,6 +67,7 @@ class TestServer {
   inv::ConnectionPool& pool() { return *pool_; }
   inv::WorkerPool& workers() { return *workers_; }
   grpc::Server& server() { return *server_.server; }
+  inv::EventFeed& event_feed() { return *event_feed_; }
   // The key that seals this server's links (an email dispatcher needs the same one).
   const inv::TokenSealer& sealer() const { return *sealer_; }
 
@@ -67,6 +78,8 @@ class TestServer {
   std::optional<inv::TokenSealer> sealer_;
   std::unique_ptr<inv::ConnectionPool> pool_;
   std::unique_ptr<inv::MysqlInvitationStore> store_;
+  std::unique_ptr<inv::MysqlEventStore> event_store_;
+  std::unique_ptr<inv::EventFeed> event_feed_;
   std::unique_ptr<inv::InvitationService> service_;
   std::unique_ptr<inv::BulkInviter> bulk_;
   std::unique_ptr<inv::WorkerPool> workers_;

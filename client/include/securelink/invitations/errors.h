@@ -30,6 +30,13 @@ inline constexpr absl::string_view kReasonInvitationExpired = "INVITATION_EXPIRE
 inline constexpr absl::string_view kReasonInvitationRevoked = "INVITATION_REVOKED";
 inline constexpr absl::string_view kReasonInvitationAlreadyAccepted = "INVITATION_ALREADY_ACCEPTED";
 inline constexpr absl::string_view kReasonTokenInvalid = "INVITATION_TOKEN_INVALID";
+// WatchInvitationEvents: the stream must be resumed (its ErrorInfo metadata
+// "resume_after_event_id" says from where). The client's Watch does so on its own.
+inline constexpr absl::string_view kReasonEventSubscriberBehind = "EVENT_SUBSCRIBER_BEHIND";
+inline constexpr absl::string_view kReasonServerShuttingDown = "SERVER_SHUTTING_DOWN";
+// WatchInvitationEvents positions that cannot be placed.
+inline constexpr absl::string_view kReasonEventNotFound = "EVENT_NOT_FOUND";
+inline constexpr absl::string_view kReasonEventPositionExpired = "EVENT_POSITION_EXPIRED";
 
 // One bad request field (google.rpc.BadRequest.FieldViolation).
 struct FieldViolation {

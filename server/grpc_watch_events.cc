@@ -1,0 +1,337 @@
+#include "server/grpc_watch_events.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "server/auth/authorization.h"
+#include "server/domain/errors.h"
+#include "server/domain/validation.h"
+#include "server/grpc_status.h"
+#include "server/proto_convert.h"
+#include "server/util/status_macros.h"
+
+namespace securelink::invitations {
+namespace {
+
+// Events taken at a time, from the database or the buffer: the most a stream holds in memory.
+constexpr int kPageSize = 64;
+
+struct Actions {
+  const v1::WatchInvitationEventsResponse* write = nullptr;
+  std::optional<grpc::Status> finish;
+};
+
+class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvitationEventsResponse>,
+                                 public EventFeedListener {
+ public:
+  WatchEventsReactor(grpc::CallbackServerContext* ctx, v1::WatchInvitationEventsRequest request,
+                     std::function<absl::StatusOr<Caller>()> authenticate, EventFeed& feed,
+                     WorkerPool& workers)
+      : ctx_(ctx), feed_(feed), workers_(workers) {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!ScheduleLocked([this, request = std::move(request),
+                           authenticate = std::move(authenticate)] {
+            SetUp(request, authenticate);
+          })) {
+        FinishLocked(ToGrpcStatus(ReasonedError(
+                         absl::StatusCode::kResourceExhausted,
+                         "the server is overloaded; retry WatchInvitationEvents with backoff",
+                         kReasonOverloaded)),
+                     actions);
+      }
+    }
+    Perform(actions);
+  }
+
+  void OnWriteDone(bool ok) override {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        cancelled_ = true;  // the client is gone
+        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed"), actions);
+      } else {
+        delivered_through_ = pending_.front().first;
+        pending_.pop_front();
+        PumpLocked(actions);
+      }
+    }
+    Perform(actions);
+  }
+
+  void OnCancel() override {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      if (!writing_) {
+        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"), actions);
+      }
+    }
+    Perform(actions);
+  }
+
+  void OnDone() override {
+    bool subscribed;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      subscribed = subscribed_;
+      ++refs_;  // held across Unsubscribe; a racing notification may hold the others
+    }
+    if (subscribed) feed_.Unsubscribe(this);
+    Release();
+  }
+
+  void OnFeedAdvanced() override {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      PumpLocked(actions);
+    }
+    Perform(actions);
+  }
+
+  void Retain() override {
+    absl::MutexLock lock(&mu_);
+    ++refs_;
+  }
+
+  void Release() override {
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      last = --refs_ == 0 && done_;
+    }
+    if (last) delete this;
+  }
+
+ private:
+  // A reactor operation may run OnDone on another thread before returning, so performing the
+  // actions is always the last thing a method does.
+  void Perform(const Actions& actions) {
+    if (actions.finish.has_value()) {
+      Finish(*actions.finish);
+    } else if (actions.write != nullptr) {
+      StartWrite(actions.write);
+    }
+  }
+
+  // Runs `task` on the worker pool, keeping this reactor alive until it returns. False when the
+  // pool refused it.
+  bool ScheduleLocked(std::function<void()> task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++refs_;
+    absl::Status queued = workers_.TrySubmit([this, task = std::move(task)] {
+      task();
+      Release();
+    });
+    if (!queued.ok()) --refs_;
+    return queued.ok();
+  }
+
+  // Authenticates, decides the tenant filter and places the starting position (database work).
+  void SetUp(const v1::WatchInvitationEventsRequest& request,
+             const std::function<absl::StatusOr<Caller>()>& authenticate) {
+    absl::StatusOr<int64_t> start = Authorize(request, authenticate);
+    std::optional<int64_t> stop_at;
+    if (start.ok() && request.replay_only()) {
+      absl::StatusOr<int64_t> newest = feed_.StartPosition("");
+      if (newest.ok()) {
+        stop_at = *newest;
+      } else {
+        start = newest.status();
+      }
+    }
+    const bool follow = start.ok() && !request.replay_only();
+    if (follow) feed_.Subscribe(this);
+    Actions actions;
+    bool unsubscribe = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!start.ok()) {
+        FinishLocked(ToGrpcStatus(start.status()), actions);
+      } else {
+        subscribed_ = follow;
+        unsubscribe = follow && done_;  // OnDone came first and did not know to unsubscribe
+        cursor_ = delivered_through_ = *start;
+        stop_at_ = stop_at;
+        started_ = true;
+        PumpLocked(actions);
+      }
+    }
+    if (unsubscribe) feed_.Unsubscribe(this);
+    Perform(actions);
+  }
+
+  absl::StatusOr<int64_t> Authorize(const v1::WatchInvitationEventsRequest& request,
+                                    const std::function<absl::StatusOr<Caller>()>& authenticate) {
+    ASSIGN_OR_RETURN(Caller caller, authenticate());
+    if (std::optional<std::string> problem = TenantIdProblem(request.tenant_id());
+        problem.has_value() && !request.tenant_id().empty()) {
+      return InvalidField("tenant_id", *problem);
+    }
+    ASSIGN_OR_RETURN(std::string tenant, EffectiveTenantFilter(caller, request.tenant_id()));
+    if (!tenant.empty()) {
+      absl::MutexLock lock(&mu_);
+      tenant_ = tenant;
+    }
+    return feed_.StartPosition(request.after_event_id());
+  }
+
+  // One write in flight at a time. Takes the next events from the live buffer when the stream
+  // is within it, from the database while it is further back.
+  void PumpLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!started_ || writing_ || reading_ || finished_ || cancelled_) return;
+    if (!pending_.empty()) {
+      writing_ = true;
+      actions.write = &pending_.front().second;
+      return;
+    }
+    if (stop_at_.has_value()) {
+      if (cursor_ >= *stop_at_) {
+        FinishLocked(grpc::Status::OK, actions);
+      } else {
+        ReadStoredLocked(actions);
+      }
+      return;
+    }
+    if (feed_.closing()) {
+      FinishLocked(ToGrpcStatus(ReasonedError(
+                       absl::StatusCode::kUnavailable,
+                       absl::StrCat("this replica is shutting down; resume with after_event_id=",
+                                    delivered_through_, " on any replica"),
+                       kReasonServerShuttingDown,
+                       {{"resume_after_event_id", absl::StrCat(delivered_through_)}})),
+                   actions);
+      return;
+    }
+    EventFeed::Read read = feed_.ReadBuffered(cursor_, tenant_, kPageSize);
+    switch (read.result) {
+      case EventFeed::BufferedRead::kNotReady:
+        return;
+      case EventFeed::BufferedRead::kCaughtUp:
+        live_ = true;
+        return;
+      case EventFeed::BufferedRead::kEvents:
+        live_ = true;
+        Enqueue(std::move(read.events), read.scanned_through);
+        if (!pending_.empty()) {
+          writing_ = true;
+          actions.write = &pending_.front().second;
+        }
+        return;
+      case EventFeed::BufferedRead::kBehind:
+        if (!live_) {
+          ReadStoredLocked(actions);
+          return;
+        }
+        FinishLocked(
+            ToGrpcStatus(ReasonedError(
+                absl::StatusCode::kAborted,
+                absl::StrCat("this subscriber fell more than ", feed_.options().buffered_events,
+                             " events behind the live feed; resume with after_event_id=",
+                             delivered_through_, " to replay the rest"),
+                kReasonEventSubscriberBehind,
+                {{"resume_after_event_id", absl::StrCat(delivered_through_)}})),
+            actions);
+        return;
+    }
+  }
+
+  void ReadStoredLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    reading_ = true;
+    const int64_t after = cursor_;
+    if (!ScheduleLocked([this, after] { ReadStoredTask(after); })) {
+      reading_ = false;
+      FinishLocked(ToGrpcStatus(ReasonedError(
+                       absl::StatusCode::kUnavailable,
+                       absl::StrCat("the server is overloaded; resume with after_event_id=",
+                                    delivered_through_),
+                       kReasonOverloaded,
+                       {{"resume_after_event_id", absl::StrCat(delivered_through_)}})),
+                   actions);
+    }
+  }
+
+  void ReadStoredTask(int64_t after) {
+    std::optional<std::string> tenant;
+    std::optional<int64_t> through;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_ || cancelled_ || ctx_->IsCancelled()) {
+        reading_ = false;
+        return;
+      }
+      tenant = tenant_;
+      through = stop_at_;
+    }
+    absl::StatusOr<FeedPage> page = feed_.ReadStored(after, tenant, kPageSize, through);
+    Actions actions;
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      if (!page.ok()) {
+        FinishLocked(ToGrpcStatus(page.status()), actions);
+      } else {
+        Enqueue(std::move(page->events), page->scanned_through);
+        PumpLocked(actions);
+      }
+    }
+    Perform(actions);
+  }
+
+  void Enqueue(std::vector<FeedEvent> events, int64_t scanned_through)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const FeedEvent& event : events) {
+      auto& [seq, response] = pending_.emplace_back();
+      seq = event.seq;
+      ToProto(event, response.mutable_event());
+    }
+    cursor_ = std::max(cursor_, scanned_through);
+  }
+
+  void FinishLocked(const grpc::Status& status, Actions& actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    actions.finish = status;
+  }
+
+  grpc::CallbackServerContext* const ctx_;
+  EventFeed& feed_;
+  WorkerPool& workers_;
+  absl::Mutex mu_;
+  std::optional<std::string> tenant_ ABSL_GUARDED_BY(mu_);  // nullopt: every tenant
+  std::optional<int64_t> stop_at_ ABSL_GUARDED_BY(mu_);     // replay_only: the last position
+  int64_t cursor_ ABSL_GUARDED_BY(mu_) = 0;                 // everything up to here was taken
+  int64_t delivered_through_ ABSL_GUARDED_BY(mu_) = 0;      // where a resumed stream goes on
+  // Events taken but not yet written, with their positions; at most one page.
+  std::deque<std::pair<int64_t, v1::WatchInvitationEventsResponse>> pending_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool live_ ABSL_GUARDED_BY(mu_) = false;  // reading from the buffer, not the database
+  bool subscribed_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  int refs_ ABSL_GUARDED_BY(mu_) = 0;  // worker tasks, notifications and OnDone in progress
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::WatchInvitationEventsResponse>* StartWatchInvitationEvents(
+    grpc::CallbackServerContext* ctx, const v1::WatchInvitationEventsRequest& request,
+    std::function<absl::StatusOr<Caller>()> authenticate, EventFeed& feed, WorkerPool& workers) {
+  return new WatchEventsReactor(ctx, request, std::move(authenticate), feed, workers);
+}
+
+}  // namespace securelink::invitations
