@@ -1,6 +1,7 @@
 #include "storage/connection_pool.h"
 
 #include <cppconn/exception.h>
+#include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 #include <mysql_connection.h>
 #include <mysql_driver.h>
@@ -8,6 +9,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace securelink::invitations {
 namespace {
@@ -240,8 +242,9 @@ absl::Status RunOnce(ConnectionPool& pool, absl::string_view what, bool transact
   }
 }
 
-absl::Status RunWithRetries(ConnectionPool& pool, absl::string_view what, bool transactional,
-                            const std::function<absl::Status(sql::Connection&)>& body) {
+absl::Status RunWithRetriesUnobserved(ConnectionPool& pool, absl::string_view what,
+                                      bool transactional,
+                                      const std::function<absl::Status(sql::Connection&)>& body) {
   constexpr int kMaxAttempts = 4;
   absl::Status status;
   for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
@@ -251,6 +254,16 @@ absl::Status RunWithRetries(ConnectionPool& pool, absl::string_view what, bool t
     bool retryable = absl::IsAborted(status) || retry_on_fresh_connection;
     if (!retryable) return status;
   }
+  return status;
+}
+
+absl::Status RunWithRetries(ConnectionPool& pool, absl::string_view what, bool transactional,
+                            const std::function<absl::Status(sql::Connection&)>& body) {
+  QueryObserver* observer = pool.observer();
+  if (observer == nullptr) return RunWithRetriesUnobserved(pool, what, transactional, body);
+  const absl::Time start = absl::Now();
+  absl::Status status = RunWithRetriesUnobserved(pool, what, transactional, body);
+  observer->OperationFinished(what, absl::Now() - start, status);
   return status;
 }
 
@@ -264,6 +277,17 @@ absl::Status RunTransaction(ConnectionPool& pool, absl::string_view what,
 absl::Status RunReadOnly(ConnectionPool& pool, absl::string_view what,
                          const std::function<absl::Status(sql::Connection&)>& body) {
   return RunWithRetries(pool, what, /*transactional=*/false, body);
+}
+
+absl::Status PingDatabase(ConnectionPool& pool) {
+  return RunReadOnly(pool, "health probe", [](sql::Connection& c) {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    // The result set must be read and closed, or the connection is out of sync (error 2014).
+    std::unique_ptr<sql::ResultSet> rows(s->executeQuery("SELECT 1"));
+    while (rows->next()) {
+    }
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace securelink::invitations

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "storage/mysql_uri.h"
+#include "storage/query_observer.h"
 
 namespace sql {
 class Connection;
@@ -61,6 +62,11 @@ class ConnectionPool {
   const MysqlEndpoint& endpoint() const { return endpoint_; }
   const ConnectionPoolOptions& options() const { return options_; }
 
+  // Told about every RunTransaction/RunReadOnly on this pool (metrics). Set it before the pool
+  // is shared between threads; `observer` must outlive the pool's use. nullptr: none.
+  void set_observer(QueryObserver* observer) { observer_ = observer; }
+  QueryObserver* observer() const { return observer_; }
+
  private:
   struct Idle {
     std::unique_ptr<sql::Connection> connection;
@@ -74,6 +80,7 @@ class ConnectionPool {
   mutable absl::Mutex mu_;
   std::deque<Idle> idle_ ABSL_GUARDED_BY(mu_);
   int leased_ ABSL_GUARDED_BY(mu_) = 0;
+  QueryObserver* observer_ = nullptr;
 };
 
 // Exclusive use of one pooled connection; returns it on destruction.
@@ -119,6 +126,10 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e, absl::string_view what
 // turns out to be dead before anything was committed.
 absl::Status RunTransaction(ConnectionPool& pool, absl::string_view what,
                             const std::function<absl::Status(sql::Connection&)>& body);
+
+// OK when the database answers a trivial query on a connection of `pool` (health probes).
+// UNAVAILABLE when it cannot be reached, DEADLINE_EXCEEDED when it does not answer in time.
+absl::Status PingDatabase(ConnectionPool& pool);
 
 // Like RunTransaction but without BEGIN/COMMIT (autocommit reads).
 absl::Status RunReadOnly(ConnectionPool& pool, absl::string_view what,

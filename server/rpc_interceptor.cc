@@ -1,0 +1,168 @@
+#include "server/rpc_interceptor.h"
+
+#include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "securelink/invitations/v1/invitation_service.pb.h"
+#include "server/util/log.h"
+
+namespace securelink::invitations {
+namespace {
+
+constexpr absl::string_view kBulkInviteMethod =
+    "/securelink.invitations.v1.InvitationService/BulkInvite";
+constexpr absl::string_view kHealthPrefix = "/grpc.health.v1.Health/";
+
+// Callers of the calls in flight, keyed by their server context; filled by NoteRpcCaller on a
+// worker, read by the interceptor when the status goes out.
+struct CallerRegistry {
+  absl::Mutex mu;
+  absl::flat_hash_map<const grpc::ServerContextBase*, std::string> subjects ABSL_GUARDED_BY(mu);
+};
+
+CallerRegistry& Callers() {
+  static auto* registry = new CallerRegistry;
+  return *registry;
+}
+
+LogLevel LevelFor(grpc::StatusCode code, absl::string_view method) {
+  switch (code) {
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::DATA_LOSS:
+      return LogLevel::kError;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return LogLevel::kWarning;
+    default:
+      // Probes poll health every few seconds: at info they would drown everything else.
+      return absl::StartsWith(method, kHealthPrefix) ? LogLevel::kDebug : LogLevel::kInfo;
+  }
+}
+
+class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  RpcObservabilityInterceptor(grpc::experimental::ServerRpcInfo* info,
+                              metrics::Metrics* metrics)
+      : start_(absl::Now()),
+        method_(info->method() != nullptr ? info->method() : ""),
+        ctx_(info->server_context()),
+        series_(metrics != nullptr ? metrics->ForMethod(method_) : nullptr),
+        metrics_(metrics),
+        is_bulk_(method_ == kBulkInviteMethod) {
+    if (series_ != nullptr) series_->started->Increment();
+    CallerRegistry& callers = Callers();
+    absl::MutexLock lock(&callers.mu);
+    callers.subjects.emplace(ctx_, std::string());
+  }
+
+  ~RpcObservabilityInterceptor() override {
+    // A call that ended without a status of ours (torn down by cancellation or shutdown).
+    if (!finished_) Finished(grpc::Status(grpc::StatusCode::CANCELLED, "the call was abandoned"));
+    CallerRegistry& callers = Callers();
+    absl::MutexLock lock(&callers.mu);
+    callers.subjects.erase(ctx_);
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using Hook = grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(Hook::POST_RECV_MESSAGE)) {
+      if (series_ != nullptr) series_->msg_received->Increment();
+      if (is_bulk_) {
+        const auto* request = static_cast<const v1::BulkInviteRequest*>(methods->GetRecvMessage());
+        if (request != nullptr) bulk_validate_only_ = request->validate_only();
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_MESSAGE)) {
+      if (series_ != nullptr) series_->msg_sent->Increment();
+      if (is_bulk_ && metrics_ != nullptr && !bulk_validate_only_) {
+        const auto* response =
+            static_cast<const v1::BulkInviteResponse*>(methods->GetSendMessage());
+        if (response != nullptr && response->has_summary()) {
+          const v1::BulkInviteSummary& s = response->summary();
+          metrics_->BulkOutcomes(s.created(), s.skipped(), s.invalid(), s.failed());
+        }
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_STATUS)) {
+      Finished(methods->GetSendStatus());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void Finished(const grpc::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    const absl::Duration elapsed = absl::Now() - start_;
+    const int code = static_cast<int>(status.error_code());
+    if (series_ != nullptr) {
+      if (code >= 0 && code < metrics::kGrpcCodeCount) series_->handled[code]->Increment();
+      series_->handling_seconds->Observe(absl::ToDoubleSeconds(elapsed));
+    }
+    std::string subject;
+    {
+      CallerRegistry& callers = Callers();
+      absl::MutexLock lock(&callers.mu);
+      auto it = callers.subjects.find(ctx_);
+      if (it != callers.subjects.end()) subject = it->second;
+    }
+    LogFields fields = {
+        {"method", method_},
+        {"grpc_code", std::string(metrics::GrpcCodeName(code))},
+        {"latency_ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(elapsed))},
+        {"peer", ctx_ != nullptr ? ctx_->peer() : std::string()},
+    };
+    if (!subject.empty()) fields.emplace_back("sub", subject);
+    // Status messages are written for people and never carry tokens or passwords (SPEC §2).
+    if (!status.ok()) fields.emplace_back("error", status.error_message());
+    Log(LevelFor(status.error_code(), method_), "rpc", fields);
+  }
+
+  const absl::Time start_;
+  const std::string method_;
+  grpc::ServerContextBase* const ctx_;
+  const metrics::GrpcMethodSeries* const series_;
+  metrics::Metrics* const metrics_;
+  const bool is_bulk_;
+  bool bulk_validate_only_ = false;
+  bool finished_ = false;
+};
+
+class RpcObservabilityFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit RpcObservabilityFactory(metrics::Metrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new RpcObservabilityInterceptor(info, metrics_);
+  }
+
+ private:
+  metrics::Metrics* const metrics_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+MakeRpcObservabilityInterceptorFactory(metrics::Metrics* metrics) {
+  return std::make_unique<RpcObservabilityFactory>(metrics);
+}
+
+void NoteRpcCaller(const grpc::ServerContextBase* ctx, absl::string_view subject) {
+  CallerRegistry& callers = Callers();
+  absl::MutexLock lock(&callers.mu);
+  auto it = callers.subjects.find(ctx);
+  if (it != callers.subjects.end()) it->second = std::string(subject);
+}
+
+}  // namespace securelink::invitations

@@ -1,0 +1,28 @@
+// The per-RPC edge of observability: one server interceptor that records the grpc-ecosystem
+// metrics of every call (unary and streaming alike) and writes one JSON log line per call
+// (method, code, latency, peer, caller `sub`). Never a request or response body: the token RPCs
+// carry registration tokens and passwords.
+#ifndef SECURELINK_SERVER_RPC_INTERCEPTOR_H_
+#define SECURELINK_SERVER_RPC_INTERCEPTOR_H_
+
+#include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
+
+#include "absl/strings/string_view.h"
+#include "server/metrics/metrics.h"
+
+namespace securelink::invitations {
+
+// Makes the interceptor factory to give to ServerBuilder. `metrics` (may be null: logs only)
+// must outlive the server; its methods must have been added before the server starts.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+MakeRpcObservabilityInterceptorFactory(metrics::Metrics* metrics);
+
+// Tells the interceptor of the call behind `ctx` who the authenticated caller is, for its log
+// line. Thread-safe; a no-op for a call without the interceptor.
+void NoteRpcCaller(const grpc::ServerContextBase* ctx, absl::string_view subject);
+
+}  // namespace securelink::invitations
+
+#endif  // SECURELINK_SERVER_RPC_INTERCEPTOR_H_
