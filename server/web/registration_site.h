@@ -1,0 +1,69 @@
+// The registration page (issue 9): GET /register?token=… shows the invitation and the form,
+// POST /register accepts it through the same InvitationService calls as the
+// ValidateInvitationToken and AcceptInvitation RPCs. Blocking service calls run on the shared
+// WorkerPool; overload is a 503 page, a client over the token-RPC rate limit a 429 page.
+#ifndef SECURELINK_SERVER_WEB_REGISTRATION_SITE_H_
+#define SECURELINK_SERVER_WEB_REGISTRATION_SITE_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "server/invitation_service.h"
+#include "server/rate_limiter.h"
+#include "server/web/http.h"
+#include "server/web/web_pages.h"
+#include "server/worker_pool.h"
+
+namespace securelink::invitations::web {
+
+struct RegistrationSiteOptions {
+  // Where the success page (and the "already used" page) send the new user.
+  std::string login_url;
+  // The public URL of the page (--registration_base_url). An https:// URL means the page is
+  // reached over TLS (possibly terminated in front of us): HSTS and Secure cookies. Its origin
+  // is the one the Origin check accepts besides the request's own Host.
+  std::string registration_base_url;
+  // Longest wait for a worker to finish one service call before answering 503.
+  absl::Duration work_timeout = absl::Seconds(30);
+};
+
+// Name of the cookie that carries the per-page CSRF token.
+inline constexpr char kCsrfCookie[] = "securelink_csrf";
+
+class RegistrationSite {
+ public:
+  // `service`, `workers` and `rate_limiter` must outlive the site. `rate_limiter` is the one the
+  // token RPCs use, so a client's budget is shared between the page and the RPCs.
+  RegistrationSite(InvitationService& service, WorkerPool& workers, RateLimiter& rate_limiter,
+                   WebPages pages, RegistrationSiteOptions options);
+
+  // Answers one request; thread-safe. Every response carries the security headers
+  // (SecurityHeaders) whatever its status.
+  HttpResponse Handle(const HttpRequest& request);
+
+ private:
+  HttpResponse ShowForm(const HttpRequest& request);
+  HttpResponse Submit(const HttpRequest& request);
+  // The page for a failed service call: a dead-link page for token reasons, 503 for overload
+  // and outages, 500 otherwise.
+  HttpResponse ErrorPage(const absl::Status& status);
+  HttpResponse PageResponse(int status, Page page, const PageValues& values = {});
+  bool OriginAllowed(const HttpRequest& request) const;
+  void AddSecurityHeaders(HttpResponse& response) const;
+
+  InvitationService& service_;
+  WorkerPool& workers_;
+  RateLimiter& rate_limiter_;
+  const WebPages pages_;
+  const RegistrationSiteOptions options_;
+  const bool https_;
+  const std::string public_origin_;  // scheme://host[:port] of registration_base_url
+};
+
+// The origin (scheme://host[:port], lower-cased) of an absolute http(s) URL; "" if it is not one.
+std::string OriginOf(absl::string_view url);
+
+}  // namespace securelink::invitations::web
+
+#endif  // SECURELINK_SERVER_WEB_REGISTRATION_SITE_H_
