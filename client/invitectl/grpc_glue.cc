@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
@@ -51,6 +52,24 @@ absl::StatusOr<std::vector<std::string>> ListServices(const std::shared_ptr<grpc
   if (!answer_error.ok()) return answer_error;
   std::sort(services.begin(), services.end());
   return services;
+}
+
+absl::StatusOr<std::string> CheckHealth(const std::shared_ptr<grpc::Channel>& channel,
+                                        const std::string& service,
+                                        const std::string& bearer_token, absl::Duration deadline) {
+  namespace health = ::grpc::health::v1;
+  health::Health::Stub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  if (!bearer_token.empty()) {
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", bearer_token));
+  }
+  health::HealthCheckRequest request;
+  request.set_service(service);
+  health::HealthCheckResponse response;
+  const grpc::Status status = stub.Check(&context, request, &response);
+  if (!status.ok()) return client::ToAbslStatus(status);
+  return health::HealthCheckResponse::ServingStatus_Name(response.status());
 }
 
 }  // namespace securelink::invitations::invitectl

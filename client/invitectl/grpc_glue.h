@@ -1,5 +1,5 @@
-// The two things invitectl needs from gRPC directly, kept in one translation unit: TLS channel
-// credentials from its flags, and the service list from server reflection.
+// The things invitectl needs from gRPC directly, kept in one translation unit: TLS channel
+// credentials from its flags, the service list from server reflection, and grpc.health.v1.
 #ifndef SECURELINK_CLIENT_INVITECTL_GRPC_GLUE_H_
 #define SECURELINK_CLIENT_INVITECTL_GRPC_GLUE_H_
 
@@ -25,6 +25,14 @@ std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(const std::string& ca_p
 absl::StatusOr<std::vector<std::string>> ListServices(const std::shared_ptr<grpc::Channel>& channel,
                                                       const std::string& bearer_token,
                                                       absl::Duration deadline);
+
+// Asks grpc.health.v1.Health/Check about `service` ("" = the whole server) and returns the
+// answer's status name: "SERVING", "NOT_SERVING", "UNKNOWN" or "SERVICE_UNKNOWN". A failed call
+// is its status (NOT_FOUND when the server does not know the service, UNAVAILABLE when it
+// cannot be reached).
+absl::StatusOr<std::string> CheckHealth(const std::shared_ptr<grpc::Channel>& channel,
+                                        const std::string& service,
+                                        const std::string& bearer_token, absl::Duration deadline);
 
 }  // namespace securelink::invitations::invitectl
 

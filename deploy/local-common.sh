@@ -1,0 +1,89 @@
+# Shared pieces of the local run scripts (deploy/run-local.sh, deploy/run-replicas.sh): build,
+# the private MariaDB, the token sealing key, a local JWT signing key with a SuperAdmin token,
+# and the Keycloak stand-in. Sourced, not run: call from the repository root with
+# `set -euo pipefail` in effect. Every function honours the INVITATIONS_* variable it would set,
+# so a caller's own settings win.
+#
+# Variables read: BUILD_DIR (build), LOCAL_DIR (.local), LOCAL_DB_PORT (3407),
+# LOCAL_KEYCLOAK_PORT (8180).
+
+BUILD_DIR=${BUILD_DIR:-build}
+LOCAL_DIR=${LOCAL_DIR:-$(pwd)/.local}
+LOCAL_DB_PORT=${LOCAL_DB_PORT:-3407}
+
+# Installs what is missing and builds the server and the CLI into $BUILD_DIR.
+local_build() {
+  deploy/install-deps.sh
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BUILD_DIR" -j "$(nproc)" --target invitation_server invitectl
+}
+
+# Starts the private MariaDB under $LOCAL_DIR/mariadb on $LOCAL_DB_PORT (unless
+# INVITATIONS_MYSQL_URI names another database) and exports INVITATIONS_MYSQL_URI.
+local_database() {
+  mkdir -p "$LOCAL_DIR"
+  if [ -z "${INVITATIONS_MYSQL_URI:-}" ]; then
+    deploy/mariadb.sh start "$LOCAL_DIR/mariadb" "$LOCAL_DB_PORT"
+    export INVITATIONS_MYSQL_URI="mysql://root@127.0.0.1:$LOCAL_DB_PORT/invitations"
+  fi
+}
+
+# One sealing key for every local instance, so request_id replays and the email outbox work
+# across them. Exports INVITATIONS_TOKEN_SEALING_KEY_FILE.
+local_sealing_key() {
+  mkdir -p "$LOCAL_DIR"
+  local key_file="$LOCAL_DIR/token-sealing.key"
+  if [ ! -s "$key_file" ]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 >"$key_file")
+  fi
+  export INVITATIONS_TOKEN_SEALING_KEY_FILE=${INVITATIONS_TOKEN_SEALING_KEY_FILE:-$key_file}
+}
+
+local_b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+
+# Authentication stays on: a local signing key stands in for Keycloak's, and we mint a
+# SuperAdmin token with it (RS256, 30 days) for grpcurl and invitectl. Sets SUPER_ADMIN_TOKEN
+# and TOKEN_NOTE (an `export INVITATIONS_TOKEN=...` line, or "" when auth is configured
+# otherwise).
+local_auth() {
+  TOKEN_NOTE=""
+  SUPER_ADMIN_TOKEN=""
+  if [ "${INVITATIONS_AUTH:-jwt}" = jwt ] && [ -z "${INVITATIONS_JWT_PUBLIC_KEY_FILE:-}${INVITATIONS_JWT_JWKS_URL:-}" ]; then
+    local key="$LOCAL_DIR/jwt-signing.pem" now header payload signature
+    [ -s "$key" ] || (umask 077 && openssl genrsa -out "$key" 2048 2>/dev/null)
+    openssl rsa -in "$key" -pubout -out "$LOCAL_DIR/jwt-public.pem" 2>/dev/null
+    export INVITATIONS_JWT_PUBLIC_KEY_FILE="$LOCAL_DIR/jwt-public.pem"
+    export INVITATIONS_JWT_ISSUER=${INVITATIONS_JWT_ISSUER:-http://127.0.0.1/realms/securelink-local}
+    export INVITATIONS_JWT_AUDIENCE=${INVITATIONS_JWT_AUDIENCE:-securelink-invitations}
+    now=$(date +%s)
+    header=$(printf '{"alg":"RS256","typ":"JWT","kid":"local"}' | local_b64url)
+    payload=$(printf '{"iss":"%s","aud":"%s","sub":"local-admin","preferred_username":"local-admin","typ":"Bearer","iat":%d,"exp":%d,"realm_access":{"roles":["securelink-super-admin"]}}' \
+      "$INVITATIONS_JWT_ISSUER" "$INVITATIONS_JWT_AUDIENCE" "$now" "$((now + 30 * 86400))" | local_b64url)
+    signature=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign "$key" | local_b64url)
+    SUPER_ADMIN_TOKEN="$header.$payload.$signature"
+    TOKEN_NOTE="export INVITATIONS_TOKEN=$SUPER_ADMIN_TOKEN"
+  fi
+}
+
+# Keycloak cannot be installed here: unless INVITATIONS_KEYCLOAK_URL names a real one, the
+# project's stand-in of its Admin REST API (the one the tests use) creates the accounts. It keeps
+# running after the caller exits (one per $LOCAL_KEYCLOAK_PORT, reused). Sets KEYCLOAK_NOTE.
+local_keycloak() {
+  KEYCLOAK_NOTE="Keycloak: ${INVITATIONS_KEYCLOAK_URL:-}"
+  if [ -z "${INVITATIONS_KEYCLOAK_URL:-}" ]; then
+    LOCAL_KEYCLOAK_PORT=${LOCAL_KEYCLOAK_PORT:-8180}
+    if ! curl -s -o /dev/null "http://127.0.0.1:$LOCAL_KEYCLOAK_PORT/_standin/stats"; then
+      setsid /usr/bin/python3 tests/keycloak/keycloak_standin.py --port "$LOCAL_KEYCLOAK_PORT" \
+        --state-file "$LOCAL_DIR/keycloak-standin.json" >"$LOCAL_DIR/keycloak-standin.log" 2>&1 &
+      for _ in $(seq 100); do
+        grep -q LISTENING "$LOCAL_DIR/keycloak-standin.log" 2>/dev/null && break
+        sleep 0.1
+      done
+    fi
+    export INVITATIONS_KEYCLOAK_URL="http://127.0.0.1:$LOCAL_KEYCLOAK_PORT"
+    export INVITATIONS_KEYCLOAK_CLIENT_SECRET=standin-secret
+    KEYCLOAK_NOTE="Keycloak: the local STAND-IN of its Admin API on $INVITATIONS_KEYCLOAK_URL (not a real
+  Keycloak; users it creates live in $LOCAL_DIR/keycloak-standin.json). For a real one set
+  INVITATIONS_KEYCLOAK_URL / _REALM / _CLIENT_ID / _CLIENT_SECRET (deploy/keycloak/README.md)."
+  fi
+}

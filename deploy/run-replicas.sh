@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Runs N replicas of the service against one private MariaDB, for trying scale-out on one
+# machine: every replica migrates under the same lock, claims outbox mail and expiries with
+# SKIP LOCKED, and answers for every invitation, whichever replica created it.
+#
+#   deploy/run-replicas.sh N          (N from 1 to 20; Ctrl-C stops the replicas and the database)
+#
+# Replica i (1..N) listens on consecutive ports:
+#   gRPC     REPLICAS_GRPC_PORT + i - 1      (default 50061, 50062, ...)
+#   metrics  REPLICAS_METRICS_PORT + i - 1   (default 9471, 9472, ...)
+#   web      REPLICAS_WEB_PORT + i - 1       (default 8091, 8092, ...)
+# The defaults stay clear of deploy/run-local.sh's 50051 / 9464 / 8080, so both can run at once.
+# The database is its own (.local/replicas/mariadb on REPLICAS_DB_PORT, default 3408) unless
+# INVITATIONS_MYSQL_URI names one. Logs: .local/replicas/replica-<i>.log. Other INVITATIONS_*
+# settings apply to every replica. BUILD_DIR (default build) holds the binaries;
+# REPLICAS_SKIP_BUILD=1 uses them as they are.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+  echo "usage: $0 N   (1 <= N <= 20)" >&2
+  exit 2
+}
+[ $# -eq 1 ] || usage
+N=$1
+[[ "$N" =~ ^[0-9]+$ ]] && [ "$N" -ge 1 ] && [ "$N" -le 20 ] || usage
+
+GRPC_BASE=${REPLICAS_GRPC_PORT:-50061}
+METRICS_BASE=${REPLICAS_METRICS_PORT:-9471}
+WEB_BASE=${REPLICAS_WEB_PORT:-8091}
+for base in "$GRPC_BASE" "$METRICS_BASE" "$WEB_BASE"; do
+  if ! [[ "$base" =~ ^[0-9]+$ ]] || [ "$base" -lt 1024 ] || [ $((base + N - 1)) -gt 65535 ]; then
+    echo "run-replicas: port base $base (+$N) is outside 1024..65535" >&2
+    exit 2
+  fi
+done
+# The three ranges must not overlap, or two listeners of different replicas would collide.
+overlap() { [ "$1" -lt $(($2 + N)) ] && [ "$2" -lt $(($1 + N)) ]; }
+if overlap "$GRPC_BASE" "$METRICS_BASE" || overlap "$GRPC_BASE" "$WEB_BASE" \
+    || overlap "$METRICS_BASE" "$WEB_BASE"; then
+  echo "run-replicas: the gRPC, metrics and web port ranges overlap for N=$N" >&2
+  exit 2
+fi
+
+. deploy/local-common.sh
+REPLICAS_DIR="$LOCAL_DIR/replicas"
+mkdir -p "$REPLICAS_DIR"
+[ "${REPLICAS_SKIP_BUILD:-0}" = 1 ] || local_build
+SERVER="$BUILD_DIR/server/invitation_server"
+INVITECTL="$BUILD_DIR/client/invitectl"
+[ -x "$SERVER" ] && [ -x "$INVITECTL" ] || { echo "run-replicas: no binaries in $BUILD_DIR" >&2; exit 1; }
+
+STARTED_DB=""
+if [ -z "${INVITATIONS_MYSQL_URI:-}" ]; then
+  DB_DIR="$REPLICAS_DIR/mariadb"
+  DB_PORT=${REPLICAS_DB_PORT:-3408}
+  deploy/mariadb.sh start "$DB_DIR" "$DB_PORT"
+  STARTED_DB=$DB_DIR
+  export INVITATIONS_MYSQL_URI="mysql://root@127.0.0.1:$DB_PORT/invitations"
+fi
+local_sealing_key
+export INVITATIONS_MAIL_DIR=${INVITATIONS_MAIL_DIR:-$REPLICAS_DIR/mail}
+local_auth
+local_keycloak
+export INVITATIONS_LOGIN_URL=${INVITATIONS_LOGIN_URL:-$INVITATIONS_KEYCLOAK_URL/realms/${INVITATIONS_KEYCLOAK_REALM:-securelink}/account/}
+
+PIDS=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo
+  echo "run-replicas: stopping ${#PIDS[@]} replica(s) (each drains its calls first)" >&2
+  local pid
+  for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || wait "$pid" 2>/dev/null || true; done
+  if [ -n "$STARTED_DB" ]; then deploy/mariadb.sh stop "$STARTED_DB" >&2; fi
+  echo "run-replicas: stopped" >&2
+}
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap 'stop_all' EXIT
+
+log_of() { echo "$REPLICAS_DIR/replica-$1.log"; }
+
+# Launches replica $1 in the background (its pid goes to PIDS).
+launch_replica() {
+  local i=$1 log
+  log=$(log_of "$i")
+  local web=$((WEB_BASE + i - 1))
+  : >"$log"
+  INVITATIONS_GRPC_ADDRESS=127.0.0.1:$((GRPC_BASE + i - 1)) \
+  INVITATIONS_METRICS_ADDRESS=127.0.0.1:$((METRICS_BASE + i - 1)) \
+  INVITATIONS_WEB_ADDRESS=127.0.0.1:$web \
+  INVITATIONS_REGISTRATION_BASE_URL=${INVITATIONS_REGISTRATION_BASE_URL:-http://127.0.0.1:$web/register} \
+    "$SERVER" </dev/null >>"$log" 2>&1 &
+  PIDS+=("$!")
+}
+
+# Waits for replica $1's "serving" log line; exits (stopping everything) if it dies or stalls.
+await_replica() {
+  local i=$1 pid=${PIDS[$(($1 - 1))]} log
+  log=$(log_of "$i")
+  local deadline=$((SECONDS + 90))
+  until grep -q '"msg":"serving"' "$log"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 20 "$log" >&2
+      echo "run-replicas: replica $i exited during start-up (log: $log)" >&2
+      exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      tail -n 20 "$log" >&2
+      echo "run-replicas: replica $i did not serve within 90s (log: $log)" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+}
+
+# All replicas start at once: they race for the migration lock, as they would in a cluster.
+for i in $(seq "$N"); do launch_replica "$i"; done
+for i in $(seq "$N"); do await_replica "$i"; done
+
+{
+  echo
+  echo "$N replica(s) of the SecureLink Invitation Service (database: ${INVITATIONS_MYSQL_URI%%@*}@…)"
+  echo
+  echo "  $KEYCLOAK_NOTE"
+  echo "  Invitation emails go to $INVITATIONS_MAIL_DIR (.eml files; set INVITATIONS_SMTP_URL for a relay)."
+  echo
+  [ -z "$TOKEN_NOTE" ] || echo "  $TOKEN_NOTE"
+  echo
+  printf '  %-8s %-17s %-37s %-34s %s\n' replica gRPC "metrics" "registration page" log
+  for i in $(seq "$N"); do
+    printf '  %-8s %-17s %-37s %-34s %s\n' "$i" "127.0.0.1:$((GRPC_BASE + i - 1))" \
+      "http://127.0.0.1:$((METRICS_BASE + i - 1))/metrics" \
+      "http://127.0.0.1:$((WEB_BASE + i - 1))/register" "$(log_of "$i")"
+  done
+  echo
+  echo "  Call any replica; they share every invitation:"
+  echo "    $INVITECTL --address 127.0.0.1:$GRPC_BASE create --email alice@example.com --role vpn-user --tenant acme"
+  echo "    $INVITECTL --address 127.0.0.1:$((GRPC_BASE + N - 1)) list --tenant acme"
+  echo "    $INVITECTL --address 127.0.0.1:$((GRPC_BASE + N - 1)) health"
+  echo "    grpcurl -plaintext 127.0.0.1:$GRPC_BASE list"
+  echo
+  echo "  Ctrl-C stops every replica (each drains first) and the database."
+  echo
+}
+
+# Until Ctrl-C (or every replica has exited on its own).
+while true; do
+  live=()
+  for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || live+=("$pid"); done
+  [ ${#live[@]} -gt 0 ] || { echo "run-replicas: every replica has exited" >&2; exit 1; }
+  # `wait -n` returns when a replica exits, or at once when a trapped signal arrives.
+  wait -n "${live[@]}" 2>/dev/null || true
+  for i in $(seq "$N"); do
+    pid=${PIDS[$((i - 1))]}
+    if [ "$pid" != 0 ] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "run-replicas: replica $i exited on its own (log: $(log_of "$i"))" >&2
+      PIDS[$((i - 1))]=0
+    fi
+  done
+done

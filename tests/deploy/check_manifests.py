@@ -1,0 +1,288 @@
+"""What operators rely on in deploy/'s manifests, checked without a cluster or a Docker engine.
+
+Every Kubernetes and compose file parses as YAML, and the properties that break a deployment
+silently when they drift apart hold: probes ask grpc.health.v1 about the right service on the
+right port, the termination grace covers the drain, selectors match, nothing carries a literal
+secret, Prometheus finds the metrics port, the image runs as non-root with a health check.
+
+    /usr/bin/python3 -m unittest -v check_manifests   (argv: the repository root)
+"""
+
+import glob
+import os
+import re
+import sys
+import unittest
+
+import yaml
+
+ROOT = os.environ.get("REPO_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+DEPLOY = os.path.join(ROOT, "deploy")
+SERVICE = "securelink.invitations.v1.InvitationService"
+# Names of settings whose values are secrets: they must come from a secret reference.
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|MYSQL_URI|SEALING_KEY", re.IGNORECASE)
+
+
+def parse_duration_seconds(text):
+    """Seconds of an absl-style duration such as "25s", "1m30s", "2h"."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError("not a duration: %r" % text)
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def load_k8s():
+    """Every document of deploy/k8s/*.yaml, by (kind, name)."""
+    docs = {}
+    for path in sorted(glob.glob(os.path.join(DEPLOY, "k8s", "*.yaml"))):
+        with open(path) as f:
+            for doc in yaml.safe_load_all(f):
+                if doc is None:
+                    continue
+                if doc.get("kind") == "Kustomization":
+                    continue
+                key = (doc["kind"], doc["metadata"]["name"])
+                assert key not in docs, "%s defined twice" % (key,)
+                docs[key] = doc
+    return docs
+
+
+class KubernetesManifests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.docs = load_k8s()
+        cls.deployment = cls.docs[("Deployment", "invitation-server")]
+        cls.pod = cls.deployment["spec"]["template"]["spec"]
+        cls.container = cls.pod["containers"][0]
+        cls.config = cls.docs[("ConfigMap", "invitation-server")]["data"]
+        cls.ports = {p["name"]: p["containerPort"] for p in cls.container["ports"]}
+
+    def test_every_document_names_its_kind_and_namespace(self):
+        for (kind, name), doc in self.docs.items():
+            self.assertIn("apiVersion", doc, name)
+            if kind != "Namespace":
+                self.assertEqual(doc["metadata"].get("namespace"), "securelink", (kind, name))
+
+    def test_kustomization_lists_every_file(self):
+        with open(os.path.join(DEPLOY, "k8s", "kustomization.yaml")) as f:
+            listed = set(yaml.safe_load(f)["resources"])
+        files = {os.path.basename(p) for p in glob.glob(os.path.join(DEPLOY, "k8s", "*.yaml"))}
+        self.assertEqual(listed, files - {"kustomization.yaml"})
+
+    def test_readiness_and_startup_ask_grpc_health_about_the_invitation_service(self):
+        for probe in ("readinessProbe", "startupProbe"):
+            grpc = self.container[probe]["grpc"]
+            self.assertEqual(grpc["service"], SERVICE, probe)
+            self.assertEqual(grpc["port"], self.ports["grpc"], probe)
+
+    def test_liveness_asks_grpc_health_about_the_whole_server(self):
+        # A database outage must make pods unready, not restart them all.
+        grpc = self.container["livenessProbe"]["grpc"]
+        self.assertEqual(grpc.get("service", ""), "")
+        self.assertEqual(grpc["port"], self.ports["grpc"])
+
+    def test_listeners_match_the_container_ports(self):
+        for env, port in (("INVITATIONS_GRPC_ADDRESS", "grpc"),
+                          ("INVITATIONS_METRICS_ADDRESS", "metrics"),
+                          ("INVITATIONS_WEB_ADDRESS", "http")):
+            host, _, number = self.config[env].rpartition(":")
+            self.assertEqual(host, "0.0.0.0", env)
+            self.assertEqual(int(number), self.ports[port], env)
+
+    def test_termination_grace_covers_prestop_and_the_drain_with_margin(self):
+        drain = parse_duration_seconds(self.config["INVITATIONS_SHUTDOWN_GRACE"])
+        pre_stop = self.container["lifecycle"]["preStop"]["exec"]["command"]
+        self.assertEqual(pre_stop[0], "sleep")
+        grace = self.pod["terminationGracePeriodSeconds"]
+        self.assertGreaterEqual(grace, float(pre_stop[1]) + drain + 5)
+
+    def test_secrets_are_references_never_literals(self):
+        self.assertNotIn("Secret", {kind for kind, _ in self.docs},
+                         "a Secret object in the manifests would put its value in git")
+        for name, value in self.config.items():
+            if SECRET_NAME.search(name):
+                self.assertTrue(name.endswith("_FILE"), "%s must be a *_FILE path" % name)
+                self.assertTrue(value.startswith("/run/secrets/"), name)
+        for env in self.container.get("env", []):
+            if SECRET_NAME.search(env["name"]):
+                self.assertNotIn("value", env, env["name"])
+                self.assertIn("secretKeyRef", env["valueFrom"], env["name"])
+        mounted = {v["name"]: v for v in self.pod["volumes"]}
+        secret_files = {item["path"] for item in mounted["secrets"]["secret"]["items"]}
+        mount_path = next(m["mountPath"] for m in self.container["volumeMounts"]
+                          if m["name"] == "secrets")
+        for name, value in self.config.items():
+            if name.endswith("_FILE") and SECRET_NAME.search(name):
+                self.assertEqual(os.path.dirname(value), mount_path, name)
+                self.assertIn(os.path.basename(value), secret_files, name)
+
+    def test_runs_as_the_images_non_root_user(self):
+        self.assertTrue(self.pod["securityContext"]["runAsNonRoot"])
+        self.assertEqual(self.pod["securityContext"]["runAsUser"], 10001)
+        self.assertFalse(self.container["securityContext"]["allowPrivilegeEscalation"])
+
+    def test_selectors_match_the_pods(self):
+        labels = self.deployment["spec"]["template"]["metadata"]["labels"]
+
+        def selects(selector):
+            return all(labels.get(k) == v for k, v in selector.items())
+
+        self.assertTrue(selects(self.deployment["spec"]["selector"]["matchLabels"]))
+        pdb = self.docs[("PodDisruptionBudget", "invitation-server")]
+        self.assertTrue(selects(pdb["spec"]["selector"]["matchLabels"]))
+        services = [d for (kind, _), d in self.docs.items() if kind == "Service"]
+        self.assertGreaterEqual(len(services), 2)
+        for service in services:
+            self.assertTrue(selects(service["spec"]["selector"]), service["metadata"]["name"])
+            for port in service["spec"]["ports"]:
+                self.assertIn(port["targetPort"], self.ports, service["metadata"]["name"])
+
+    def test_disruption_budget_leaves_room_to_evict(self):
+        # minAvailable equal to the minimum replica count would block every node drain.
+        pdb = self.docs[("PodDisruptionBudget", "invitation-server")]
+        hpa = self.docs[("HorizontalPodAutoscaler", "invitation-server")]
+        self.assertLess(pdb["spec"]["minAvailable"], hpa["spec"]["minReplicas"])
+        self.assertGreaterEqual(hpa["spec"]["minReplicas"], 2)
+
+    def test_autoscaler_targets_the_deployment_with_cpu_requests_set(self):
+        hpa = self.docs[("HorizontalPodAutoscaler", "invitation-server")]
+        target = hpa["spec"]["scaleTargetRef"]
+        self.assertEqual((target["kind"], target["name"]), ("Deployment", "invitation-server"))
+        self.assertIn("cpu", self.container["resources"]["requests"])
+
+    def test_prometheus_finds_every_pod_on_the_metrics_port(self):
+        metrics = self.docs[("Service", "invitation-server-metrics")]
+        self.assertEqual(metrics["spec"]["clusterIP"], "None")
+        # A replica without its database is unready, and that is when it must be scraped.
+        self.assertTrue(metrics["spec"]["publishNotReadyAddresses"])
+        with open(os.path.join(DEPLOY, "prometheus", "prometheus-kubernetes.yml")) as f:
+            prom = yaml.safe_load(f)
+        job = next(j for j in prom["scrape_configs"] if j["job_name"] == "invitations")
+        sd = job["dns_sd_configs"][0]
+        self.assertEqual(sd["port"], self.ports["metrics"])
+        self.assertEqual(sd["names"], ["invitation-server-metrics.securelink.svc.cluster.local"])
+
+
+class Compose(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(DEPLOY, "compose.yaml")) as f:
+            cls.compose = yaml.safe_load(f)
+        cls.services = cls.compose["services"]
+        cls.replicas = {n: s for n, s in cls.services.items() if n.startswith("invitations-")}
+
+    def test_the_stack_has_mysql8_two_replicas_keycloak_smtp_and_prometheus(self):
+        self.assertTrue(self.services["mysql"]["image"].startswith("mysql:8"))
+        self.assertEqual(len(self.replicas), 2)
+        self.assertIn("keycloak", self.services["keycloak"]["image"])
+        self.assertIn("mailpit", self.services["mailpit"]["image"])
+        self.assertIn("prometheus", self.services["prometheus"]["image"])
+
+    def test_replicas_are_built_from_the_dockerfile_and_wait_for_mysql(self):
+        for name, replica in self.replicas.items():
+            build = replica["build"]
+            self.assertTrue(os.path.isfile(os.path.join(DEPLOY, build["context"],
+                                                        build["dockerfile"])), name)
+            self.assertEqual(replica["depends_on"]["mysql"]["condition"], "service_healthy")
+
+    def test_replicas_publish_distinct_host_ports(self):
+        host_ports = [p.split(":")[0] for r in self.replicas.values() for p in r["ports"]]
+        self.assertEqual(len(host_ports), len(set(host_ports)))
+
+    def test_stop_grace_covers_the_drain(self):
+        for name, replica in self.replicas.items():
+            drain = parse_duration_seconds(
+                replica["environment"].get("INVITATIONS_SHUTDOWN_GRACE", "25s"))
+            self.assertGreater(parse_duration_seconds(replica["stop_grace_period"]), drain, name)
+
+    def test_keycloak_imports_the_shipped_realm(self):
+        keycloak = self.services["keycloak"]
+        self.assertIn("--import-realm", keycloak["command"])
+        mounts = [v.split(":") for v in keycloak["volumes"]]
+        realm = next(m for m in mounts if m[1].startswith("/opt/keycloak/data/import/"))
+        self.assertTrue(os.path.isfile(os.path.join(DEPLOY, realm[0])))
+
+    def test_replicas_send_mail_to_the_catcher_and_prometheus_uses_deploys_config(self):
+        for replica in self.replicas.values():
+            self.assertEqual(replica["environment"]["INVITATIONS_SMTP_URL"], "smtp://mailpit:1025")
+        volumes = [v.split(":") for v in self.services["prometheus"]["volumes"]]
+        self.assertIn(["./prometheus", "/etc/prometheus", "ro"], volumes)
+        with open(os.path.join(DEPLOY, "prometheus", "prometheus.yml")) as f:
+            prom = yaml.safe_load(f)
+        targets = prom["scrape_configs"][0]["static_configs"][0]["targets"]
+        self.assertEqual(sorted(targets), sorted("%s:9464" % n for n in self.replicas))
+
+    def test_no_literal_secrets(self):
+        for name, service in self.services.items():
+            for key, value in (service.get("environment") or {}).items():
+                if SECRET_NAME.search(key) and not key.endswith("_FILE"):
+                    self.assertRegex(str(value), r"\$\{[A-Z_]+:\?", "%s.%s" % (name, key))
+        for secret in self.compose["secrets"].values():
+            self.assertEqual(set(secret), {"environment"})
+
+
+class Dockerfile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(DEPLOY, "Dockerfile")) as f:
+            text = f.read()
+        # Join continuation lines, drop comments.
+        text = re.sub(r"\\\n", " ", text)
+        cls.lines = [l.strip() for l in text.splitlines()
+                     if l.strip() and not l.strip().startswith("#")]
+        stages = [i for i, l in enumerate(cls.lines) if l.startswith("FROM ")]
+        cls.runtime = cls.lines[stages[-1]:]
+        cls.build = cls.lines[stages[0]:stages[-1]]
+
+    def test_both_stages_are_debian_12(self):
+        base = next(l for l in self.lines if l.startswith("ARG DEBIAN_IMAGE="))
+        self.assertIn("bookworm", base)
+        self.assertEqual(len([l for l in self.lines if l.startswith("FROM ")]), 2)
+
+    def test_build_stage_installs_with_the_projects_package_list(self):
+        self.assertTrue(any("deploy/install-deps.sh" in l and l.startswith("RUN")
+                            for l in self.build))
+
+    def test_runtime_runs_as_a_numeric_non_root_user(self):
+        user = [l for l in self.runtime if l.startswith("USER ")]
+        self.assertEqual(len(user), 1)
+        uid = user[0].split()[1].split(":")[0]
+        self.assertTrue(uid.isdigit() and int(uid) != 0)
+
+    def test_runtime_exposes_grpc_metrics_and_web_ports(self):
+        expose = next(l for l in self.runtime if l.startswith("EXPOSE "))
+        self.assertEqual(set(expose.split()[1:]), {"50051", "9464", "8080"})
+
+    def test_healthcheck_asks_grpc_health_with_invitectl(self):
+        check = next(l for l in self.runtime if l.startswith("HEALTHCHECK "))
+        self.assertIn('"invitectl", "health"', check)
+
+    def test_healthcheck_reaches_the_grpc_listener_and_listeners_face_the_network(self):
+        env = {}
+        for line in self.runtime:
+            if line.startswith("ENV "):
+                for pair in line[4:].split():
+                    name, _, value = pair.partition("=")
+                    env[name] = value
+        # invitectl (the HEALTHCHECK) targets INVITATIONS_ADDRESS: the server's own gRPC port.
+        grpc_port = env["INVITATIONS_GRPC_ADDRESS"].rpartition(":")[2]
+        self.assertEqual(env["INVITATIONS_ADDRESS"], "127.0.0.1:" + grpc_port)
+        expose = next(l for l in self.runtime if l.startswith("EXPOSE ")).split()[1:]
+        for name in ("INVITATIONS_GRPC_ADDRESS", "INVITATIONS_METRICS_ADDRESS",
+                     "INVITATIONS_WEB_ADDRESS"):
+            host, _, port = env[name].rpartition(":")
+            self.assertEqual(host, "0.0.0.0", name)
+            self.assertIn(port, expose, name)
+
+    def test_runtime_has_no_compilers(self):
+        installs = " ".join(l for l in self.runtime if "apt-get install" in l)
+        for dev in ("-dev ", "build-essential", "cmake", "g++"):
+            self.assertNotIn(dev, installs + " ")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+        ROOT = sys.argv.pop(1)
+        DEPLOY = os.path.join(ROOT, "deploy")
+    unittest.main(verbosity=2)
