@@ -1,11 +1,137 @@
 #!/usr/bin/env bash
-# Benchmarks (not tests): builds them and runs each against its own private MariaDB.
-# Run on a quiet machine; the service shares the cores with the database.
-#   deploy/bench.sh              bulk: 10,000 new addresses, service vs. raw statements
+# Benchmarks (not tests): every figure of issue 10 next to its limit, measured in ONE run on this
+# machine, as ratios. Run it on a quiet machine: the service, the load generator and the database
+# share the same cores, so other work on the machine lowers (and blurs) every figure.
+#
+#   deploy/bench.sh                      everything (~4 min)
+#   DURATION=20s deploy/bench.sh         longer measured phases (default 10s each)
+#   BUILD_DIR=out deploy/bench.sh        another build directory
+#
+# (a) CreateInvitation at 1/16/64 callers vs. the same transactions straight to MariaDB
+#     (tests/bench/db_bench: MysqlInvitationStore::Insert on N threads, N connections)
+# (b) GetInvitation vs. 1/(1/noop + 1/select): noop = grpc.health.v1.Health/Check on the same
+#     server, select = the same primary-key SELECT straight to MariaDB, same concurrency
+# (c) BulkInvite of 10,000 addresses vs. the same statements (tests/bench/bulk_bench)
+# p99 of Create at 64 callers; server RSS with 1,000 open WatchInvitationEvents streams and its
+# growth per stream. Results: a table on stdout and $RESULTS (JSON lines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
 BUILD_DIR=${BUILD_DIR:-build}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target bulk_bench
-"$BUILD_DIR/tests/bench/bulk_bench" --addresses "${BULK_ADDRESSES:-10000}" --rounds "${ROUNDS:-3}"
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target invitation_server invitations_load db_bench bulk_bench
+
+WORK=$(mktemp -d /tmp/invitations-bench.XXXXXX)
+RESULTS=${RESULTS:-$WORK/results.jsonl}
+SERVER_PID=""
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  deploy/mariadb.sh stop "$WORK/db" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# json FILE EXPR: a value from a JSON report (EXPR indexes the parsed document `d`).
+json() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+DB_PORT=$(free_port)
+deploy/mariadb.sh start "$WORK/db" "$DB_PORT" >/dev/null
+URI="mysql://root@127.0.0.1:$DB_PORT/invitations"
+GRPC_PORT=$(free_port)
+# Authentication off: the figures are about the service and its database, not RS256 verification
+# (~0.05 ms per call). Everything else is the production default.
+"$BUILD_DIR/server/invitation_server" --grpc_address="127.0.0.1:$GRPC_PORT" \
+  --metrics_address=127.0.0.1:0 --web_address=127.0.0.1:0 --auth=disabled \
+  --mysql_uri="$URI" --mail_dir="$WORK/mail" --log_level=warning >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 600); do
+  grep -q serving "$WORK/server.log" 2>/dev/null && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; exit 1; }
+  sleep 0.1
+done
+TARGET="127.0.0.1:$GRPC_PORT"
+LOAD="$BUILD_DIR/client/invitations_load"
+DB="$BUILD_DIR/tests/bench/db_bench"
+echo "bench: server pid $SERVER_PID on $TARGET, MariaDB on $DB_PORT, work dir $WORK" >&2
+echo "bench: load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+row() {  # figure measured limit ratio target verdict
+  printf '%-34s %12s %12s %7s %9s  %s\n' "$@"
+  /usr/bin/python3 -c 'import json,sys; print(json.dumps(dict(zip(["figure","measured","limit","ratio","target","verdict"], sys.argv[1:]))))' "$@" >>"$RESULTS"
+}
+verdict() { /usr/bin/python3 -c "import sys; print('ok' if $1 else 'MISSED')"; }
+ratio() { /usr/bin/python3 -c "print('%.2f' % ($1 / $2))"; }
+
+TABLE=()
+# (a) CreateInvitation vs. the same transactions straight to MariaDB.
+for c in 1 16 64; do
+  "$LOAD" --target="$TARGET" --mix=create --concurrency=$c --duration="$DURATION" \
+    --warmup="$WARMUP" --json_out="$WORK/create-$c.json" >"$WORK/create-$c.txt"
+  "$DB" --mysql_uri="$URI" --mode=create --concurrency=$c --duration="$DURATION" \
+    --warmup="$WARMUP" --json_out="$WORK/db-create-$c.json" >"$WORK/db-create-$c.txt"
+  svc=$(json "$WORK/create-$c.json" 'd["results"]["all"]["throughput"]')
+  raw=$(json "$WORK/db-create-$c.json" 'd["results"]["all"]["throughput"]')
+  r=$(ratio "$svc" "$raw")
+  TABLE+=("$(row "(a) Create/s, $c callers" "$(printf %.0f "$svc")" "$(printf %.0f "$raw")" "$r" ">=0.70" "$(verdict "$r >= 0.7")")")
+done
+p99=$(json "$WORK/create-64.json" 'd["results"]["all"]["latency_ms"]["p99"]')
+TABLE+=("$(row "Create p99 ms, 64 callers" "$(printf %.1f "$p99")" 25 "-" "<=25ms" "$(verdict "$p99 <= 25")")")
+
+# (b) GetInvitation vs. 1/(1/noop + 1/select), at 16 callers.
+C=${GET_CONCURRENCY:-16}
+"$LOAD" --target="$TARGET" --mix=get --concurrency=$C --duration="$DURATION" --warmup="$WARMUP" \
+  --seed_invitations=1000 --json_out="$WORK/get.json" >"$WORK/get.txt"
+"$LOAD" --target="$TARGET" --mix=health --concurrency=$C --duration="$DURATION" \
+  --warmup="$WARMUP" --json_out="$WORK/noop.json" >"$WORK/noop.txt"
+"$DB" --mysql_uri="$URI" --mode=select --concurrency=$C --duration="$DURATION" \
+  --warmup="$WARMUP" --json_out="$WORK/db-select.json" >"$WORK/db-select.txt"
+get=$(json "$WORK/get.json" 'd["results"]["all"]["throughput"]')
+noop=$(json "$WORK/noop.json" 'd["results"]["all"]["throughput"]')
+sel=$(json "$WORK/db-select.json" 'd["results"]["all"]["throughput"]')
+limit=$(/usr/bin/python3 -c "print(1 / (1 / $noop + 1 / $sel))")
+r=$(ratio "$get" "$limit")
+TABLE+=("$(row "(b) Get/s, $C callers" "$(printf %.0f "$get")" "$(printf %.0f "$limit")" "$r" ">=0.70" "$(verdict "$r >= 0.7")")")
+TABLE+=("$(row "    noop (health) /s" "$(printf %.0f "$noop")" "-" "-" "-" "part")")
+TABLE+=("$(row "    PK SELECT straight /s" "$(printf %.0f "$sel")" "-" "-" "-" "part")")
+
+# (c) BulkInvite of 10,000 addresses vs. the same statements (its own private MariaDB).
+"$BUILD_DIR/tests/bench/bulk_bench" --addresses "${BULK_ADDRESSES:-10000}" --rounds "${ROUNDS:-3}" \
+  >"$WORK/bulk.txt"
+bulk_svc=$(/usr/bin/python3 -c 'import json,sys; print(max(json.loads(l)["service_per_s"] for l in open(sys.argv[1]) if l.startswith("{")))' "$WORK/bulk.txt")
+bulk_raw=$(/usr/bin/python3 -c 'import json,sys; print(max(json.loads(l)["raw_per_s"] for l in open(sys.argv[1]) if l.startswith("{")))' "$WORK/bulk.txt")
+r=$(ratio "$bulk_svc" "$bulk_raw")
+TABLE+=("$(row "(c) Bulk addresses/s, 10k" "$(printf %.0f "$bulk_svc")" "$(printf %.0f "$bulk_raw")" "$r" ">=0.70" "$(verdict "$r >= 0.7 and $bulk_svc >= 5000")")")
+
+# Memory: RSS of the server with 100 and with 1,000 open event streams.
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
+hold_streams() {  # N → RSS (kB) while N streams are open, or "" if they did not stay open
+  local n=$1 out="$WORK/watch-$1"
+  "$LOAD" --target="$TARGET" --watch_streams="$n" --channels=10 --hold=8s \
+    --json_out="$out.json" >"$out.txt" 2>"$out.err" &
+  local pid=$!
+  for _ in $(seq 300); do grep -q holding "$out.err" 2>/dev/null && break; sleep 0.1; done
+  sleep 4  # let every stream reach the server and settle before sampling
+  local rss; rss=$(rss_kb)
+  wait "$pid" || true
+  if [ "$(json "$out.json" 'd["ended_early"]')" = 0 ]; then echo "$rss"; else echo ""; fi
+}
+base=$(rss_kb)
+rss100=$(hold_streams 100)
+rss1000=$(hold_streams 1000)
+if [ -n "$rss100" ] && [ -n "$rss1000" ]; then
+  mb=$(/usr/bin/python3 -c "print('%.1f' % ($rss1000 / 1024))")
+  per=$(/usr/bin/python3 -c "print('%.1f' % (($rss1000 - $rss100) / 900))")
+  TABLE+=("$(row "RSS MB, 1,000 streams" "$mb" 80 "-" "<=80MB" "$(verdict "$mb <= 80")")")
+  TABLE+=("$(row "RSS growth kB/stream" "$per" "-" "-" "-" "(base $((base / 1024)) MB)")")
+else
+  why=$(json "$WORK/watch-100.json" 'd["ended_early_by_code"]' 2>/dev/null || echo "?")
+  TABLE+=("$(row "RSS MB, 1,000 streams" "n/a" 80 "-" "<=80MB" "NOT MEASURED: streams ended $why")")
+fi
+
+echo "bench: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+printf '%-34s %12s %12s %7s %9s  %s\n' figure measured limit ratio target verdict
+printf '%s\n' "${TABLE[@]}"
+echo "details: $WORK (reports *.json, *.txt; JSON lines in $RESULTS)"
