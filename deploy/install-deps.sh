@@ -11,6 +11,14 @@ PACKAGES=(
   golang-github-gogo-googleapis-dev
   mariadb-server mariadb-client
   python3-grpcio python3-aiosmtpd openssl curl
+  # issue 10: libFuzzer targets and their runtime (deploy/test.sh builds them with clang)
+  clang libclang-rt-14-dev
+  # deploy/ checks: promtool (config, rules, rule unit tests), a real Prometheus scraping the
+  # service, and a YAML parser for the Kubernetes/compose manifests.
+  prometheus python3-yaml
+  # The registration page (issue 9): civetweb serves it; the browser tests drive Debian's
+  # chromium headless through chromium-driver with python3-selenium.
+  libcivetweb-dev chromium chromium-driver python3-selenium
 )
 
 missing=()

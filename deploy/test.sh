@@ -15,3 +15,20 @@ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE:-RelWi
 cmake --build "$BUILD_DIR" -j "$(nproc)"
 # Two at a time: each integration binary runs its own MariaDB on the same 2 cores.
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j 2 "$@"
+
+# --- issue 10: fuzzing, sanitizers ---
+# The libFuzzer targets (tests/fuzz) in their own clang build of the domain and auth libraries:
+# each replays its committed corpus and regression inputs, then fuzzes FUZZ_SECONDS (12 s) more.
+# FUZZ=0 skips this (~60 s, plus ~2 min to build the first time).
+if [ "${FUZZ:-1}" != 0 ]; then
+  FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
+  cmake -S . -B "$FUZZ_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_COMPILER=clang++ -DINVITATIONS_FUZZ=ON -DFUZZ_SECONDS="${FUZZ_SECONDS:-12}" >/dev/null
+  cmake --build "$FUZZ_BUILD_DIR" -j "$(nproc)" --target fuzz_targets
+  ctest --test-dir "$FUZZ_BUILD_DIR" --output-on-failure -j 2 -L fuzz
+fi
+# SANITIZERS=1: the whole suite again under ASan+UBSan (deploy/test-sanitizers.sh; a second full
+# build, ~+15 min here, see BUILD_NOTES.md). TSan: deploy/test-sanitizers.sh thread, not gating yet.
+if [ "${SANITIZERS:-0}" = 1 ]; then
+  deploy/test-sanitizers.sh
+fi

@@ -13,12 +13,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/domain/token.h"
 
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "gRPC listen address (host:port).");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
-          "Prometheus /metrics listen address (reserved: metrics are not served yet).");
+          "Prometheus /metrics listen address (host:port; port 0 picks a free one).");
 ABSL_FLAG(std::string, mysql_uri, "mysql://invitations@127.0.0.1:3306/invitations",
           "mysql://user:password@host:port/database, or ...?socket=/path.");
 ABSL_FLAG(absl::Duration, invitation_ttl, absl::Hours(168), "Default registration link lifetime.");
@@ -52,10 +53,20 @@ ABSL_FLAG(std::string, jwt_audience, "", "Expected token audience.");
 ABSL_FLAG(int, bulk_max_addresses, 10000, "Most addresses one BulkInvite may carry.");
 ABSL_FLAG(std::string, web_address, "127.0.0.1:8080", "Registration page HTTP listener.");
 ABSL_FLAG(std::string, login_url, "", "Where the registration success page sends new users.");
+// --- registration page (issue 9) ---
+ABSL_FLAG(std::string, web_template_dir, "",
+          "Directory with replacement registration page templates (brand.conf, layout.html, "
+          "style.css, register.html, …); empty: the built-in ones.");
+ABSL_FLAG(int, web_threads, 8,
+          "Registration page requests handled at once (their service calls run on the worker "
+          "pool).");
+ABSL_FLAG(int, web_connection_queue, 64,
+          "Accepted registration page connections that may wait for a web thread.");
+// --- end registration page ---
 ABSL_FLAG(double, token_rate_per_second, 5, "Token RPC rate per client address.");
 ABSL_FLAG(int, token_rate_burst, 20, "Token RPC burst per client address.");
 ABSL_FLAG(absl::Duration, default_deadline, absl::Seconds(30),
-          "Deadline for calls that carry none.");
+          "Deadline for calls that carry none (BulkInvite and WatchInvitationEvents exempt).");
 ABSL_FLAG(int, default_page_size, 50, "ListInvitations page size when the request gives none.");
 ABSL_FLAG(int, max_page_size, 500, "Largest ListInvitations page.");
 ABSL_FLAG(int, worker_threads, 16, "Threads running database work (one pooled connection each).");
@@ -78,10 +89,36 @@ ABSL_FLAG(std::string, keycloak_client_secret_file, "",
           "File holding the service-account secret (instead of --keycloak_client_secret).");
 ABSL_FLAG(absl::Duration, expiry_sweep_interval, absl::Seconds(30),
           "How often each replica persists the expiry of overdue invitations.");
+// --- The event feed (WatchInvitationEvents) ---
+ABSL_FLAG(absl::Duration, event_poll_interval, absl::Milliseconds(200),
+          "How often each replica sequences and reads new events for its feed subscribers.");
+ABSL_FLAG(int, event_buffer_events, 10000,
+          "Newest events each replica keeps in memory for live subscribers; a subscriber further "
+          "behind is told to resume from its last event.");
 ABSL_FLAG(std::string, role_super_admin, "securelink-super-admin", "Realm role of SuperAdmins.");
 ABSL_FLAG(std::string, role_tenant_admin, "securelink-tenant-admin",
           "Realm role of TenantAdmins.");
 ABSL_FLAG(std::string, role_vpn_user, "securelink-vpn-user", "Realm role of VPN users.");
+// --- Operations (issue 8): health, gRPC transport limits, TLS ---
+ABSL_FLAG(absl::Duration, health_check_interval, absl::Seconds(5),
+          "How often the database is probed; health is NOT_SERVING while it does not answer.");
+ABSL_FLAG(absl::Duration, grpc_min_ping_interval, absl::Seconds(10),
+          "Clients pinging more often than this earn strikes (keepalive enforcement).");
+ABSL_FLAG(int, grpc_max_ping_strikes, 2, "Ping strikes before a connection is closed.");
+ABSL_FLAG(absl::Duration, grpc_keepalive_time, absl::Minutes(1),
+          "How often the server pings an idle connection.");
+ABSL_FLAG(absl::Duration, grpc_keepalive_timeout, absl::Seconds(20),
+          "How long a keepalive ping may go unanswered before the connection is dropped.");
+ABSL_FLAG(absl::Duration, grpc_max_connection_age, absl::Minutes(30),
+          "Connections are closed gracefully after this age, so clients rebalance.");
+ABSL_FLAG(absl::Duration, grpc_max_connection_age_grace, absl::Minutes(1),
+          "How long calls on an aged connection may still run.");
+ABSL_FLAG(int, grpc_max_threads, 64, "grpc::ResourceQuota cap on gRPC's own threads.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of the gRPC listener (with --tls_key_file); empty: plaintext.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file (never logged).");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS).");
 
 namespace securelink::invitations {
 namespace {
@@ -123,6 +160,9 @@ constexpr EnvTwin kEnvTwins[] = {
     {"bulk_max_addresses", "INVITATIONS_BULK_MAX_ADDRESSES"},
     {"web_address", "INVITATIONS_WEB_ADDRESS"},
     {"login_url", "INVITATIONS_LOGIN_URL"},
+    {"web_template_dir", "INVITATIONS_WEB_TEMPLATE_DIR"},
+    {"web_threads", "INVITATIONS_WEB_THREADS"},
+    {"web_connection_queue", "INVITATIONS_WEB_CONNECTION_QUEUE"},
     {"token_rate_per_second", "INVITATIONS_TOKEN_RATE_PER_SECOND"},
     {"token_rate_burst", "INVITATIONS_TOKEN_RATE_BURST"},
     {"default_deadline", "INVITATIONS_DEFAULT_DEADLINE"},
@@ -139,9 +179,23 @@ constexpr EnvTwin kEnvTwins[] = {
     {"log_level", "INVITATIONS_LOG_LEVEL"},
     {"keycloak_client_secret_file", "INVITATIONS_KEYCLOAK_CLIENT_SECRET_FILE"},
     {"expiry_sweep_interval", "INVITATIONS_EXPIRY_SWEEP_INTERVAL"},
+    {"event_poll_interval", "INVITATIONS_EVENT_POLL_INTERVAL"},
+    {"event_buffer_events", "INVITATIONS_EVENT_BUFFER_EVENTS"},
     {"role_super_admin", "INVITATIONS_ROLE_SUPER_ADMIN"},
     {"role_tenant_admin", "INVITATIONS_ROLE_TENANT_ADMIN"},
     {"role_vpn_user", "INVITATIONS_ROLE_VPN_USER"},
+    // Operations (issue 8)
+    {"health_check_interval", "INVITATIONS_HEALTH_CHECK_INTERVAL"},
+    {"grpc_min_ping_interval", "INVITATIONS_GRPC_MIN_PING_INTERVAL"},
+    {"grpc_max_ping_strikes", "INVITATIONS_GRPC_MAX_PING_STRIKES"},
+    {"grpc_keepalive_time", "INVITATIONS_GRPC_KEEPALIVE_TIME"},
+    {"grpc_keepalive_timeout", "INVITATIONS_GRPC_KEEPALIVE_TIMEOUT"},
+    {"grpc_max_connection_age", "INVITATIONS_GRPC_MAX_CONNECTION_AGE"},
+    {"grpc_max_connection_age_grace", "INVITATIONS_GRPC_MAX_CONNECTION_AGE_GRACE"},
+    {"grpc_max_threads", "INVITATIONS_GRPC_MAX_THREADS"},
+    {"tls_cert_file", "INVITATIONS_TLS_CERT_FILE"},
+    {"tls_key_file", "INVITATIONS_TLS_KEY_FILE"},
+    {"tls_client_ca_file", "INVITATIONS_TLS_CLIENT_CA_FILE"},
 };
 
 absl::Status Problem(absl::string_view flag, absl::string_view what) {
@@ -171,6 +225,89 @@ absl::StatusOr<std::string> ReadSealingKey(const std::string& path) {
                    absl::StrCat("the key must be 32 bytes, the file holds ", key.size()));
   }
   return key;
+}
+
+// host:port with a numeric port (0 allowed: pick a free one).
+bool IsHostPort(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) return false;
+  int port = 0;
+  return absl::SimpleAtoi(address.substr(colon + 1), &port) && port >= 0 && port <= 65535;
+}
+
+absl::StatusOr<std::string> ReadPemFile(absl::string_view flag, const std::string& path,
+                                        absl::string_view marker) {
+  absl::StatusOr<std::string> pem = ReadSecretFile(flag, path);
+  if (!pem.ok()) return pem.status();
+  if (!absl::StrContains(*pem, "-----BEGIN ") || !absl::StrContains(*pem, marker)) {
+    return Problem(flag, absl::StrCat(path, " does not hold a PEM ", marker));
+  }
+  return absl::StrCat(*pem, "\n");
+}
+
+// Addresses, deadlines, health and the gRPC transport settings (issue 8).
+absl::Status OperationsFromFlags(ServerConfig& c) {
+  if (!IsHostPort(c.grpc_address)) return Problem("grpc_address", "must be host:port");
+  if (!IsHostPort(c.metrics_address)) return Problem("metrics_address", "must be host:port");
+  c.default_deadline = absl::GetFlag(FLAGS_default_deadline);
+  if (c.default_deadline <= absl::ZeroDuration()) {
+    return Problem("default_deadline", "must be positive");
+  }
+  if (c.shutdown_grace < absl::ZeroDuration()) {
+    return Problem("shutdown_grace", "must not be negative");
+  }
+  c.health_check_interval = absl::GetFlag(FLAGS_health_check_interval);
+  if (c.health_check_interval < absl::Milliseconds(100)) {
+    return Problem("health_check_interval", "must be at least 100ms");
+  }
+  c.grpc_min_ping_interval = absl::GetFlag(FLAGS_grpc_min_ping_interval);
+  c.grpc_max_ping_strikes = absl::GetFlag(FLAGS_grpc_max_ping_strikes);
+  c.grpc_keepalive_time = absl::GetFlag(FLAGS_grpc_keepalive_time);
+  c.grpc_keepalive_timeout = absl::GetFlag(FLAGS_grpc_keepalive_timeout);
+  c.grpc_max_connection_age = absl::GetFlag(FLAGS_grpc_max_connection_age);
+  c.grpc_max_connection_age_grace = absl::GetFlag(FLAGS_grpc_max_connection_age_grace);
+  c.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
+  if (c.grpc_min_ping_interval < absl::Seconds(1)) {
+    return Problem("grpc_min_ping_interval", "must be at least 1s");
+  }
+  if (c.grpc_max_ping_strikes < 0) return Problem("grpc_max_ping_strikes", "must not be negative");
+  if (c.grpc_keepalive_time < absl::Seconds(1)) {
+    return Problem("grpc_keepalive_time", "must be at least 1s");
+  }
+  if (c.grpc_keepalive_timeout < absl::Seconds(1)) {
+    return Problem("grpc_keepalive_timeout", "must be at least 1s");
+  }
+  if (c.grpc_max_connection_age < absl::Seconds(1)) {
+    return Problem("grpc_max_connection_age", "must be at least 1s");
+  }
+  if (c.grpc_max_connection_age_grace < absl::ZeroDuration()) {
+    return Problem("grpc_max_connection_age_grace", "must not be negative");
+  }
+  if (c.grpc_max_threads < 4) return Problem("grpc_max_threads", "must be at least 4");
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert_file);
+  const std::string key = absl::GetFlag(FLAGS_tls_key_file);
+  const std::string client_ca = absl::GetFlag(FLAGS_tls_client_ca_file);
+  if (cert.empty() != key.empty()) {
+    return Problem(cert.empty() ? "tls_cert_file" : "tls_key_file",
+                   "--tls_cert_file and --tls_key_file go together");
+  }
+  if (!client_ca.empty() && cert.empty()) {
+    return Problem("tls_client_ca_file", "mutual TLS needs --tls_cert_file and --tls_key_file");
+  }
+  if (!cert.empty()) {
+    absl::StatusOr<std::string> chain = ReadPemFile("tls_cert_file", cert, "CERTIFICATE");
+    if (!chain.ok()) return chain.status();
+    absl::StatusOr<std::string> private_key = ReadPemFile("tls_key_file", key, "PRIVATE KEY");
+    if (!private_key.ok()) return private_key.status();
+    c.tls_cert_chain = *chain;
+    c.tls_private_key = *private_key;
+  }
+  if (!client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadPemFile("tls_client_ca_file", client_ca, "CERTIFICATE");
+    if (!ca.ok()) return ca.status();
+    c.tls_client_ca = *ca;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -279,8 +416,9 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
     return Problem("email_initial_backoff", "must be positive and not above --email_max_backoff");
   }
   c.email.registration_base_url = c.registration_base_url;
-  // Request workers and email dispatchers each hold at most one connection at a time.
-  c.pool.max_connections = c.worker_threads + c.email.threads;
+  // Request workers and email dispatchers each hold at most one connection at a time; so do the
+  // expiry sweeper and the event feed's thread.
+  c.pool.max_connections = c.worker_threads + c.email.threads + 2;
   const std::string auth = absl::AsciiStrToLower(absl::GetFlag(FLAGS_auth));
   if (auth != "jwt" && auth != "disabled") return Problem("auth", "must be jwt or disabled");
   c.auth_enabled = auth == "jwt";
@@ -301,6 +439,16 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   if (c.expiry_sweep_interval < absl::Seconds(1)) {
     return Problem("expiry_sweep_interval", "must be at least 1s");
   }
+  c.event_feed.poll_interval = absl::GetFlag(FLAGS_event_poll_interval);
+  if (c.event_feed.poll_interval < absl::Milliseconds(10) ||
+      c.event_feed.poll_interval > absl::Seconds(5)) {
+    return Problem("event_poll_interval", "must be between 10ms and 5s");
+  }
+  if (const int n = absl::GetFlag(FLAGS_event_buffer_events); n < 100 || n > 1000000) {
+    return Problem("event_buffer_events", "must be between 100 and 1000000");
+  } else {
+    c.event_feed.buffered_events = static_cast<size_t>(n);
+  }
   c.roles.super_admin = absl::GetFlag(FLAGS_role_super_admin);
   c.roles.tenant_admin = absl::GetFlag(FLAGS_role_tenant_admin);
   c.roles.vpn_user = absl::GetFlag(FLAGS_role_vpn_user);
@@ -317,6 +465,21 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
     if (!secret.ok()) return secret.status();
     c.keycloak.client_secret = *secret;
   }
+  if (absl::Status s = OperationsFromFlags(c); !s.ok()) return s;
+  // Registration page (issue 9).
+  c.web_address = absl::GetFlag(FLAGS_web_address);
+  c.login_url = absl::GetFlag(FLAGS_login_url);
+  if (!c.login_url.empty() && !absl::StartsWith(c.login_url, "http://") &&
+      !absl::StartsWith(c.login_url, "https://")) {
+    return Problem("login_url", "must be an http:// or https:// URL");
+  }
+  c.web_template_dir = absl::GetFlag(FLAGS_web_template_dir);
+  c.web_threads = absl::GetFlag(FLAGS_web_threads);
+  if (c.web_threads < 1 || c.web_threads > 256) {
+    return Problem("web_threads", "must be between 1 and 256");
+  }
+  c.web_connection_queue = absl::GetFlag(FLAGS_web_connection_queue);
+  if (c.web_connection_queue < 1) return Problem("web_connection_queue", "must be at least 1");
   const std::string level = absl::AsciiStrToLower(absl::GetFlag(FLAGS_log_level));
   if (level == "debug") {
     c.log_level = LogLevel::kDebug;

@@ -12,6 +12,7 @@
 #include "server/domain/validation.h"
 #include "server/keycloak/keycloak_admin_client.h"
 #include "server/email_dispatcher.h"
+#include "server/event_feed.h"
 #include "server/mail/smtp_mail_sender.h"
 #include "server/util/log.h"
 #include "storage/connection_pool.h"
@@ -53,8 +54,35 @@ struct ServerConfig {
   double token_rate_per_second = 5;
   int token_rate_burst = 20;
   absl::Duration expiry_sweep_interval = absl::Seconds(30);
+  EventFeedOptions event_feed;
   // Keycloak's Admin REST API (SPEC §5); base_url empty: AcceptInvitation is UNAVAILABLE.
   KeycloakAdminOptions keycloak;
+  // The registration page (issue 9): its listener, where it sends new users, replacement
+  // templates, and its limits (its service calls share the worker pool above).
+  std::string web_address;
+  std::string login_url;  // empty: the pages show no usable log-in link (main warns)
+  std::string web_template_dir;
+  int web_threads = 8;
+  int web_connection_queue = 64;
+
+  // --- Operations (issue 8): deadlines, health, gRPC transport limits, TLS ---
+  // A call that carries no deadline gets this one (SPEC §9; BulkInvite and Watch exempt).
+  absl::Duration default_deadline = absl::Seconds(30);
+  // How often the database is probed for grpc.health.v1.
+  absl::Duration health_check_interval = absl::Seconds(5);
+  // Keepalive enforcement and connection lifetime (reasons in server/grpc_server.h).
+  absl::Duration grpc_min_ping_interval = absl::Seconds(10);
+  int grpc_max_ping_strikes = 2;
+  absl::Duration grpc_keepalive_time = absl::Minutes(1);
+  absl::Duration grpc_keepalive_timeout = absl::Seconds(20);
+  absl::Duration grpc_max_connection_age = absl::Minutes(30);
+  absl::Duration grpc_max_connection_age_grace = absl::Minutes(1);
+  int grpc_max_threads = 64;
+  // PEM text read from --tls_cert_file / --tls_key_file / --tls_client_ca_file; all empty:
+  // plaintext; a client CA: mutual TLS.
+  std::string tls_cert_chain;
+  std::string tls_private_key;
+  std::string tls_client_ca;
 };
 
 // Copies every set INVITATIONS_* variable into its flag, then parses `argv` (handles --help).

@@ -13,6 +13,7 @@
 #include "server/authenticator.h"
 #include "server/config.h"
 #include "server/email_dispatcher.h"
+#include "server/event_feed.h"
 #include "server/expiry_sweeper.h"
 #include "server/mail/eml_file_mail_sender.h"
 #include "server/mail/message.h"
@@ -21,13 +22,19 @@
 #include "server/domain/token.h"
 #include "server/grpc_invitation_service.h"
 #include "server/grpc_server.h"
+#include "server/health_monitor.h"
+#include "server/metrics/instrumented.h"
+#include "server/metrics/metrics.h"
 #include "server/invitation_service.h"
 #include "server/keycloak/keycloak_admin_client.h"
 #include "server/rate_limiter.h"
 #include "server/util/log.h"
+#include "server/web/registration_site.h"
+#include "server/web/web_server.h"
 #include "server/worker_pool.h"
 #include "storage/connection_pool.h"
 #include "storage/migrations.h"
+#include "storage/mysql_event_store.h"
 #include "storage/mysql_invitation_store.h"
 #include "storage/mysql_outbox_store.h"
 
@@ -74,13 +81,18 @@ int main(int argc, char** argv) {
 
   si::SystemClock clock;
   si::ConnectionPool pool(config->mysql, config->pool);
+  // --- metrics (issue 8): domain and storage code reach them only through decorators ---
+  si::metrics::Metrics metrics;
+  si::metrics::DbOperationRecorder db_recorder(metrics);
+  pool.set_observer(&db_recorder);
   si::Log(si::LogLevel::kInfo, "connecting to the database",
           {{"database", config->mysql.Describe()}});
   absl::StatusOr<int> schema = MigrateWhenReachable(pool, config->db_startup_timeout);
   if (!schema.ok()) Fail("cannot migrate the database", schema.status());
   si::Log(si::LogLevel::kInfo, "schema ready", {{"version", absl::StrCat(*schema)}});
 
-  si::MysqlInvitationStore store(pool);
+  si::MysqlInvitationStore mysql_store(pool);
+  si::metrics::InstrumentedInvitationStore store(mysql_store, metrics);
   absl::StatusOr<si::TokenSealer> sealer =
       config->token_sealing_key.empty()
           ? si::TokenSealer::CreateEphemeral()
@@ -143,7 +155,11 @@ int main(int argc, char** argv) {
   options.default_page_size = config->default_page_size;
   options.max_page_size = config->max_page_size;
   options.roles = config->roles;
-  si::InvitationService service(store, clock, *sealer, options, keycloak.get());
+  std::unique_ptr<si::metrics::InstrumentedIdentityProvider> observed_keycloak;
+  if (keycloak != nullptr) {
+    observed_keycloak = std::make_unique<si::metrics::InstrumentedIdentityProvider>(*keycloak, metrics);
+  }
+  si::InvitationService service(store, clock, *sealer, options, observed_keycloak.get());
   si::BulkInviteOptions bulk_options;
   bulk_options.ttl = config->ttl;
   bulk_options.max_addresses = config->bulk_max_addresses;
@@ -165,35 +181,112 @@ int main(int argc, char** argv) {
   absl::StatusOr<si::mail::MailTemplates> templates =
       si::mail::LoadMailTemplates(config->mail_template_dir);
   if (!templates.ok()) Fail("cannot load --mail_template_dir", templates.status());
-  si::MysqlOutboxStore outbox(pool);
+  si::MysqlOutboxStore mysql_outbox(pool);
+  si::metrics::InstrumentedOutboxStore outbox(mysql_outbox, metrics);
   absl::StatusOr<std::unique_ptr<si::EmailDispatcher>> dispatcher = si::EmailDispatcher::Create(
       outbox, *mail_sender, *templates, *sealer, clock, config->email);
   if (!dispatcher.ok()) Fail("bad email settings", dispatcher.status());
   (*dispatcher)->Start();
   si::ExpirySweeper sweeper(store, clock, config->expiry_sweep_interval);
   sweeper.Start();
+  // The event feed: sequences committed events (one replica at a time) and follows them live.
+  si::MysqlEventStore event_store(pool);
+  si::EventFeed event_feed(event_store, config->event_feed);
+  event_feed.Start();
 
   si::WorkerPool workers(config->worker_threads, config->worker_queue_capacity);
-  si::GrpcInvitationService grpc_service(service, bulk, workers, *authenticator,
+  si::GrpcInvitationService grpc_service(service, bulk, event_feed, workers, *authenticator,
                                          token_rate_limiter);
   si::GrpcServerOptions server_options;
   server_options.address = config->grpc_address;
   server_options.max_receive_message_bytes = config->max_receive_message_bytes;
+  // --- gRPC hardening, TLS, per-RPC metrics and logs (issue 8) ---
+  grpc_service.set_default_deadline(config->default_deadline);
+  server_options.min_client_ping_interval = config->grpc_min_ping_interval;
+  server_options.max_ping_strikes = config->grpc_max_ping_strikes;
+  server_options.keepalive_time = config->grpc_keepalive_time;
+  server_options.keepalive_timeout = config->grpc_keepalive_timeout;
+  server_options.max_connection_age = config->grpc_max_connection_age;
+  server_options.max_connection_age_grace = config->grpc_max_connection_age_grace;
+  server_options.max_threads = config->grpc_max_threads;
+  server_options.tls.cert_chain = config->tls_cert_chain;
+  server_options.tls.private_key = config->tls_private_key;
+  server_options.tls.client_ca = config->tls_client_ca;
+  server_options.metrics = &metrics;
+  server_options.observe_rpcs = true;
   absl::StatusOr<si::StartedServer> server = si::StartGrpcServer(server_options, &grpc_service);
   if (!server.ok()) Fail("cannot start the gRPC server", server.status());
-  si::SetServing(*server->server, true);
+  // --- registration page (issue 9): after gRPC, so its first request finds the service ready ---
+  absl::StatusOr<si::web::WebPages> web_pages = si::web::WebPages::Load(config->web_template_dir);
+  if (!web_pages.ok()) Fail("cannot load --web_template_dir", web_pages.status());
+  si::web::RegistrationSiteOptions site_options;
+  site_options.login_url = config->login_url;
+  site_options.registration_base_url = config->registration_base_url;
+  if (config->login_url.empty()) {
+    si::Log(si::LogLevel::kWarning,
+            "no --login_url: the registration page's success screen has nowhere to send users");
+  }
+  si::web::RegistrationSite site(service, workers, token_rate_limiter, *std::move(web_pages),
+                                 site_options);
+  si::web::WebServerOptions web_options;
+  web_options.address = config->web_address;
+  web_options.threads = config->web_threads;
+  web_options.connection_queue = config->web_connection_queue;
+  absl::StatusOr<std::unique_ptr<si::web::WebServer>> web_server = si::web::WebServer::Start(
+      web_options, [&site](const si::web::HttpRequest& r) { return site.Handle(r); });
+  if (!web_server.ok()) Fail("cannot start the registration page listener", web_server.status());
+  // --- end registration page ---
+  // --- metrics listener, outbox sampling, health (issue 8) ---
+  metrics.AddScrapeHook([&] {
+    metrics.SetPoolConnections(pool.in_use(), pool.idle());
+    metrics.SetWorkerPool(workers.queue_depth(), workers.busy_workers());
+  });
+  if (absl::Status s = metrics.Serve(config->metrics_address); !s.ok()) {
+    Fail("cannot start the metrics listener", s);
+  }
+  si::metrics::OutboxSampler outbox_sampler(mysql_outbox, clock, metrics, absl::Seconds(15));
+  outbox_sampler.Start();
+  // Probes use a connection of their own: a pool busy with calls is not a database down.
+  si::ConnectionPoolOptions probe_options = config->pool;
+  probe_options.max_connections = 1;
+  si::ConnectionPool probe_pool(config->mysql, probe_options);
+  si::HealthMonitor health(
+      [&probe_pool] { return si::PingDatabase(probe_pool); },
+      [&](bool serving) {
+        metrics.SetDatabaseUp(serving);
+        si::SetServing(*server->server, serving);
+      },
+      config->health_check_interval);
+  health.Start();
+  // --- end issue 8 block ---
   si::Log(si::LogLevel::kInfo, "serving",
-          {{"grpc_address", config->grpc_address}, {"port", absl::StrCat(server->port)}});
+          {{"grpc_address", config->grpc_address}, {"port", absl::StrCat(server->port)},
+           {"web_address", config->web_address}, {"web_port", absl::StrCat((*web_server)->port())},
+           {"metrics_address", config->metrics_address},
+           {"metrics_port", absl::StrCat(metrics.port())},
+           {"tls", config->tls_cert_chain.empty() ? "off"
+                   : config->tls_client_ca.empty() ? "on" : "mutual"}});
 
   int signal_number = 0;
   sigwait(&shutdown_signals, &signal_number);
   si::Log(si::LogLevel::kInfo, "shutting down", {{"signal", absl::StrCat(signal_number)}});
-  si::SetServing(*server->server, false);
+  health.BeginDrain();  // NOT_SERVING from now on, whatever the database says
+  // Freezes every health status at NOT_SERVING. (gRPC 1.51 still lets an open grpc.health.v1
+  // Watch stream hold the drain until the grace period ends; probes use Check.)
+  if (auto* h = server->server->GetHealthCheckService()) h->Shutdown();
+  (*web_server)->Stop();  // finishes the page requests in flight; before the workers stop
+  // Followers of the feed end at once with where to resume, so they move to another replica
+  // instead of holding the drain open until the grace period runs out.
+  event_feed.CloseSubscriptions();
   server->server->Shutdown(std::chrono::system_clock::now() +
                            absl::ToChronoSeconds(config->shutdown_grace));
   workers.Shutdown();
   (*dispatcher)->Stop();
   sweeper.Stop();
+  event_feed.Stop();
+  health.Stop();
+  outbox_sampler.Stop();
+  metrics.StopServing();
   si::Log(si::LogLevel::kInfo, "stopped");
   return 0;
 }

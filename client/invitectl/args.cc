@@ -95,14 +95,31 @@ const std::vector<CommandSpec>& Commands() {
         {"first-name", "NAME", "(required)"},
         {"last-name", "NAME", "(required)"},
         {"username", "NAME", "login name (default: the invited email)"}}},
+      {"events",
+       "",
+       0,
+       0,
+       "print the recorded invitation events after a position (the audit trail)",
+       {{"tenant", "T", "only this tenant's events"},
+        {"after", "EVENT_ID",
+         "start after this event (default: from now; 0: from the oldest kept)"},
+        {"follow", "", "keep following new events until interrupted"}}},
       {"watch",
        "",
        0,
        0,
-       "follow the invitation event feed until interrupted",
+       "follow the invitation event feed until interrupted (events --follow)",
        {{"tenant", "T", "only this tenant's events"},
         {"after", "EVENT_ID", "replay the events after this one first (default: from now)"}}},
       {"services", "", 0, 0, "list the server's gRPC services (server reflection)", {}},
+      {"health",
+       "",
+       0,
+       0,
+       "ask grpc.health.v1 whether the service is SERVING (exit 0) or not (exit 1)",
+       {{"service", "NAME",
+         "service to ask about (default securelink.invitations.v1.InvitationService; \"\" for "
+         "the whole server)"}}},
       {"help", "[COMMAND]", 0, 1, "print usage", {}},
   };
   return *commands;
@@ -150,8 +167,8 @@ std::string GeneralUsage() {
   }
   absl::StrAppend(&out, "\nflags of every command:\n", FlagLines(GlobalFlags()),
                   "\n"
-                  "exit codes: 0 ok, 1 the call failed, 2 usage error, 3 bulk finished but some\n"
-                  "addresses were invalid or failed.\n"
+                  "exit codes: 0 ok, 1 the call failed (or health: not SERVING), 2 usage error,\n"
+                  "3 bulk finished but some addresses were invalid or failed.\n"
                   "Run `invitectl COMMAND --help` for a command's flags.\n");
   return out;
 }
@@ -500,6 +517,8 @@ absl::StatusOr<v1::WatchInvitationEventsRequest> BuildWatchRequest(const Invocat
   v1::WatchInvitationEventsRequest request;
   request.set_tenant_id(invocation.Get("tenant"));
   request.set_after_event_id(invocation.Get("after"));
+  // `events` without --follow stops once the events recorded before the call are printed.
+  request.set_replay_only(invocation.command == "events" && !invocation.GetBool("follow"));
   return request;
 }
 

@@ -262,6 +262,22 @@ int RunServices(InvitationClient& client, std::ostream& out, std::ostream& err) 
   return kExitOk;
 }
 
+// The service the container and Kubernetes probes ask about: it is SERVING only once the schema
+// is migrated, and NOT_SERVING while the database is unreachable or the server drains.
+constexpr char kInvitationServiceName[] = "securelink.invitations.v1.InvitationService";
+
+// Exits 0 only for SERVING, so that `invitectl health` can be a container HEALTHCHECK (where
+// exit 1 means unhealthy and 2 is reserved).
+int RunHealth(const Invocation& invocation, InvitationClient& client, std::ostream& out,
+              std::ostream& err) {
+  const std::string service = invocation.Get("service", kInvitationServiceName);
+  absl::StatusOr<std::string> status = CheckHealth(
+      client.channel(), service, client.options().bearer_token, client.options().deadline);
+  if (!status.ok()) return RpcError(err, status.status());
+  out << *status << "\n";
+  return *status == "SERVING" ? kExitOk : kExitRpcError;
+}
+
 absl::StatusOr<std::string> ReadFileOrStdin(const std::string& path) {
   if (path == "-") {
     return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -332,8 +348,9 @@ int Run(const std::vector<std::string>& argv, const Environment& env, std::ostre
   if (command == "validate") return RunValidate(invocation, client, out, err);
   if (command == "accept") return RunAccept(invocation, env, client, out, err);
   if (command == "bulk") return RunBulk(invocation, env, client, out, err);
-  if (command == "watch") return RunWatch(invocation, client, out, err);
+  if (command == "watch" || command == "events") return RunWatch(invocation, client, out, err);
   if (command == "services") return RunServices(client, out, err);
+  if (command == "health") return RunHealth(invocation, client, out, err);
   return UsageError(err, absl::StrCat("command `", command, "` is not implemented"));
 }
 

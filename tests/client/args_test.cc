@@ -228,5 +228,24 @@ TEST(EstimateBulkAddressesTest, CountsWhatTheServerWillReport) {
   EXPECT_EQ(EstimateBulkAddresses(request), 1);
 }
 
+TEST(BuildWatchRequestTest, EventsStopsAfterTheReplayUnlessFollowing) {
+  absl::StatusOr<Invocation> listed = Parse({"events", "--after", "42", "--tenant", "acme"});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  absl::StatusOr<v1::WatchInvitationEventsRequest> once = BuildWatchRequest(*listed);
+  ASSERT_TRUE(once.ok());
+  EXPECT_EQ(once->after_event_id(), "42");
+  EXPECT_EQ(once->tenant_id(), "acme");
+  EXPECT_TRUE(once->replay_only());
+
+  absl::StatusOr<Invocation> followed = Parse({"events", "--follow"});
+  ASSERT_TRUE(followed.ok()) << followed.status();
+  EXPECT_FALSE(BuildWatchRequest(*followed)->replay_only());
+  absl::StatusOr<Invocation> watched = Parse({"watch"});
+  ASSERT_TRUE(watched.ok()) << watched.status();
+  EXPECT_FALSE(BuildWatchRequest(*watched)->replay_only());
+}
+
+
+
 }  // namespace
 }  // namespace securelink::invitations::invitectl

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -138,6 +139,21 @@ int WaitForExit(pid_t pid, absl::Duration timeout) {
 
 constexpr absl::string_view kServingLine = "\"msg\":\"serving\"";
 
+// The number in `"<field>":"<n>"` of the "serving" line in `log`, or 0.
+int PortField(absl::string_view log, absl::string_view field) {
+  const size_t line = log.find(kServingLine);
+  if (line == absl::string_view::npos) return 0;
+  const size_t line_start = log.rfind('\n', line);
+  const std::string key = absl::StrCat("\"", field, "\":\"");
+  const size_t at = log.find(key, line_start == absl::string_view::npos ? 0 : line_start);
+  if (at == absl::string_view::npos) return 0;
+  int port = 0;
+  for (size_t i = at + key.size(); i < log.size() && absl::ascii_isdigit(log[i]); ++i) {
+    port = port * 10 + (log[i] - '0');
+  }
+  return port;
+}
+
 }  // namespace
 
 MariaDbServer& SharedDb() { return SharedMariaDb(); }
@@ -213,6 +229,13 @@ int ServerProcess::Terminate(absl::Duration timeout) {
   return code;
 }
 
+void ServerProcess::Kill() {
+  if (pid_ < 0) return;
+  kill(pid_, SIGKILL);
+  WaitForExit(pid_, absl::Seconds(30));
+  pid_ = -1;
+}
+
 absl::Status ServerProcess::Restart() {
   if (running()) return absl::FailedPreconditionError("the server is still running");
   return Launch();
@@ -240,8 +263,8 @@ absl::Status ServerProcess::Launch() {
       absl::StrCat("INVITATIONS_MYSQL_URI=", options_.mysql_uri),
       "INVITATIONS_REGISTRATION_BASE_URL=https://register.example.test/register",
       // Ports of listeners that may not exist yet; never the defaults, which may be in use.
-      absl::StrCat("INVITATIONS_METRICS_ADDRESS=127.0.0.1:", PickFreePort()),
-      absl::StrCat("INVITATIONS_WEB_ADDRESS=127.0.0.1:", PickFreePort()),
+      "INVITATIONS_METRICS_ADDRESS=127.0.0.1:0",  // the bound port is in the "serving" line
+      "INVITATIONS_WEB_ADDRESS=127.0.0.1:0",  // the registration page; port in "serving"
       absl::StrCat("INVITATIONS_MAIL_DIR=", TempPath("mail")),
       "INVITATIONS_AUTH=disabled",
   };
@@ -254,7 +277,11 @@ absl::Status ServerProcess::Launch() {
 
   const absl::Time give_up = absl::Now() + options_.start_timeout;
   for (;;) {
-    if (absl::StrContains(ReadWholeFile(log_path), kServingLine)) return absl::OkStatus();
+    if (const std::string log = ReadWholeFile(log_path); absl::StrContains(log, kServingLine)) {
+      metrics_port_ = PortField(log, "metrics_port");
+      web_port_ = PortField(log, "web_port");
+      return absl::OkStatus();
+    }
     if (!running()) {
       return absl::InternalError(
           absl::StrCat("invitation_server exited before serving; log:\n", ReadWholeFile(log_path)));

@@ -74,10 +74,19 @@ class ServerProcess {
 
   int port() const { return port_; }
   std::string address() const;
+  // The port /metrics is served on (INVITATIONS_METRICS_ADDRESS defaults to 127.0.0.1:0; the
+  // bound port is read from the "serving" log line of the latest launch). 0 if unknown.
+  int metrics_port() const { return metrics_port_; }
+  // The registration page's port (INVITATIONS_WEB_ADDRESS defaults to 127.0.0.1:0; read from
+  // the "serving" line of the latest launch). 0 if unknown.
+  int web_port() const { return web_port_; }
 
   // Sends SIGTERM and waits for the exit; returns the exit code (-1: still running after
   // `timeout`, then killed). 0 when it was not running.
   int Terminate(absl::Duration timeout = absl::Seconds(30));
+
+  // SIGKILL (a crash: no drain, no shutdown hooks) and waits for the process to be gone.
+  void Kill();
 
   // Starts the server again with the same options on the SAME port and waits for "serving".
   // FAILED_PRECONDITION if it is running.
@@ -97,6 +106,8 @@ class ServerProcess {
   const Options options_;
   const int port_;
   pid_t pid_ = -1;
+  int metrics_port_ = 0;
+  int web_port_ = 0;
   std::vector<std::string> log_paths_;  // one per launch
 };
 

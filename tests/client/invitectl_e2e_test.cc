@@ -332,6 +332,17 @@ TEST_F(InvitectlEndToEnd, ServicesListsTheInvitationServiceThroughReflection) {
   EXPECT_THAT(services, ::testing::Contains("securelink.invitations.v1.InvitationService"));
 }
 
+// `invitectl health` is the container HEALTHCHECK (deploy/Dockerfile): a migrated server
+// answers SERVING for the InvitationService; a name the server does not serve is an error.
+TEST_F(InvitectlEndToEnd, HealthIsServingForTheInvitationService) {
+  const ProgramResult r = Ctl({"health"});
+  EXPECT_EQ(r.exit_code, kOk) << r.err;
+  EXPECT_EQ(r.out, "SERVING\n");
+  const ProgramResult unknown = Ctl({"health", "--service", "no.such.Service"});
+  EXPECT_EQ(unknown.exit_code, kCallFailed);
+  EXPECT_THAT(unknown.err, HasSubstr("NOT_FOUND"));
+}
+
 TEST_F(InvitectlEndToEnd, BulkCsvStreamsEveryOutcomeAndItsSummaryMatchesTheDatabase) {
   const std::string tenant = UniqueName("bulk");
   const std::string new1 = UniqueEmail("new1");
