@@ -7,6 +7,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "server/grpc_status.h"
+#include "server/stream_actions.h"
 
 namespace securelink::invitations {
 namespace {
@@ -64,13 +65,7 @@ BulkInviteInput InputFrom(const v1::BulkInviteRequest& request) {
   return in;
 }
 
-// gRPC calls made on behalf of a state change, performed after the lock is released: a reactor
-// operation may run OnDone (which deletes the reactor) on another thread before it returns, so
-// it is always the last thing a method does.
-struct Actions {
-  const v1::BulkInviteResponse* write = nullptr;
-  std::optional<grpc::Status> finish;
-};
+using Actions = StreamActions<v1::BulkInviteResponse>;
 
 class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteResponse> {
  public:
@@ -91,7 +86,7 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
                      actions);
       }
     }
-    Perform(actions);
+    actions.PerformOn(*this);
   }
 
   void OnWriteDone(bool ok) override {
@@ -116,7 +111,7 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
         }
       }
     }
-    Perform(actions);
+    actions.PerformOn(*this);
   }
 
   void OnCancel() override {
@@ -128,7 +123,7 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
         FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"), actions);
       }
     }
-    Perform(actions);
+    actions.PerformOn(*this);
   }
 
   void OnDone() override {
@@ -142,14 +137,6 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
   }
 
  private:
-  void Perform(const Actions& actions) {
-    if (actions.finish.has_value()) {
-      Finish(*actions.finish);
-    } else if (actions.write != nullptr) {
-      StartWrite(actions.write);
-    }
-  }
-
   // Runs `task` on the worker pool, keeping this reactor alive until it returns. False when the
   // pool refused it.
   bool ScheduleLocked(std::function<void()> task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -187,7 +174,7 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
         }
       }
     }
-    Perform(actions);
+    actions.PerformOn(*this);
   }
 
   // Schedules the chunk starting at next_; the plan must exist and have entries left.
@@ -217,7 +204,7 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
       absl::MutexLock lock(&mu_);
       AcceptResultsLocked(begin, std::move(results), actions);
     }
-    Perform(actions);
+    actions.PerformOn(*this);
   }
 
   void AcceptResultsLocked(size_t begin, std::vector<BulkResult> results, Actions& actions)
@@ -266,9 +253,7 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
 
   void FinishLocked(const grpc::Status& status, Actions& actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    actions.finish = status;
+    actions.FinishOnce(status, &finished_);
   }
 
   grpc::CallbackServerContext* const ctx_;

@@ -12,6 +12,7 @@
 #include "server/domain/errors.h"
 #include "server/domain/validation.h"
 #include "server/grpc_status.h"
+#include "server/stream_actions.h"
 #include "server/proto_convert.h"
 #include "server/util/status_macros.h"
 
@@ -21,10 +22,7 @@ namespace {
 // Events taken at a time, from the database or the buffer: the most a stream holds in memory.
 constexpr int kPageSize = 64;
 
-struct Actions {
-  const v1::WatchInvitationEventsResponse* write = nullptr;
-  std::optional<grpc::Status> finish;
-};
+using Actions = StreamActions<v1::WatchInvitationEventsResponse>;
 
 class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvitationEventsResponse>,
                                  public EventFeedListener {
@@ -47,7 +45,7 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
                      actions);
       }
     }
-    Perform(actions);
+    actions.PerformOn(*this);
   }
 
   void OnWriteDone(bool ok) override {
@@ -64,7 +62,7 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
         PumpLocked(actions);
       }
     }
-    Perform(actions);
+    actions.PerformOn(*this);
   }
 
   void OnCancel() override {
@@ -76,7 +74,7 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
         FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"), actions);
       }
     }
-    Perform(actions);
+    actions.PerformOn(*this);
   }
 
   void OnDone() override {
@@ -97,7 +95,7 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
       absl::MutexLock lock(&mu_);
       PumpLocked(actions);
     }
-    Perform(actions);
+    actions.PerformOn(*this);
   }
 
   void Retain() override {
@@ -115,16 +113,6 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
   }
 
  private:
-  // A reactor operation may run OnDone on another thread before returning, so performing the
-  // actions is always the last thing a method does.
-  void Perform(const Actions& actions) {
-    if (actions.finish.has_value()) {
-      Finish(*actions.finish);
-    } else if (actions.write != nullptr) {
-      StartWrite(actions.write);
-    }
-  }
-
   // Runs `task` on the worker pool, keeping this reactor alive until it returns. False when the
   // pool refused it.
   bool ScheduleLocked(std::function<void()> task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -168,7 +156,7 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
       }
     }
     if (unsubscribe) feed_.Unsubscribe(this);
-    Perform(actions);
+    actions.PerformOn(*this);
   }
 
   absl::StatusOr<int64_t> Authorize(const v1::WatchInvitationEventsRequest& request,
@@ -285,7 +273,7 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
         PumpLocked(actions);
       }
     }
-    Perform(actions);
+    actions.PerformOn(*this);
   }
 
   void Enqueue(std::vector<FeedEvent> events, int64_t scanned_through)
@@ -300,9 +288,7 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
 
   void FinishLocked(const grpc::Status& status, Actions& actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    actions.finish = status;
+    actions.FinishOnce(status, &finished_);
   }
 
   grpc::CallbackServerContext* const ctx_;
