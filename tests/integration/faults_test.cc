@@ -26,6 +26,7 @@
 #include "storage/mysql_uri.h"
 #include "tests/client/e2e_support.h"
 #include "tests/mail/mail_test_support.h"
+#include "tests/support/row_lock.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
 #include "tests/support/wait.h"
@@ -209,23 +210,7 @@ TEST(Faults, AStalledDatabaseFailsTheCallInsteadOfHangingIt) {
   ASSERT_THAT(server.stub().CreateInvitation(Context().get(), create, &created), IsOk());
   const std::string id = created.invitation().id();
 
-  absl::StatusOr<invitations::MysqlEndpoint> endpoint =
-      invitations::ParseMysqlUri(SharedMariaDb().Uri(server.database()));
-  ASSERT_TRUE(endpoint.ok());
-  invitations::ConnectionPool locker_pool(*endpoint, {});
-  absl::Notification locked, release;
-  std::thread locker([&] {
-    absl::Status s = invitations::RunTransaction(locker_pool, "lock", [&](sql::Connection& c) {
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
-          absl::StrCat("SELECT id FROM invitations WHERE id = '", id, "' FOR UPDATE")));
-      locked.Notify();
-      release.WaitForNotification();
-      return absl::OkStatus();
-    });
-    EXPECT_TRUE(s.ok()) << s;
-  });
-  locked.WaitForNotification();
+  HeldInvitationLock lock(SharedMariaDb().Uri(server.database()), id);
 
   pb::RevokeInvitationRequest revoke;
   revoke.set_id(id);
@@ -233,12 +218,11 @@ TEST(Faults, AStalledDatabaseFailsTheCallInsteadOfHangingIt) {
   // The lock is still held when this returns: the server gave up on its own.
   grpc::Status stalled =
       server.stub().RevokeInvitation(Context(absl::Seconds(60)).get(), revoke, &revoked);
-  EXPECT_FALSE(release.HasBeenNotified());
+  EXPECT_FALSE(lock.released());
   EXPECT_THAT(stalled, ::testing::AnyOf(StatusIs(absl::StatusCode::kUnavailable),
                                         StatusIs(absl::StatusCode::kAborted)));
   EXPECT_TRUE(WaitFor([&] { return server.workers().busy_workers() == 0; }));
-  release.Notify();
-  locker.join();
+  lock.Release();
   ASSERT_THAT(server.stub().RevokeInvitation(Context().get(), revoke, &revoked), IsOk());
 }
 

@@ -15,6 +15,7 @@
 #include <mysql_connection.h>
 
 #include "storage/connection_pool.h"
+#include "tests/support/row_lock.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
 #include "tests/support/wait.h"
@@ -78,23 +79,7 @@ TEST(Resilience, ASlowDatabaseNeverQueuesWithoutBound) {
   const std::string id = created.invitation().id();
 
   // Another session locks the row and holds it until the test releases it.
-  absl::StatusOr<invitations::MysqlEndpoint> endpoint =
-      invitations::ParseMysqlUri(SharedMariaDb().Uri(server.database()));
-  ASSERT_TRUE(endpoint.ok());
-  invitations::ConnectionPool locker_pool(*endpoint, {});
-  absl::Notification locked, release;
-  std::thread locker([&] {
-    absl::Status s = invitations::RunTransaction(locker_pool, "lock", [&](sql::Connection& c) {
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
-          absl::StrCat("SELECT id FROM invitations WHERE id = '", id, "' FOR UPDATE")));
-      locked.Notify();
-      release.WaitForNotification();
-      return absl::OkStatus();
-    });
-    EXPECT_TRUE(s.ok()) << s;
-  });
-  locked.WaitForNotification();
+  HeldInvitationLock lock(SharedMariaDb().Uri(server.database()), id);
 
   grpc::Status revoke_status;
   std::thread revoker([&] {
@@ -111,9 +96,8 @@ TEST(Resilience, ASlowDatabaseNeverQueuesWithoutBound) {
   grpc::Status refused = server.stub().GetInvitation(Context().get(), get, &got);
   EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
 
-  release.Notify();
+  lock.Release();
   revoker.join();
-  locker.join();
   EXPECT_THAT(revoke_status, IsOk());
   // The reply can reach us a moment before the worker counts itself free again.
   ASSERT_TRUE(WaitFor([&] { return server.workers().busy_workers() == 0; }));

@@ -25,6 +25,7 @@
 #include "storage/mysql_uri.h"
 #include "tests/client/e2e_support.h"
 #include "tests/ops/ops_support.h"
+#include "tests/support/row_lock.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
 #include "tests/support/wait.h"
@@ -138,23 +139,7 @@ TEST(Interop, ACallAgainstAStalledDatabaseTimesOutAtItsDeadline) {
   const std::string id = created.invitation().id();
 
   // Another session holds the invitation's row lock: a Revoke sleeps on it.
-  absl::StatusOr<invitations::MysqlEndpoint> endpoint =
-      invitations::ParseMysqlUri(SharedMariaDb().Uri(server->database()));
-  ASSERT_TRUE(endpoint.ok());
-  invitations::ConnectionPool locker_pool(*endpoint, {});
-  absl::Notification locked, release;
-  std::thread locker([&] {
-    absl::Status s = invitations::RunTransaction(locker_pool, "lock", [&](sql::Connection& c) {
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
-          absl::StrCat("SELECT id FROM invitations WHERE id = '", id, "' FOR UPDATE")));
-      locked.Notify();
-      release.WaitForNotification();
-      return absl::OkStatus();
-    });
-    EXPECT_TRUE(s.ok()) << s;
-  });
-  locked.WaitForNotification();
+  HeldInvitationLock lock(SharedMariaDb().Uri(server->database()), id);
 
   pb::RevokeInvitationRequest revoke;
   revoke.set_id(id);
@@ -162,8 +147,7 @@ TEST(Interop, ACallAgainstAStalledDatabaseTimesOutAtItsDeadline) {
   EXPECT_THAT(server->stub().RevokeInvitation(Context(absl::Milliseconds(300)).get(), revoke,
                                               &revoked),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
-  release.Notify();
-  locker.join();
+  lock.Release();
   // The stalled work finished behind the caller's back or not at all; the server is fine.
   pb::GetInvitationRequest get;
   get.set_id(id);
@@ -270,23 +254,7 @@ TEST(Interop, ACallWithoutADeadlineGetsTheDefaultOne) {
   ASSERT_THAT(stub->CreateInvitation(Context().get(), create, &created), IsOk());
   const std::string id = created.invitation().id();
 
-  absl::StatusOr<invitations::MysqlEndpoint> endpoint =
-      invitations::ParseMysqlUri(SharedMariaDb().Uri(db));
-  ASSERT_TRUE(endpoint.ok());
-  invitations::ConnectionPool locker_pool(*endpoint, {});
-  absl::Notification locked, release;
-  std::thread locker([&] {
-    absl::Status s = invitations::RunTransaction(locker_pool, "lock", [&](sql::Connection& c) {
-      std::unique_ptr<sql::Statement> st(c.createStatement());
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
-          absl::StrCat("SELECT id FROM invitations WHERE id = '", id, "' FOR UPDATE")));
-      locked.Notify();
-      release.WaitForNotification();
-      return absl::OkStatus();
-    });
-    EXPECT_TRUE(s.ok()) << s;
-  });
-  locked.WaitForNotification();
+  HeldInvitationLock lock(SharedMariaDb().Uri(db), id);
 
   std::thread revoker([&] {
     grpc::ClientContext ctx;  // its own deadline: the lock is released well before it
@@ -313,8 +281,7 @@ TEST(Interop, ACallWithoutADeadlineGetsTheDefaultOne) {
   // The one deliberate wait: the behaviour under test is what happens once the default
   // deadline has passed.
   ASSERT_TRUE(WaitFor([&] { return absl::Now() > get_sent + absl::Milliseconds(1500); }));
-  release.Notify();
-  locker.join();
+  lock.Release();
   revoker.join();
   getter.join();
   EXPECT_EQ(get_status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
