@@ -59,7 +59,13 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
       } else {
         delivered_through_ = pending_.front().first;
         pending_.pop_front();
-        PumpLocked(actions);
+        if (cancelled_) {
+          // OnCancel came while this write was in flight and left finishing to us.
+          FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"),
+                       actions);
+        } else {
+          PumpLocked(actions);
+        }
       }
     }
     actions.PerformOn(*this);

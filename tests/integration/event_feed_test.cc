@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <filesystem>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -314,7 +315,9 @@ TEST_F(EventFeedTest, ResumingWithTheLastIdSeesEveryEventExactlyOnceWhileCreates
     std::unique_ptr<grpc::ClientContext> ctx = Context();
     auto reader = server().stub().WatchInvitationEvents(ctx.get(), req);
     pb::WatchInvitationEventsResponse response;
-    for (int n = 0; n < 7 && reader->Read(&response); ++n) {
+    for (int n = 0; n < 7 && static_cast<int>(invitations.size()) < kWriters * kPerWriter &&
+                    reader->Read(&response);
+         ++n) {
       ids.push_back(response.event().event_id());
       invitations.insert(response.event().invitation_id());
       position = response.event().event_id();
@@ -419,6 +422,39 @@ TEST(EventFeedBuffer, ASubscriberThatFallsOutOfTheLiveBufferIsToldWhereToResume)
     for (const pb::InvitationEvent& e : *part) EXPECT_TRUE(ids.insert(e.event_id()).second);
   }
   EXPECT_EQ(ids.size(), 200u);
+}
+
+TEST(EventFeedCancel, AFollowerCancelledWhileEventsAreBeingWrittenLetsTheServerStop) {
+  absl::StatusOr<std::unique_ptr<TestServer>> started = TestServer::Start(SharedMariaDb());
+  ASSERT_TRUE(started.ok()) << started.status();
+  for (int round = 0; round < 5; ++round) {
+    pb::WatchInvitationEventsRequest req;
+    req.set_after_event_id(Now(**started));
+    std::unique_ptr<grpc::ClientContext> ctx = Context();
+    auto reader = (*started)->stub().WatchInvitationEvents(ctx.get(), req);
+    pb::BulkInviteRequest bulk;
+    for (int i = 0; i < 300; ++i) bulk.mutable_emails()->add_emails(UniqueEmail("cancel"));
+    bulk.set_role(pb::ROLE_VPN_USER);
+    bulk.set_tenant_id(UniqueTenant());
+    bulk.set_suppress_email(true);
+    std::unique_ptr<grpc::ClientContext> bulk_ctx = Context();
+    auto results = (*started)->stub().BulkInvite(bulk_ctx.get(), bulk);
+    pb::BulkInviteResponse r;
+    while (results->Read(&r)) {
+    }
+    ASSERT_THAT(results->Finish(), IsOk());
+    // Cancel while the server is busy writing the flood: the stream must still end.
+    pb::WatchInvitationEventsResponse response;
+    ASSERT_TRUE(reader->Read(&response));
+    ctx->TryCancel();
+    EXPECT_THAT(reader->Finish(), StatusIs(absl::StatusCode::kCancelled));
+  }
+  // A stream that never finished would keep the server's shutdown waiting forever.
+  std::future<void> stopped = std::async(std::launch::async, [&] { started->reset(); });
+  if (stopped.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    ADD_FAILURE() << "the server did not stop: a cancelled stream never finished";
+    std::_Exit(1);
+  }
 }
 
 TEST(EventFeedDrain, FollowersOfADrainingReplicaAreToldWhereToResume) {
