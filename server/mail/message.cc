@@ -18,6 +18,7 @@
 #include "server/mail/mime.h"
 #include "server/util/log.h"
 #include "server/util/status_macros.h"
+#include "server/util/template_walk.h"
 
 namespace securelink::invitations::mail {
 namespace {
@@ -36,13 +37,6 @@ bool IsKnownPlaceholder(absl::string_view name) {
     if (name == known) return true;
   }
   return false;
-}
-
-// The 1-based line of `pos` in `text`, for error messages.
-size_t LineOf(absl::string_view text, size_t pos) {
-  size_t line = 1;
-  for (size_t i = 0; i < pos && i < text.size(); ++i) line += text[i] == '\n';
-  return line;
 }
 
 // The values of the placeholders for one message, already cleaned for display.
@@ -72,31 +66,16 @@ struct Values {
 absl::StatusOr<std::string> Expand(absl::string_view tmpl, absl::string_view file,
                                    const Values* values, bool html) {
   std::string out;
-  size_t pos = 0;
-  while (true) {
-    const size_t open = tmpl.find("{{", pos);
-    if (open == absl::string_view::npos) break;
-    absl::StrAppend(&out, tmpl.substr(pos, open - pos));
-    const size_t close = tmpl.find("}}", open + 2);
-    const size_t newline = tmpl.find('\n', open + 2);
-    if (close == absl::string_view::npos || (newline != absl::string_view::npos && newline < close)) {
-      return absl::InvalidArgumentError(absl::StrCat("mail template ", file, " line ",
-                                                     LineOf(tmpl, open),
-                                                     ": \"{{\" is not closed by \"}}\""));
-    }
-    const absl::string_view name =
-        absl::StripAsciiWhitespace(tmpl.substr(open + 2, close - open - 2));
-    if (!IsKnownPlaceholder(name)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "mail template ", file, " line ", LineOf(tmpl, open), ": unknown placeholder {{", name,
-          "}}; known placeholders: ", absl::StrJoin(kPlaceholders, ", ")));
-    }
-    if (values != nullptr) {
-      out += html ? HtmlEscape(values->Get(name)) : std::string(values->Get(name));
-    }
-    pos = close + 2;
-  }
-  absl::StrAppend(&out, tmpl.substr(pos));
+  const std::string hint =
+      absl::StrCat("known placeholders: ", absl::StrJoin(kPlaceholders, ", "));
+  absl::Status walked = WalkTemplate(
+      tmpl, "mail template", file, IsKnownPlaceholder, hint,
+      [&](absl::string_view literal) { absl::StrAppend(&out, literal); },
+      [&](absl::string_view name) {
+        if (values == nullptr) return;
+        out += html ? HtmlEscape(values->Get(name)) : std::string(values->Get(name));
+      });
+  if (!walked.ok()) return walked;
   return out;
 }
 

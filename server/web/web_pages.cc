@@ -16,6 +16,7 @@
 #include "server/mail/mime.h"
 #include "server/util/log.h"
 #include "server/util/status_macros.h"
+#include "server/util/template_walk.h"
 #include "server/web/embedded_templates.h"
 
 namespace securelink::invitations::web {
@@ -73,41 +74,11 @@ std::map<std::string, std::string> EmbeddedFiles() {
           {"error.html", std::string(embedded::ErrorHtml())}};
 }
 
-size_t LineOf(absl::string_view text, size_t pos) {
-  size_t line = 1;
-  for (size_t i = 0; i < pos && i < text.size(); ++i) line += text[i] == '\n';
-  return line;
-}
-
-// Calls `emit(literal)` and `placeholder(name)` in order over `tmpl`. INVALID_ARGUMENT for an
-// unclosed "{{" or a name `known` rejects.
+// WalkTemplate for the web templates.
 template <typename Known, typename Emit, typename Placeholder>
 absl::Status Walk(absl::string_view tmpl, absl::string_view file, Known known, Emit emit,
                   Placeholder placeholder) {
-  size_t pos = 0;
-  while (true) {
-    const size_t open = tmpl.find("{{", pos);
-    if (open == absl::string_view::npos) break;
-    emit(tmpl.substr(pos, open - pos));
-    const size_t close = tmpl.find("}}", open + 2);
-    const size_t newline = tmpl.find('\n', open + 2);
-    if (close == absl::string_view::npos || (newline != absl::string_view::npos && newline < close)) {
-      return absl::InvalidArgumentError(absl::StrCat("web template ", file, " line ",
-                                                     LineOf(tmpl, open),
-                                                     ": \"{{\" is not closed by \"}}\""));
-    }
-    const absl::string_view name =
-        absl::StripAsciiWhitespace(tmpl.substr(open + 2, close - open - 2));
-    if (!known(name)) {
-      return absl::InvalidArgumentError(absl::StrCat("web template ", file, " line ",
-                                                     LineOf(tmpl, open),
-                                                     ": unknown placeholder {{", name, "}}"));
-    }
-    placeholder(name);
-    pos = close + 2;
-  }
-  emit(tmpl.substr(pos));
-  return absl::OkStatus();
+  return WalkTemplate(tmpl, "web template", file, known, "", emit, placeholder);
 }
 
 absl::Status ReadFile(const std::filesystem::path& path, std::string* out) {
