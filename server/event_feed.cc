@@ -119,7 +119,7 @@ void EventFeed::NotifyListeners() {
   }
 }
 
-absl::StatusOr<int64_t> EventFeed::StartPosition(absl::string_view after_event_id) {
+absl::StatusOr<EventFeed::Placement> EventFeed::Place(absl::string_view after_event_id) {
   std::optional<int64_t> requested;
   if (!after_event_id.empty()) {
     ASSIGN_OR_RETURN(requested, ParseEventId(after_event_id));
@@ -130,7 +130,7 @@ absl::StatusOr<int64_t> EventFeed::StartPosition(absl::string_view after_event_i
     ASSIGN_OR_RETURN(sequenced, store_.SequenceCommittedEvents(options_.batch, /*wait=*/true));
   }
   ASSIGN_OR_RETURN(FeedBounds bounds, store_.Bounds());
-  if (!requested.has_value()) return bounds.newest;
+  if (!requested.has_value()) return Placement{bounds.newest, bounds.newest};
   if (*requested > bounds.newest) {
     return ReasonedError(
         absl::StatusCode::kNotFound,
@@ -147,7 +147,7 @@ absl::StatusOr<int64_t> EventFeed::StartPosition(absl::string_view after_event_i
                      " cannot all be replayed; resume from now with an empty after_event_id"),
         kReasonEventPositionExpired, {{"oldest_event_id", absl::StrCat(bounds.oldest)}});
   }
-  return *requested;
+  return Placement{*requested, bounds.newest};
 }
 
 EventFeed::Read EventFeed::ReadBuffered(int64_t after, const std::optional<std::string>& tenant_id,

@@ -66,12 +66,17 @@ class EventFeed {
   // Stops and joins the thread. Idempotent.
   void Stop();
 
-  // Where a subscription with this `after_event_id` starts (blocking: asks the database).
-  // Empty: the newest position now, after giving positions to every event committed so far. INVALID_ARGUMENT (field after_event_id) when malformed;
-  // NOT_FOUND (EVENT_NOT_FOUND) when past the newest event; OUT_OF_RANGE
-  // (EVENT_POSITION_EXPIRED) when older than the oldest kept, with a message saying to resume
-  // from now. UNAVAILABLE when the database is.
-  absl::StatusOr<int64_t> StartPosition(absl::string_view after_event_id);
+  // Where a subscription starts, and the newest position at that moment (where a replay_only
+  // stream ends), after giving positions to every event committed so far.
+  struct Placement {
+    int64_t start = 0;
+    int64_t newest = 0;
+  };
+  // Places `after_event_id` (blocking: asks the database); empty starts at the newest position.
+  // INVALID_ARGUMENT (field after_event_id) when malformed; NOT_FOUND (EVENT_NOT_FOUND) when past
+  // the newest event; OUT_OF_RANGE (EVENT_POSITION_EXPIRED) when older than the oldest kept, with
+  // a message saying to resume from now. UNAVAILABLE when the database is.
+  absl::StatusOr<Placement> Place(absl::string_view after_event_id);
 
   enum class BufferedRead {
     kEvents,    // scanned_through advanced (events may be empty: all belonged to other tenants)

@@ -134,16 +134,9 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
   // Authenticates, decides the tenant filter and places the starting position (database work).
   void SetUp(const v1::WatchInvitationEventsRequest& request,
              const std::function<absl::StatusOr<Caller>()>& authenticate) {
-    absl::StatusOr<int64_t> start = Authorize(request, authenticate);
+    absl::StatusOr<EventFeed::Placement> start = Authorize(request, authenticate);
     std::optional<int64_t> stop_at;
-    if (start.ok() && request.replay_only()) {
-      absl::StatusOr<int64_t> newest = feed_.StartPosition("");
-      if (newest.ok()) {
-        stop_at = *newest;
-      } else {
-        start = newest.status();
-      }
-    }
+    if (start.ok() && request.replay_only()) stop_at = start->newest;
     const bool follow = start.ok() && !request.replay_only();
     if (follow) feed_.Subscribe(this);
     Actions actions;
@@ -155,7 +148,7 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
       } else {
         subscribed_ = follow;
         unsubscribe = follow && done_;  // OnDone came first and did not know to unsubscribe
-        cursor_ = delivered_through_ = *start;
+        cursor_ = delivered_through_ = start->start;
         stop_at_ = stop_at;
         started_ = true;
         PumpLocked(actions);
@@ -165,8 +158,9 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
     actions.PerformOn(*this);
   }
 
-  absl::StatusOr<int64_t> Authorize(const v1::WatchInvitationEventsRequest& request,
-                                    const std::function<absl::StatusOr<Caller>()>& authenticate) {
+  absl::StatusOr<EventFeed::Placement> Authorize(
+      const v1::WatchInvitationEventsRequest& request,
+      const std::function<absl::StatusOr<Caller>()>& authenticate) {
     ASSIGN_OR_RETURN(Caller caller, authenticate());
     if (std::optional<std::string> problem = TenantIdProblem(request.tenant_id());
         problem.has_value() && !request.tenant_id().empty()) {
@@ -177,7 +171,7 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
       absl::MutexLock lock(&mu_);
       tenant_ = tenant;
     }
-    return feed_.StartPosition(request.after_event_id());
+    return feed_.Place(request.after_event_id());
   }
 
   // One write in flight at a time. Takes the next events from the live buffer when the stream

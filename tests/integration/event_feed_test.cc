@@ -60,9 +60,9 @@ Events Replay(pb::InvitationService::Stub& stub, const std::string& after) {
 
 // The newest feed position now (what an empty after_event_id starts from).
 std::string Now(TestServer& server) {
-  absl::StatusOr<int64_t> now = server.event_feed().StartPosition("");
+  absl::StatusOr<inv::EventFeed::Placement> now = server.event_feed().Place("");
   EXPECT_TRUE(now.ok()) << now.status();
-  return absl::StrCat(now.value_or(0));
+  return absl::StrCat(now.ok() ? now->newest : 0);
 }
 
 // Blocks until every committed event has its feed position (the sequencer has caught up).
