@@ -1,6 +1,7 @@
 #include "storage/connection_pool.h"
 
 #include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 #include <mysql_connection.h>
@@ -81,6 +82,24 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e, absl::string_view what
   return absl::InternalError(absl::StrCat(what, ": database error ", code, " (", e.what(), ")"));
 }
 
+SqlSession::SqlSession(std::unique_ptr<sql::Connection> connection)
+    : connection_(std::move(connection)) {}
+
+SqlSession::~SqlSession() = default;
+
+sql::PreparedStatement* SqlSession::Prepare(const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    std::unique_ptr<sql::PreparedStatement> statement(connection_->prepareStatement(sql));
+    it = statements_.emplace(sql, std::move(statement)).first;
+  }
+  return it->second.get();
+}
+
+void SqlSession::TrimStatements(size_t max_statements) {
+  if (statements_.size() > max_statements) statements_.clear();
+}
+
 ConnectionPool::ConnectionPool(MysqlEndpoint endpoint, ConnectionPoolOptions options)
     : endpoint_(std::move(endpoint)), options_(options) {}
 
@@ -122,7 +141,7 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectionPool::Connect() const
 
 absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
   EnsureThreadRegistered();
-  std::unique_ptr<sql::Connection> connection;
+  std::unique_ptr<SqlSession> session;
   absl::Time idle_since;
   {
     absl::MutexLock lock(&mu_);
@@ -135,41 +154,42 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
     }
     ++leased_;
     if (!idle_.empty()) {
-      connection = std::move(idle_.back().connection);
+      session = std::move(idle_.back().session);
       idle_since = idle_.back().since;
       idle_.pop_back();
     }
   }
-  bool reused = connection != nullptr;
+  bool reused = session != nullptr;
   if (reused && absl::Now() - idle_since > options_.validate_after_idle) {
     bool valid = false;
     try {
-      valid = connection->isValid();
+      valid = session->connection().isValid();
     } catch (const sql::SQLException&) {
     }
     if (!valid) {
-      connection.reset();
+      session.reset();
       reused = false;
     }
   }
-  if (connection == nullptr) {
+  if (session == nullptr) {
     absl::StatusOr<std::unique_ptr<sql::Connection>> fresh = Connect();
     if (!fresh.ok()) {
       absl::MutexLock lock(&mu_);
       --leased_;
       return fresh.status();
     }
-    connection = *std::move(fresh);
+    session = std::make_unique<SqlSession>(*std::move(fresh));
   }
-  return Lease(this, std::move(connection), reused);
+  session->TrimStatements(options_.max_cached_statements);
+  return Lease(this, std::move(session), reused);
 }
 
-void ConnectionPool::Release(std::unique_ptr<sql::Connection> connection, bool reusable) {
+void ConnectionPool::Release(std::unique_ptr<SqlSession> session, bool reusable) {
   EnsureThreadRegistered();
-  if (!reusable) connection.reset();  // close outside the lock
+  if (!reusable) session.reset();  // close outside the lock
   absl::MutexLock lock(&mu_);
   --leased_;
-  if (connection != nullptr) idle_.push_back(Idle{std::move(connection), absl::Now()});
+  if (session != nullptr) idle_.push_back(Idle{std::move(session), absl::Now()});
 }
 
 int ConnectionPool::in_use() const {
@@ -182,20 +202,20 @@ int ConnectionPool::idle() const {
   return static_cast<int>(idle_.size());
 }
 
-ConnectionPool::Lease::Lease(ConnectionPool* pool, std::unique_ptr<sql::Connection> connection,
+ConnectionPool::Lease::Lease(ConnectionPool* pool, std::unique_ptr<SqlSession> session,
                              bool reused)
-    : pool_(pool), connection_(std::move(connection)), reused_(reused) {}
+    : pool_(pool), session_(std::move(session)), reused_(reused) {}
 
 ConnectionPool::Lease::Lease(Lease&& other) noexcept
     : pool_(other.pool_),
-      connection_(std::move(other.connection_)),
+      session_(std::move(other.session_)),
       reused_(other.reused_),
       reusable_(other.reusable_) {
   other.pool_ = nullptr;
 }
 
 ConnectionPool::Lease::~Lease() {
-  if (pool_ != nullptr) pool_->Release(std::move(connection_), reusable_);
+  if (pool_ != nullptr) pool_->Release(std::move(session_), reusable_);
 }
 
 namespace {
@@ -206,7 +226,7 @@ void Execute(sql::Connection& c, const char* statement) {
 }
 
 absl::Status RunOnce(ConnectionPool& pool, absl::string_view what, bool transactional,
-                     const std::function<absl::Status(sql::Connection&)>& body,
+                     const std::function<absl::Status(SqlSession&)>& body,
                      bool* retry_on_fresh_connection) {
   *retry_on_fresh_connection = false;
   absl::StatusOr<ConnectionPool::Lease> lease = pool.Acquire();
@@ -215,7 +235,7 @@ absl::Status RunOnce(ConnectionPool& pool, absl::string_view what, bool transact
   bool commit_sent = false;
   try {
     if (transactional) Execute(c, "START TRANSACTION");
-    absl::Status status = body(c);
+    absl::Status status = body(lease->session());
     if (!status.ok()) {
       if (transactional) Execute(c, "ROLLBACK");
       return status;
@@ -244,7 +264,7 @@ absl::Status RunOnce(ConnectionPool& pool, absl::string_view what, bool transact
 
 absl::Status RunWithRetriesUnobserved(ConnectionPool& pool, absl::string_view what,
                                       bool transactional,
-                                      const std::function<absl::Status(sql::Connection&)>& body) {
+                                      const std::function<absl::Status(SqlSession&)>& body) {
   constexpr int kMaxAttempts = 4;
   absl::Status status;
   for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
@@ -258,7 +278,7 @@ absl::Status RunWithRetriesUnobserved(ConnectionPool& pool, absl::string_view wh
 }
 
 absl::Status RunWithRetries(ConnectionPool& pool, absl::string_view what, bool transactional,
-                            const std::function<absl::Status(sql::Connection&)>& body) {
+                            const std::function<absl::Status(SqlSession&)>& body) {
   QueryObserver* observer = pool.observer();
   if (observer == nullptr) return RunWithRetriesUnobserved(pool, what, transactional, body);
   const absl::Time start = absl::Now();
@@ -270,18 +290,18 @@ absl::Status RunWithRetries(ConnectionPool& pool, absl::string_view what, bool t
 }  // namespace
 
 absl::Status RunTransaction(ConnectionPool& pool, absl::string_view what,
-                            const std::function<absl::Status(sql::Connection&)>& body) {
+                            const std::function<absl::Status(SqlSession&)>& body) {
   return RunWithRetries(pool, what, /*transactional=*/true, body);
 }
 
 absl::Status RunReadOnly(ConnectionPool& pool, absl::string_view what,
-                         const std::function<absl::Status(sql::Connection&)>& body) {
+                         const std::function<absl::Status(SqlSession&)>& body) {
   return RunWithRetries(pool, what, /*transactional=*/false, body);
 }
 
 absl::Status PingDatabase(ConnectionPool& pool) {
-  return RunReadOnly(pool, "health probe", [](sql::Connection& c) {
-    std::unique_ptr<sql::Statement> s(c.createStatement());
+  return RunReadOnly(pool, "health probe", [](SqlSession& session) {
+    std::unique_ptr<sql::Statement> s(session.connection().createStatement());
     // The result set must be read and closed, or the connection is out of sync (error 2014).
     std::unique_ptr<sql::ResultSet> rows(s->executeQuery("SELECT 1"));
     while (rows->next()) {

@@ -31,8 +31,8 @@ std::vector<std::string> SplitStatements(const std::string& sql) {
   return statements;
 }
 
-int ScalarInt(sql::Connection& c, const std::string& query) {
-  std::unique_ptr<sql::Statement> s(c.createStatement());
+int ScalarInt(SqlSession& c, const std::string& query) {
+  std::unique_ptr<sql::Statement> s(c.connection().createStatement());
   std::unique_ptr<sql::ResultSet> rs(s->executeQuery(query));
   if (!rs->next() || rs->isNull(1)) return -1;
   return rs->getInt(1);
@@ -43,7 +43,7 @@ int ScalarInt(sql::Connection& c, const std::string& query) {
 absl::StatusOr<int> ApplyMigrations(ConnectionPool& pool, const std::vector<Migration>& migrations,
                                     absl::Duration lock_timeout) {
   int version = 0;
-  absl::Status status = RunReadOnly(pool, "applying migrations", [&](sql::Connection& c) {
+  absl::Status status = RunReadOnly(pool, "applying migrations", [&](SqlSession& c) {
     const int got = ScalarInt(
         c, absl::StrCat("SELECT GET_LOCK('", kLockName, "', ",
                         std::max<int64_t>(1, absl::ToInt64Seconds(lock_timeout)), ")"));
@@ -53,7 +53,7 @@ absl::StatusOr<int> ApplyMigrations(ConnectionPool& pool, const std::vector<Migr
     }
     absl::Status result = [&]() -> absl::Status {
      try {
-      std::unique_ptr<sql::Statement> s(c.createStatement());
+      std::unique_ptr<sql::Statement> s(c.connection().createStatement());
       s->execute(
           "CREATE TABLE IF NOT EXISTS schema_migrations ("
           " version INT NOT NULL PRIMARY KEY,"
@@ -67,7 +67,7 @@ absl::StatusOr<int> ApplyMigrations(ConnectionPool& pool, const std::vector<Migr
         // only in the sense that the lock guarantees a single applier; the version row is the
         // last thing written.
         for (const std::string& statement : SplitStatements(m.sql)) s->execute(statement);
-        std::unique_ptr<sql::PreparedStatement> ins(c.prepareStatement(
+        sql::PreparedStatement* ins(c.Prepare(
             "INSERT INTO schema_migrations (version, name, applied_at) "
             "VALUES (?, ?, UTC_TIMESTAMP(6))"));
         ins->setInt(1, m.version);

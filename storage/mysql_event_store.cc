@@ -2,6 +2,7 @@
 
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
+#include <cppconn/statement.h>
 #include <mysql_connection.h>
 
 #include "absl/strings/str_cat.h"
@@ -26,8 +27,8 @@ AuditEventType ParseEventType(const std::string& name) {
 
 // The newest position handed out; every position up to it is visible to this statement's
 // snapshot because each sequencing batch commits whole and after the previous one.
-int64_t NewestPosition(sql::Connection& c) {
-  Statement s(c.prepareStatement("SELECT last_seq FROM event_feed_sequence WHERE id = 1"));
+int64_t NewestPosition(SqlSession& c) {
+  Statement s(c.Prepare("SELECT last_seq FROM event_feed_sequence WHERE id = 1"));
   Rows rs(s->executeQuery());
   return rs->next() ? rs->getInt64(1) : 0;
 }
@@ -36,10 +37,10 @@ int64_t NewestPosition(sql::Connection& c) {
 
 absl::StatusOr<int> MysqlEventStore::SequenceCommittedEvents(int limit, bool wait) {
   int sequenced = 0;
-  RETURN_IF_ERROR(RunTransaction(pool_, "sequencing events", [&](sql::Connection& c) {
+  RETURN_IF_ERROR(RunTransaction(pool_, "sequencing events", [&](SqlSession& c) {
     sequenced = 0;
     // SKIP LOCKED: another replica is sequencing right now; its batch covers ours.
-    Statement lock(c.prepareStatement(absl::StrCat(
+    Statement lock(c.Prepare(absl::StrCat(
         "SELECT last_seq FROM event_feed_sequence WHERE id = 1 FOR UPDATE",
         wait ? "" : " SKIP LOCKED")));
     Rows locked(lock->executeQuery());
@@ -47,7 +48,7 @@ absl::StatusOr<int> MysqlEventStore::SequenceCommittedEvents(int limit, bool wai
     const int64_t last = locked->getInt64(1);
     // A plain (consistent) read sees committed rows only; rows of transactions still open are
     // picked up by a later batch, after everything sequenced now.
-    Statement pending(c.prepareStatement(
+    Statement pending(c.Prepare(
         "SELECT id FROM invitation_events WHERE seq IS NULL ORDER BY id LIMIT ?"));
     pending->setInt(1, limit);
     Rows rs(pending->executeQuery());
@@ -60,11 +61,13 @@ absl::StatusOr<int> MysqlEventStore::SequenceCommittedEvents(int limit, bool wai
     }
     std::string in;
     for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&in, i ? "," : "", ids[i]);
-    Statement assign(c.prepareStatement(absl::StrCat(
-        "UPDATE invitation_events SET seq = CASE id", cases, " END WHERE id IN (", in, ")")));
-    assign->executeUpdate();
+    // Plain text, not prepared: the ids make every batch's statement unique, so preparing it
+    // would cost a round trip and a cache entry for one use.
+    std::unique_ptr<sql::Statement> assign(c.connection().createStatement());
+    assign->executeUpdate(absl::StrCat("UPDATE invitation_events SET seq = CASE id", cases,
+                                       " END WHERE id IN (", in, ")"));
     Statement advance(
-        c.prepareStatement("UPDATE event_feed_sequence SET last_seq = ? WHERE id = 1"));
+        c.Prepare("UPDATE event_feed_sequence SET last_seq = ? WHERE id = 1"));
     advance->setInt64(1, last + static_cast<int64_t>(ids.size()));
     advance->executeUpdate();
     sequenced = static_cast<int>(ids.size());
@@ -75,9 +78,9 @@ absl::StatusOr<int> MysqlEventStore::SequenceCommittedEvents(int limit, bool wai
 
 absl::StatusOr<FeedBounds> MysqlEventStore::Bounds() {
   FeedBounds bounds;
-  RETURN_IF_ERROR(RunReadOnly(pool_, "reading event feed bounds", [&](sql::Connection& c) {
+  RETURN_IF_ERROR(RunReadOnly(pool_, "reading event feed bounds", [&](SqlSession& c) {
     bounds.newest = NewestPosition(c);
-    Statement s(c.prepareStatement(
+    Statement s(c.Prepare(
         "SELECT MIN(seq) FROM invitation_events WHERE seq IS NOT NULL"));
     Rows rs(s->executeQuery());
     // No rows at all: everything handed out so far was removed (or nothing ever was).
@@ -92,14 +95,14 @@ absl::StatusOr<FeedPage> MysqlEventStore::ReadAfter(int64_t after,
                                                    std::optional<std::string> tenant_id,
                                                    int limit, std::optional<int64_t> through) {
   FeedPage page;
-  RETURN_IF_ERROR(RunReadOnly(pool_, "reading events", [&](sql::Connection& c) {
+  RETURN_IF_ERROR(RunReadOnly(pool_, "reading events", [&](SqlSession& c) {
     page.events.clear();
     // The bound is read first: positions at or below it are all visible to the next statement.
     int64_t upper = NewestPosition(c);
     if (through.has_value()) upper = std::min(upper, *through);
     page.scanned_through = std::max(after, upper);
     if (upper <= after) return absl::OkStatus();
-    Statement s(c.prepareStatement(absl::StrCat(
+    Statement s(c.Prepare(absl::StrCat(
         "SELECT seq, invitation_id, type, actor, tenant_id, email, reason, event_time "
         "FROM invitation_events WHERE seq > ? AND seq <= ?",
         tenant_id.has_value() ? " AND tenant_id = ?" : "", " ORDER BY seq LIMIT ?")));

@@ -56,13 +56,13 @@ struct QueuedEmail {
 };
 
 // Outbox rows for invitation emails, due at once (SPEC §4: same transaction as the change).
-void QueueEmails(sql::Connection& c, const std::vector<QueuedEmail>& emails, absl::Time now) {
+void QueueEmails(SqlSession& c, const std::vector<QueuedEmail>& emails, absl::Time now) {
   if (emails.empty()) return;
   std::string sql =
       "INSERT INTO email_outbox (invitation_id, message_id, token_hash, state, attempts, "
       "next_attempt_time, create_time, update_time) VALUES ";
   for (size_t i = 0; i < emails.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,'PENDING',0,?,?,?)");
-  Statement s(c.prepareStatement(sql));
+  Statement s(c.Prepare(sql));
   const std::string t = SqlTime(now);
   int p = 1;
   for (const QueuedEmail& e : emails) {
@@ -78,8 +78,8 @@ void QueueEmails(sql::Connection& c, const std::vector<QueuedEmail>& emails, abs
 
 // Unsent emails of an invitation will never go out (their link is dead or unwanted). A message a
 // dispatcher is sending right now is caught by its re-check of the link just before sending.
-void SupersedeQueuedEmails(sql::Connection& c, const std::string& invitation_id, absl::Time now) {
-  Statement s(c.prepareStatement(
+void SupersedeQueuedEmails(SqlSession& c, const std::string& invitation_id, absl::Time now) {
+  Statement s(c.Prepare(
       "UPDATE email_outbox SET state = 'SUPERSEDED', update_time = ? "
       "WHERE invitation_id = ? AND state = 'PENDING'"));
   s->setString(1, SqlTime(now));
@@ -89,12 +89,12 @@ void SupersedeQueuedEmails(sql::Connection& c, const std::string& invitation_id,
 
 // Makes room for a new active invitation for `email`: a PENDING row already past its expiry is
 // persisted as EXPIRED (with its event); a live one is returned as the blocker.
-std::optional<std::string> ClearStaleActive(sql::Connection& c, const std::string& email,
+std::optional<std::string> ClearStaleActive(SqlSession& c, const std::string& email,
                                             const std::string& except_id, absl::Time now) {
   std::optional<Invitation> holder = FindOne(c, "active_email", email, /*lock=*/true);
   if (!holder.has_value() || holder->id == except_id) return std::nullopt;
   if (holder->expire_time > now) return holder->id;
-  Statement s(c.prepareStatement(
+  Statement s(c.Prepare(
       "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, update_time = ? "
       "WHERE id = ?"));
   s->setString(1, SqlTime(now));
@@ -118,7 +118,7 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
   // then refuse ours and one more pass reports (or replays) the winner.
   for (int pass = 0; pass < 3; ++pass) {
     bool lost_race = false;
-    absl::Status status = RunTransaction(pool_, "creating an invitation", [&](sql::Connection& c) {
+    absl::Status status = RunTransaction(pool_, "creating an invitation", [&](SqlSession& c) {
       lost_race = false;
       // True when request_id names an invitation already: the call is a retry, answered with it.
       auto replay = [&]() {
@@ -138,7 +138,7 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
         return ActiveInvitationExistsError(inv.email, *blocker);
       }
       try {
-        Statement s(c.prepareStatement(
+        Statement s(c.Prepare(
             "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, "
             "token_hash, sealed_token, request_id, create_time, update_time, expire_time, "
             "send_count, created_by, email_delivery_state) "
@@ -191,11 +191,11 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
     const std::vector<NewInvitation>& rows, absl::Time now, bool dry_run) {
   std::vector<BatchOutcome> outcomes;
   if (rows.empty()) return outcomes;
-  absl::Status status = RunTransaction(pool_, "inviting a batch", [&](sql::Connection& c) {
+  absl::Status status = RunTransaction(pool_, "inviting a batch", [&](SqlSession& c) {
     outcomes.assign(rows.size(), BatchOutcome());
     // Who holds these addresses now? Locking the holders serialises us against a concurrent
     // revoke/resend of the same rows; a concurrent insert still loses on the unique key.
-    Statement held(c.prepareStatement(absl::StrCat(
+    Statement held(c.Prepare(absl::StrCat(
         "SELECT id, email, tenant_id, expire_time FROM invitations WHERE active_email IN (",
         Placeholders(rows.size()), ")", dry_run ? "" : " FOR UPDATE")));
     for (size_t i = 0; i < rows.size(); ++i) held->setString(i + 1, rows[i].invitation.email);
@@ -224,7 +224,7 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
     }
     if (dry_run) return absl::OkStatus();
     if (!expired.empty()) {
-      Statement expire(c.prepareStatement(absl::StrCat(
+      Statement expire(c.Prepare(absl::StrCat(
           "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, update_time = ? "
           "WHERE id IN (", Placeholders(expired.size()), ")")));
       expire->setString(1, SqlTime(now));
@@ -244,7 +244,7 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
     // Rather than failing (and redoing) the whole chunk, such a row turns into a no-op on the
     // winner's row; which of ours went in is read back below.
     absl::StrAppend(&sql, " ON DUPLICATE KEY UPDATE seq = seq");
-    Statement insert(c.prepareStatement(sql));
+    Statement insert(c.Prepare(sql));
     int p = 1;
     std::vector<PendingEvent> created;
     created.reserve(fresh.size());
@@ -276,10 +276,10 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
     if (affected == static_cast<int>(fresh.size())) {
       for (const NewInvitation* row : fresh) went_in.insert(row->invitation.id);
     }
-    Statement inserted(c.prepareStatement(absl::StrCat(
-        "SELECT id FROM invitations WHERE id IN (", Placeholders(fresh.size()), ")")));
-    for (size_t i = 0; i < fresh.size(); ++i) inserted->setString(i + 1, fresh[i]->invitation.id);
     if (went_in.empty()) {
+      Statement inserted(c.Prepare(absl::StrCat(
+          "SELECT id FROM invitations WHERE id IN (", Placeholders(fresh.size()), ")")));
+      for (size_t i = 0; i < fresh.size(); ++i) inserted->setString(i + 1, fresh[i]->invitation.id);
       Rows ins(inserted->executeQuery());
       while (ins->next()) went_in.insert(std::string(ins->getString(1)));
     }
@@ -288,7 +288,7 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
       for (const NewInvitation* row : fresh) {
         if (!went_in.contains(row->invitation.id)) lost.push_back(row->invitation.email);
       }
-      Statement holders(c.prepareStatement(absl::StrCat(
+      Statement holders(c.Prepare(absl::StrCat(
           "SELECT id, email FROM invitations WHERE active_email IN (", Placeholders(lost.size()),
           ")")));
       for (size_t i = 0; i < lost.size(); ++i) holders->setString(i + 1, lost[i]);
@@ -323,9 +323,9 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
 
 absl::StatusOr<int> MysqlInvitationStore::ExpireDue(absl::Time now, int limit) {
   int expired = 0;
-  RETURN_IF_ERROR(RunTransaction(pool_, "expiring invitations", [&](sql::Connection& c) {
+  RETURN_IF_ERROR(RunTransaction(pool_, "expiring invitations", [&](SqlSession& c) {
     expired = 0;
-    Statement due(c.prepareStatement(
+    Statement due(c.Prepare(
         "SELECT id, email, tenant_id FROM invitations WHERE state = 'PENDING' "
         "AND expire_time <= ? ORDER BY expire_time LIMIT ? FOR UPDATE SKIP LOCKED"));
     due->setString(1, SqlTime(now));
@@ -338,13 +338,13 @@ absl::StatusOr<int> MysqlInvitationStore::ExpireDue(absl::Time now, int limit) {
                                     AuditEvent{AuditEventType::kExpired, kSystemActor, "ttl elapsed"}});
     }
     if (events.empty()) return absl::OkStatus();
-    Statement expire(c.prepareStatement(absl::StrCat(
+    Statement expire(c.Prepare(absl::StrCat(
         "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, update_time = ? "
         "WHERE state = 'PENDING' AND id IN (", Placeholders(events.size()), ")")));
     expire->setString(1, SqlTime(now));
     for (size_t i = 0; i < events.size(); ++i) expire->setString(i + 2, events[i].invitation_id);
     expire->execute();
-    Statement outbox(c.prepareStatement(absl::StrCat(
+    Statement outbox(c.Prepare(absl::StrCat(
         "UPDATE email_outbox SET state = 'SUPERSEDED', update_time = ? "
         "WHERE state = 'PENDING' AND invitation_id IN (", Placeholders(events.size()), ")")));
     outbox->setString(1, SqlTime(now));
@@ -359,7 +359,7 @@ absl::StatusOr<int> MysqlInvitationStore::ExpireDue(absl::Time now, int limit) {
 
 absl::StatusOr<Invitation> MysqlInvitationStore::Get(absl::string_view id) {
   std::optional<Invitation> found;
-  RETURN_IF_ERROR(RunReadOnly(pool_, "reading an invitation", [&](sql::Connection& c) {
+  RETURN_IF_ERROR(RunReadOnly(pool_, "reading an invitation", [&](SqlSession& c) {
     found = FindOne(c, "id", std::string(id), /*lock=*/false);
     return absl::OkStatus();
   }));
@@ -369,7 +369,7 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Get(absl::string_view id) {
 
 absl::StatusOr<Invitation> MysqlInvitationStore::GetByTokenHash(absl::string_view token_hash) {
   std::optional<Invitation> found;
-  RETURN_IF_ERROR(RunReadOnly(pool_, "looking up a registration token", [&](sql::Connection& c) {
+  RETURN_IF_ERROR(RunReadOnly(pool_, "looking up a registration token", [&](SqlSession& c) {
     found = FindOne(c, "token_hash", Hex(token_hash), /*lock=*/false);
     return absl::OkStatus();
   }));
@@ -422,9 +422,9 @@ absl::StatusOr<InvitationPage> MysqlInvitationStore::List(const InvitationQuery&
           : filter;
 
   InvitationPage page;
-  RETURN_IF_ERROR(RunReadOnly(pool_, "listing invitations", [&](sql::Connection& c) {
+  RETURN_IF_ERROR(RunReadOnly(pool_, "listing invitations", [&](SqlSession& c) {
     page = InvitationPage();
-    Statement rows(c.prepareStatement(absl::StrCat("SELECT ", kInvitationColumns, " FROM invitations",
+    Statement rows(c.Prepare(absl::StrCat("SELECT ", kInvitationColumns, " FROM invitations",
                                                    page_filter, " ORDER BY seq DESC LIMIT ?")));
     int i = 1;
     for (const std::string& p : params) rows->setString(i++, p);
@@ -436,7 +436,7 @@ absl::StatusOr<InvitationPage> MysqlInvitationStore::List(const InvitationQuery&
       page.invitations.pop_back();
       page.next_after_seq = page.invitations.back().seq;
     }
-    Statement count(c.prepareStatement(absl::StrCat("SELECT COUNT(*) FROM invitations", filter)));
+    Statement count(c.Prepare(absl::StrCat("SELECT COUNT(*) FROM invitations", filter)));
     i = 1;
     for (const std::string& p : params) count->setString(i++, p);
     Rows crs(count->executeQuery());
@@ -451,7 +451,7 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
   std::optional<Invitation> updated;
   for (int pass = 0; pass < 3; ++pass) {
     bool lost_race = false;
-    absl::Status status = RunTransaction(pool_, "updating an invitation", [&](sql::Connection& c) {
+    absl::Status status = RunTransaction(pool_, "updating an invitation", [&](SqlSession& c) {
       lost_race = false;
       std::optional<Invitation> current = FindOne(c, "id", std::string(id), /*lock=*/true);
       if (!current.has_value()) return InvitationNotFoundError(id);
@@ -464,7 +464,7 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
         }
       }
       try {
-        Statement s(c.prepareStatement(
+        Statement s(c.Prepare(
             "UPDATE invitations SET state = ?, active_email = ?, expire_time = ?, "
             "update_time = ?, accept_time = ?, revoke_time = ?, last_send_time = ?, "
             "send_count = ?, user_id = ?, revoke_reason = ?, email_delivery_state = ?, "

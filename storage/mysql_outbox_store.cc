@@ -27,9 +27,9 @@ std::string Truncated(absl::string_view error) {
 
 // Moves the message out of the owner's lease into `state`. Returns false when the lease was lost
 // (another dispatcher reclaimed the row after our lease expired): then nothing is recorded.
-bool SettleMessage(sql::Connection& c, const ClaimedEmail& email, absl::string_view owner,
+bool SettleMessage(SqlSession& c, const ClaimedEmail& email, absl::string_view owner,
                    const char* state, absl::string_view error, absl::Time now, bool sent) {
-  Statement s(c.prepareStatement(absl::StrCat(
+  Statement s(c.Prepare(absl::StrCat(
       "UPDATE email_outbox SET state = ?, last_error = ?, update_time = ?, lease_owner = NULL, "
       "lease_expire_time = NULL", sent ? ", sent_time = ?" : "",
       " WHERE id = ? AND lease_owner = ? AND state = 'PENDING'")));
@@ -44,10 +44,10 @@ bool SettleMessage(sql::Connection& c, const ClaimedEmail& email, absl::string_v
 }
 
 // The invitation's delivery status follows the message that carries its current link.
-void RecordOnInvitation(sql::Connection& c, const ClaimedEmail& email, bool sent,
+void RecordOnInvitation(SqlSession& c, const ClaimedEmail& email, bool sent,
                         absl::string_view error, absl::Time now) {
   if (!email.link_current) return;
-  Statement s(c.prepareStatement(absl::StrCat(
+  Statement s(c.Prepare(absl::StrCat(
       "UPDATE invitations SET email_delivery_state = ?, email_last_error = ?, update_time = ?",
       sent ? ", last_send_time = ?" : "", " WHERE id = ?")));
   int p = 1;
@@ -69,10 +69,10 @@ absl::StatusOr<std::vector<ClaimedEmail>> MysqlOutboxStore::Claim(absl::string_v
                                                                  int limit, absl::Time now,
                                                                  absl::Duration lease) {
   std::vector<ClaimedEmail> claimed;
-  RETURN_IF_ERROR(RunTransaction(pool_, "claiming outbox messages", [&](sql::Connection& c) {
+  RETURN_IF_ERROR(RunTransaction(pool_, "claiming outbox messages", [&](SqlSession& c) {
     claimed.clear();
     const std::string t = SqlTime(now);
-    Statement due(c.prepareStatement(
+    Statement due(c.Prepare(
         "SELECT id, invitation_id, message_id, token_hash, attempts, create_time "
         "FROM email_outbox WHERE state = 'PENDING' AND next_attempt_time <= ? "
         "AND (lease_expire_time IS NULL OR lease_expire_time <= ?) "
@@ -96,7 +96,7 @@ absl::StatusOr<std::vector<ClaimedEmail>> MysqlOutboxStore::Claim(absl::string_v
     }
     if (claimed.empty()) return absl::OkStatus();
 
-    Statement take(c.prepareStatement(absl::StrCat(
+    Statement take(c.Prepare(absl::StrCat(
         "UPDATE email_outbox SET lease_owner = ?, lease_expire_time = ?, attempts = attempts + 1, "
         "update_time = ? WHERE id IN (", Placeholders(claimed.size()), ")")));
     take->setString(1, std::string(owner));
@@ -105,7 +105,7 @@ absl::StatusOr<std::vector<ClaimedEmail>> MysqlOutboxStore::Claim(absl::string_v
     for (size_t i = 0; i < claimed.size(); ++i) take->setInt64(i + 4, claimed[i].outbox_id);
     take->execute();
 
-    Statement invitations(c.prepareStatement(absl::StrCat(
+    Statement invitations(c.Prepare(absl::StrCat(
         "SELECT ", mysql::kInvitationColumns, " FROM invitations WHERE id IN (",
         Placeholders(by_invitation.size()), ")")));
     int p = 1;
@@ -129,7 +129,7 @@ absl::StatusOr<std::vector<ClaimedEmail>> MysqlOutboxStore::Claim(absl::string_v
 
 absl::Status MysqlOutboxStore::MarkSent(const ClaimedEmail& email, absl::string_view owner,
                                         absl::Time now) {
-  return RunTransaction(pool_, "recording a sent email", [&](sql::Connection& c) {
+  return RunTransaction(pool_, "recording a sent email", [&](SqlSession& c) {
     if (SettleMessage(c, email, owner, "SENT", "", now, /*sent=*/true)) {
       RecordOnInvitation(c, email, /*sent=*/true, "", now);
     }
@@ -140,8 +140,8 @@ absl::Status MysqlOutboxStore::MarkSent(const ClaimedEmail& email, absl::string_
 absl::Status MysqlOutboxStore::MarkRetry(const ClaimedEmail& email, absl::string_view owner,
                                          absl::Time retry_at, absl::string_view error,
                                          absl::Time now) {
-  return RunTransaction(pool_, "scheduling an email retry", [&](sql::Connection& c) {
-    Statement s(c.prepareStatement(
+  return RunTransaction(pool_, "scheduling an email retry", [&](SqlSession& c) {
+    Statement s(c.Prepare(
         "UPDATE email_outbox SET next_attempt_time = ?, last_error = ?, update_time = ?, "
         "lease_owner = NULL, lease_expire_time = NULL "
         "WHERE id = ? AND lease_owner = ? AND state = 'PENDING'"));
@@ -157,7 +157,7 @@ absl::Status MysqlOutboxStore::MarkRetry(const ClaimedEmail& email, absl::string
 
 absl::Status MysqlOutboxStore::MarkFailed(const ClaimedEmail& email, absl::string_view owner,
                                           absl::string_view error, absl::Time now) {
-  return RunTransaction(pool_, "recording a failed email", [&](sql::Connection& c) {
+  return RunTransaction(pool_, "recording a failed email", [&](SqlSession& c) {
     if (SettleMessage(c, email, owner, "FAILED", error, now, /*sent=*/false)) {
       RecordOnInvitation(c, email, /*sent=*/false, error, now);
     }
@@ -167,7 +167,7 @@ absl::Status MysqlOutboxStore::MarkFailed(const ClaimedEmail& email, absl::strin
 
 absl::Status MysqlOutboxStore::MarkSuperseded(const ClaimedEmail& email, absl::string_view owner,
                                               absl::Time now) {
-  return RunTransaction(pool_, "superseding an email", [&](sql::Connection& c) {
+  return RunTransaction(pool_, "superseding an email", [&](SqlSession& c) {
     SettleMessage(c, email, owner, "SUPERSEDED", "", now, /*sent=*/false);
     return absl::OkStatus();
   });
@@ -175,8 +175,8 @@ absl::Status MysqlOutboxStore::MarkSuperseded(const ClaimedEmail& email, absl::s
 
 absl::StatusOr<OutboxStats> MysqlOutboxStore::Stats(absl::Time now) {
   OutboxStats stats;
-  RETURN_IF_ERROR(RunReadOnly(pool_, "reading outbox depth", [&](sql::Connection& c) {
-    Statement s(c.prepareStatement(
+  RETURN_IF_ERROR(RunReadOnly(pool_, "reading outbox depth", [&](SqlSession& c) {
+    Statement s(c.Prepare(
         "SELECT COUNT(*), MIN(next_attempt_time) FROM email_outbox "
         "WHERE state = 'PENDING' AND next_attempt_time <= ?"));
     s->setString(1, SqlTime(now));

@@ -88,9 +88,9 @@ void SetNullableTime(sql::PreparedStatement& s, int index, const std::optional<a
 }
 
 // The row with `column` = `value`, or nullopt. `lock` appends FOR UPDATE.
-std::optional<Invitation> FindOne(sql::Connection& c, const char* column, const std::string& value,
+std::optional<Invitation> FindOne(SqlSession& c, const char* column, const std::string& value,
                                   bool lock, std::string* sealed_token) {
-  Statement s(c.prepareStatement(absl::StrCat("SELECT ", kInvitationColumns, " FROM invitations WHERE ",
+  Statement s(c.Prepare(absl::StrCat("SELECT ", kInvitationColumns, " FROM invitations WHERE ",
                                               column, " = ?", lock ? " FOR UPDATE" : "")));
   s->setString(1, value);
   Rows rs(s->executeQuery());
@@ -98,9 +98,9 @@ std::optional<Invitation> FindOne(sql::Connection& c, const char* column, const 
   return ReadInvitation(*rs, sealed_token);
 }
 
-void InsertEvent(sql::Connection& c, const Invitation& inv, const AuditEvent& event,
+void InsertEvent(SqlSession& c, const Invitation& inv, const AuditEvent& event,
                  absl::Time now) {
-  Statement s(c.prepareStatement(
+  Statement s(c.Prepare(
       "INSERT INTO invitation_events (invitation_id, type, actor, tenant_id, email, reason, "
       "event_time) VALUES (?, ?, ?, ?, ?, ?, ?)"));
   s->setString(1, inv.id);
@@ -114,13 +114,13 @@ void InsertEvent(sql::Connection& c, const Invitation& inv, const AuditEvent& ev
 }
 
 // One multi-row INSERT for many events (BulkInvite writes a chunk's events at once).
-void InsertEvents(sql::Connection& c, const std::vector<PendingEvent>& events, absl::Time now) {
+void InsertEvents(SqlSession& c, const std::vector<PendingEvent>& events, absl::Time now) {
   if (events.empty()) return;
   std::string sql =
       "INSERT INTO invitation_events (invitation_id, type, actor, tenant_id, email, reason, "
       "event_time) VALUES ";
   for (size_t i = 0; i < events.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,?,?,?)");
-  Statement s(c.prepareStatement(sql));
+  Statement s(c.Prepare(sql));
   int p = 1;
   const std::string time = SqlTime(now);
   for (const PendingEvent& e : events) {

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/domain/invitation.h"
+#include "storage/connection_pool.h"
 #include "storage/invitation_store.h"
 
 namespace sql {
@@ -20,7 +21,7 @@ class ResultSet;
 
 namespace securelink::invitations::mysql {
 
-using Statement = std::unique_ptr<sql::PreparedStatement>;
+using Statement = sql::PreparedStatement*;  // owned by the SqlSession that prepared it
 using Rows = std::unique_ptr<sql::ResultSet>;
 
 // The invitations columns ReadInvitation expects, in a SELECT list.
@@ -41,10 +42,10 @@ void SetNullableString(sql::PreparedStatement& s, int index, const std::string& 
 void SetNullableTime(sql::PreparedStatement& s, int index, const std::optional<absl::Time>& t);
 
 // The row with `column` = `value`, or nullopt. `lock` appends FOR UPDATE.
-std::optional<Invitation> FindOne(sql::Connection& c, const char* column, const std::string& value,
+std::optional<Invitation> FindOne(SqlSession& c, const char* column, const std::string& value,
                                   bool lock, std::string* sealed_token = nullptr);
 
-void InsertEvent(sql::Connection& c, const Invitation& inv, const AuditEvent& event,
+void InsertEvent(SqlSession& c, const Invitation& inv, const AuditEvent& event,
                  absl::Time now);
 
 struct PendingEvent {
@@ -53,7 +54,7 @@ struct PendingEvent {
   std::string email;
   AuditEvent event;
 };
-void InsertEvents(sql::Connection& c, const std::vector<PendingEvent>& events, absl::Time now);
+void InsertEvents(SqlSession& c, const std::vector<PendingEvent>& events, absl::Time now);
 
 // "?,?,…" with `n` placeholders.
 std::string Placeholders(size_t n);

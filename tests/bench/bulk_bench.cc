@@ -37,10 +37,10 @@ double RawInsert(si::ConnectionPool& pool, const std::string& tag, int n) {
   for (int begin = 0; begin < n; begin += kChunk) {
     const int end = std::min(n, begin + kChunk);
     const absl::Time now = absl::Now();
-    absl::Status s = si::RunTransaction(pool, "raw", [&](sql::Connection& c) {
+    absl::Status s = si::RunTransaction(pool, "raw", [&](si::SqlSession& c) {
       std::string in;
       for (int i = begin; i < end; ++i) absl::StrAppend(&in, i > begin ? ",?" : "?");
-      std::unique_ptr<sql::PreparedStatement> sel(c.prepareStatement(
+      sql::PreparedStatement* sel(c.Prepare(
           absl::StrCat("SELECT id, email, tenant_id, expire_time FROM invitations WHERE "
                        "active_email IN (", in, ") FOR UPDATE")));
       for (int i = begin; i < end; ++i) {
@@ -54,7 +54,7 @@ double RawInsert(si::ConnectionPool& pool, const std::string& tag, int n) {
         absl::StrAppend(&values, i > begin ? "," : "", "(?,?,?,?,'PENDING',?,?,?,?,?,?,?,?,?)");
         absl::StrAppend(&event_values, i > begin ? "," : "", "(?,?,?,?,?,?,?)");
       }
-      std::unique_ptr<sql::PreparedStatement> ins(c.prepareStatement(absl::StrCat(
+      sql::PreparedStatement* ins(c.Prepare(absl::StrCat(
           "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, token_hash, "
           "sealed_token, create_time, update_time, expire_time, send_count, created_by, "
           "email_delivery_state) VALUES ", values)));
@@ -62,10 +62,10 @@ double RawInsert(si::ConnectionPool& pool, const std::string& tag, int n) {
       for (int i = begin; i < end; ++i) {
         absl::StrAppend(&outbox_values, i > begin ? "," : "", "(?,?,?,'PENDING',0,?,?,?)");
       }
-      std::unique_ptr<sql::PreparedStatement> out(c.prepareStatement(absl::StrCat(
+      sql::PreparedStatement* out(c.Prepare(absl::StrCat(
           "INSERT INTO email_outbox (invitation_id, message_id, token_hash, state, attempts, "
           "next_attempt_time, create_time, update_time) VALUES ", outbox_values)));
-      std::unique_ptr<sql::PreparedStatement> ev(c.prepareStatement(absl::StrCat(
+      sql::PreparedStatement* ev(c.Prepare(absl::StrCat(
           "INSERT INTO invitation_events (invitation_id, type, actor, tenant_id, email, reason, "
           "event_time) VALUES ", event_values)));
       int p = 1, q = 1, o = 1;

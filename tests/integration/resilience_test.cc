@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 #include <mysql_connection.h>
@@ -103,6 +104,107 @@ TEST(Resilience, ASlowDatabaseNeverQueuesWithoutBound) {
   ASSERT_TRUE(WaitFor([&] { return server.workers().busy_workers() == 0; }));
   ASSERT_THAT(server.stub().GetInvitation(Context().get(), get, &got), IsOk());
   EXPECT_EQ(got.invitation().state(), pb::INVITATION_STATE_REVOKED);
+}
+
+// --- the pool's prepared-statement cache ---
+
+invitations::ConnectionPool PoolOn(const std::string& database,
+                                   invitations::ConnectionPoolOptions options) {
+  absl::StatusOr<invitations::MysqlEndpoint> endpoint =
+      invitations::ParseMysqlUri(SharedMariaDb().Uri(database));
+  EXPECT_TRUE(endpoint.ok()) << endpoint.status();
+  return invitations::ConnectionPool(*endpoint, options);
+}
+
+int64_t SessionCounter(invitations::SqlSession& session, const char* name) {
+  std::unique_ptr<sql::Statement> s(session.connection().createStatement());
+  std::unique_ptr<sql::ResultSet> rs(
+      s->executeQuery(absl::StrCat("SHOW SESSION STATUS LIKE '", name, "'")));
+  return rs->next() ? rs->getInt64(2) : -1;
+}
+
+int64_t PlusOne(sql::PreparedStatement& s, int value) {
+  s.setInt(1, value);
+  std::unique_ptr<sql::ResultSet> rs(s.executeQuery());
+  return rs->next() ? rs->getInt64(1) : -1;
+}
+
+TEST(Resilience, AStatementIsPreparedOncePerConnectionAndReusedByLaterTransactions) {
+  const std::string database = absl::StrCat("stmt_", getpid());
+  ASSERT_THAT(SharedMariaDb().CreateDatabase(database), IsOk());
+  invitations::ConnectionPoolOptions options;
+  options.max_connections = 1;
+  invitations::ConnectionPool pool = PoolOn(database, options);
+
+  sql::PreparedStatement* first = nullptr;
+  int64_t prepares_after_first = -1;
+  ASSERT_THAT(invitations::RunTransaction(pool, "first", [&](invitations::SqlSession& c) {
+    first = c.Prepare("SELECT ? + 1");
+    EXPECT_EQ(PlusOne(*first, 1), 2);
+    EXPECT_EQ(c.Prepare("SELECT ? + 1"), first);
+    prepares_after_first = SessionCounter(c, "Com_stmt_prepare");
+    return absl::OkStatus();
+  }), IsOk());
+  ASSERT_THAT(invitations::RunTransaction(pool, "second", [&](invitations::SqlSession& c) {
+    sql::PreparedStatement* again = c.Prepare("SELECT ? + 1");
+    EXPECT_EQ(again, first);
+    EXPECT_EQ(PlusOne(*again, 41), 42);
+    EXPECT_EQ(SessionCounter(c, "Com_stmt_prepare"), prepares_after_first)
+        << "the second transaction prepared the statement again";
+    return absl::OkStatus();
+  }), IsOk());
+}
+
+TEST(Resilience, TheStatementCacheIsBoundedBetweenLeasesNeverDuringOne) {
+  const std::string database = absl::StrCat("stmt_bound_", getpid());
+  ASSERT_THAT(SharedMariaDb().CreateDatabase(database), IsOk());
+  invitations::ConnectionPoolOptions options;
+  options.max_connections = 1;
+  options.max_cached_statements = 4;
+  invitations::ConnectionPool pool = PoolOn(database, options);
+
+  ASSERT_THAT(invitations::RunReadOnly(pool, "many", [&](invitations::SqlSession& c) {
+    sql::PreparedStatement* kept = c.Prepare("SELECT ? + 1");
+    for (int i = 2; i <= 6; ++i) c.Prepare(absl::StrCat("SELECT ? + ", i));
+    EXPECT_EQ(c.cached_statements(), 6u);
+    EXPECT_EQ(PlusOne(*kept, 1), 2) << "a statement of this lease was closed under it";
+    return absl::OkStatus();
+  }), IsOk());
+  ASSERT_THAT(invitations::RunReadOnly(pool, "next", [&](invitations::SqlSession& c) {
+    EXPECT_EQ(c.cached_statements(), 0u);
+    EXPECT_EQ(PlusOne(*c.Prepare("SELECT ? + 1"), 2), 3);
+    return absl::OkStatus();
+  }), IsOk());
+}
+
+TEST(Resilience, CachedStatementsDieWithAKilledConnection) {
+  const std::string database = absl::StrCat("stmt_kill_", getpid());
+  ASSERT_THAT(SharedMariaDb().CreateDatabase(database), IsOk());
+  invitations::ConnectionPoolOptions options;
+  options.max_connections = 1;
+  // No ping before reuse, however slow the machine: the body itself must meet the dead connection.
+  options.validate_after_idle = absl::Hours(1);
+  invitations::ConnectionPool pool = PoolOn(database, options);
+
+  int64_t connection_id = -1;
+  ASSERT_THAT(invitations::RunReadOnly(pool, "warm", [&](invitations::SqlSession& c) {
+    EXPECT_EQ(PlusOne(*c.Prepare("SELECT ? + 1"), 1), 2);
+    std::unique_ptr<sql::Statement> s(c.connection().createStatement());
+    std::unique_ptr<sql::ResultSet> rs(s->executeQuery("SELECT CONNECTION_ID()"));
+    connection_id = rs->next() ? rs->getInt64(1) : -1;
+    return absl::OkStatus();
+  }), IsOk());
+  ASSERT_THAT(SharedMariaDb().Query(database, absl::StrCat("KILL ", connection_id)).status(),
+              IsOk());
+
+  // The idle connection is dead: the pool retries on a fresh one, whose cache starts empty.
+  int attempts = 0;
+  ASSERT_THAT(invitations::RunReadOnly(pool, "after kill", [&](invitations::SqlSession& c) {
+    ++attempts;
+    EXPECT_EQ(PlusOne(*c.Prepare("SELECT ? + 1"), 9), 10);
+    return absl::OkStatus();
+  }), IsOk());
+  EXPECT_EQ(attempts, 2) << "the first attempt should have met the killed connection";
 }
 
 // MariaDB restarted under a running server: calls fail cleanly meanwhile and succeed afterwards

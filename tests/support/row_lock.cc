@@ -21,8 +21,8 @@ HeldInvitationLock::HeldInvitationLock(const std::string& mysql_uri,
   pool_ = std::make_unique<invitations::ConnectionPool>(*endpoint,
                                                         invitations::ConnectionPoolOptions{});
   holder_ = std::thread([this, invitation_id] {
-    absl::Status s = invitations::RunTransaction(*pool_, "lock", [&](sql::Connection& c) {
-      std::unique_ptr<sql::Statement> st(c.createStatement());
+    absl::Status s = invitations::RunTransaction(*pool_, "lock", [&](invitations::SqlSession& c) {
+      std::unique_ptr<sql::Statement> st(c.connection().createStatement());
       std::unique_ptr<sql::ResultSet> rs(st->executeQuery(absl::StrCat(
           "SELECT id FROM invitations WHERE id = '", invitation_id, "' FOR UPDATE")));
       if (!locked_.HasBeenNotified()) locked_.Notify();  // the body reruns after a deadlock
