@@ -211,7 +211,10 @@ absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& argv
 
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
-    const bool is_flag = !flags_ended && arg.size() > 1 && arg[0] == '-';
+    // Flags are spelled --name (and -h). Any other word starting with one dash is an argument:
+    // registration tokens are base64url, so one in 32 starts with '-', and echoing it back in an
+    // "unknown flag" error would put the secret on the terminal.
+    const bool is_flag = !flags_ended && (absl::StartsWith(arg, "--") || arg == "-h");
     if (!is_flag) {
       if (command == nullptr) {
         command = FindCommand(arg);
@@ -231,9 +234,6 @@ absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& argv
     if (arg == "-h") {
       invocation.help = true;
       continue;
-    }
-    if (!absl::StartsWith(arg, "--")) {
-      return Usage(absl::StrCat("unknown flag ", arg, " (flags are spelled --name)"));
     }
     std::string name = arg.substr(2);
     std::string value;

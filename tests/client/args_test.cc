@@ -53,6 +53,16 @@ TEST(ParseCommandLineTest, DoubleDashEndsFlagsSoATokenMayStartWithADash) {
   EXPECT_EQ(parsed->args, std::vector<std::string>{"-abc_def"});
 }
 
+TEST(ParseCommandLineTest, ATokenStartingWithOneDashIsAnArgumentWithoutDoubleDash) {
+  absl::StatusOr<Invocation> parsed = Parse({"validate", "-5v1o_secret"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->args, std::vector<std::string>{"-5v1o_secret"});
+  parsed = Parse({"accept", "-tok", "--first-name", "Ada"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->args, std::vector<std::string>{"-tok"});
+  EXPECT_EQ(parsed->flags.at("first-name"), "Ada");
+}
+
 TEST(ParseCommandLineTest, HelpForms) {
   EXPECT_EQ(Parse({})->command, "help");
   EXPECT_TRUE(Parse({"--help"})->help);
@@ -76,7 +86,7 @@ TEST(ParseCommandLineTest, UsageErrorsNameTheProblem) {
       {{"list", "--emails", "x"}, "unknown flag --emails for `list`"},
       {{"--emails", "x", "list"}, "unknown flag --emails for `list`"},
       {{"create", "--email"}, "--email needs a value"},
-      {{"create", "-e", "x"}, "unknown flag -e"},
+      {{"create", "-e", "x"}, "unexpected argument \"-e\" for `create`"},
       {{"create", "--nope"}, "unknown flag --nope"},
   };
   for (const Case& c : cases) {
