@@ -5,7 +5,8 @@
 #
 #   deploy/test.sh                 build into build/ and run everything
 #   BUILD_DIR=out deploy/test.sh   another build directory
-#   deploy/test.sh -R lifecycle    extra arguments go to ctest
+#   deploy/test.sh -R lifecycle    extra arguments go to ctest (and to the sanitizer runs)
+#   SANITIZERS=0 FUZZ=0 deploy/test.sh   the plain suite only (~4 min after the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,8 +28,13 @@ if [ "${FUZZ:-1}" != 0 ]; then
   cmake --build "$FUZZ_BUILD_DIR" -j "$(nproc)" --target fuzz_targets
   ctest --test-dir "$FUZZ_BUILD_DIR" --output-on-failure -j 2 -L fuzz
 fi
-# SANITIZERS=1: the whole suite again under ASan+UBSan (deploy/test-sanitizers.sh; a second full
-# build, ~+15 min here, see BUILD_NOTES.md). TSan: deploy/test-sanitizers.sh thread, not gating yet.
-if [ "${SANITIZERS:-0}" = 1 ]; then
-  deploy/test-sanitizers.sh
-fi
+# The whole suite again under ASan+UBSan and then under TSan (deploy/test-sanitizers.sh: builds
+# build-asan and build-tsan; see BUILD_NOTES.md "Sanitizers" for what each costs here). On by
+# default, so CI runs them; SANITIZERS=0 skips them for a quick local run, SANITIZERS=address or
+# =thread runs one.
+case "${SANITIZERS:-both}" in
+  0) ;;
+  1|both) deploy/test-sanitizers.sh both "$@" ;;
+  address|thread) deploy/test-sanitizers.sh "$SANITIZERS" "$@" ;;
+  *) echo "SANITIZERS must be 0, both, address or thread" >&2; exit 2 ;;
+esac

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -56,9 +57,14 @@ absl::StatusOr<int> MigrateWhenReachable(si::ConnectionPool& pool, absl::Duratio
   }
 }
 
+// Exits without running static destructors or atexit handlers: some failures come after the
+// dispatcher, sweeper, feed and worker threads have started, and those threads would go on using
+// the Connector/C++ driver and OpenSSL while exit() tore them down (a race TSan reports, and a
+// crash in OpenSSL's RAND lock seen under it).
 [[noreturn]] void Fail(absl::string_view what, const absl::Status& status) {
   si::Log(si::LogLevel::kError, what, {{"error", status.ToString()}});
-  std::exit(1);
+  std::fflush(nullptr);
+  std::_Exit(1);
 }
 
 }  // namespace
