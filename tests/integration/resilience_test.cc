@@ -108,11 +108,15 @@ TEST(Resilience, ASlowDatabaseNeverQueuesWithoutBound) {
 
 // --- the pool's prepared-statement cache ---
 
-invitations::ConnectionPool PoolOn(const std::string& database,
-                                   invitations::ConnectionPoolOptions options) {
+// A pool of one connection (so every lease gets the same one) on a new database of its own.
+invitations::ConnectionPool OneConnectionPool(absl::string_view name,
+                                              invitations::ConnectionPoolOptions options = {}) {
+  const std::string database = absl::StrCat(name, "_", getpid());
+  EXPECT_THAT(SharedMariaDb().CreateDatabase(database), IsOk());
   absl::StatusOr<invitations::MysqlEndpoint> endpoint =
       invitations::ParseMysqlUri(SharedMariaDb().Uri(database));
   EXPECT_TRUE(endpoint.ok()) << endpoint.status();
+  options.max_connections = 1;
   return invitations::ConnectionPool(*endpoint, options);
 }
 
@@ -130,11 +134,7 @@ int64_t PlusOne(sql::PreparedStatement& s, int value) {
 }
 
 TEST(Resilience, AStatementIsPreparedOncePerConnectionAndReusedByLaterTransactions) {
-  const std::string database = absl::StrCat("stmt_", getpid());
-  ASSERT_THAT(SharedMariaDb().CreateDatabase(database), IsOk());
-  invitations::ConnectionPoolOptions options;
-  options.max_connections = 1;
-  invitations::ConnectionPool pool = PoolOn(database, options);
+  invitations::ConnectionPool pool = OneConnectionPool("stmt");
 
   sql::PreparedStatement* first = nullptr;
   int64_t prepares_after_first = -1;
@@ -156,12 +156,9 @@ TEST(Resilience, AStatementIsPreparedOncePerConnectionAndReusedByLaterTransactio
 }
 
 TEST(Resilience, TheStatementCacheIsBoundedBetweenLeasesNeverDuringOne) {
-  const std::string database = absl::StrCat("stmt_bound_", getpid());
-  ASSERT_THAT(SharedMariaDb().CreateDatabase(database), IsOk());
   invitations::ConnectionPoolOptions options;
-  options.max_connections = 1;
   options.max_cached_statements = 4;
-  invitations::ConnectionPool pool = PoolOn(database, options);
+  invitations::ConnectionPool pool = OneConnectionPool("stmt_bound", options);
 
   ASSERT_THAT(invitations::RunReadOnly(pool, "many", [&](invitations::SqlSession& c) {
     sql::PreparedStatement* kept = c.Prepare("SELECT ? + 1");
@@ -178,13 +175,10 @@ TEST(Resilience, TheStatementCacheIsBoundedBetweenLeasesNeverDuringOne) {
 }
 
 TEST(Resilience, CachedStatementsDieWithAKilledConnection) {
-  const std::string database = absl::StrCat("stmt_kill_", getpid());
-  ASSERT_THAT(SharedMariaDb().CreateDatabase(database), IsOk());
   invitations::ConnectionPoolOptions options;
-  options.max_connections = 1;
   // No ping before reuse, however slow the machine: the body itself must meet the dead connection.
   options.validate_after_idle = absl::Hours(1);
-  invitations::ConnectionPool pool = PoolOn(database, options);
+  invitations::ConnectionPool pool = OneConnectionPool("stmt_kill", options);
 
   int64_t connection_id = -1;
   ASSERT_THAT(invitations::RunReadOnly(pool, "warm", [&](invitations::SqlSession& c) {
@@ -194,7 +188,7 @@ TEST(Resilience, CachedStatementsDieWithAKilledConnection) {
     connection_id = rs->next() ? rs->getInt64(1) : -1;
     return absl::OkStatus();
   }), IsOk());
-  ASSERT_THAT(SharedMariaDb().Query(database, absl::StrCat("KILL ", connection_id)).status(),
+  ASSERT_THAT(SharedMariaDb().Query("mysql", absl::StrCat("KILL ", connection_id)).status(),
               IsOk());
 
   // The idle connection is dead: the pool retries on a fresh one, whose cache starts empty.

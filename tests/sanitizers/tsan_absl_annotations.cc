@@ -6,29 +6,16 @@
 // Abseil also evaluates Conditions inside its own code, holding the mutex but between those
 // annotations (a waiter's, on the thread that unlocks; or the waiter's own, after it wakes): the
 // evaluation is annotated as a critical section of the mutex the calling wrapper works on.
-#include <dlfcn.h>
-
 #include <cstdio>
 #include <cstdlib>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-
-extern "C" void __tsan_acquire(void* addr);
-extern "C" void __tsan_release(void* addr);
+#include "interpose.h"  // beside this file
 
 namespace {
 
-// The next definition of `mangled` after this library's: Abseil's own.
-template <typename Fn>
-Fn Real(const char* mangled) {
-  void* fn = dlsym(RTLD_NEXT, mangled);
-  if (fn == nullptr) {
-    std::fprintf(stderr, "tsan_absl_annotations: %s not found\n", mangled);
-    std::abort();
-  }
-  return reinterpret_cast<Fn>(fn);
-}
+using ::securelink::sanitizers::Real;
 
 // The mutex whose Lock/Unlock/Await/... wrapper this thread is inside: Abseil calls
 // Condition::Eval (through its PLT, so the wrapper below sees it) only while that mutex is held.

@@ -17,8 +17,6 @@
 // submitted and completed; a call is torn down only after all its batches and references. Nothing
 // is added between two operations on different tags, so a race between two of our reactor
 // callbacks, or between a callback and our own threads, stays visible.
-#include <dlfcn.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
@@ -28,24 +26,13 @@
 #include <grpcpp/support/server_callback.h>
 
 #include "absl/status/status.h"
-
-extern "C" void __tsan_acquire(void* addr);
-extern "C" void __tsan_release(void* addr);
+#include "interpose.h"  // beside this file
 
 struct grpc_cq_completion;  // Opaque here; only passed through.
 
 namespace {
 
-// The next definition of `name` after this library's: libgrpc's own.
-template <typename Fn>
-Fn Real(const char* name) {
-  void* fn = dlsym(RTLD_NEXT, name);
-  if (fn == nullptr) {
-    std::fprintf(stderr, "tsan_grpc_annotations: %s not found\n", name);
-    std::abort();
-  }
-  return reinterpret_cast<Fn>(fn);
-}
+using ::securelink::sanitizers::Real;
 
 grpc_cq_completion_type CompletionType(grpc_completion_queue* cq) {
   static auto real = Real<grpc_cq_completion_type (*)(grpc_completion_queue*)>(
