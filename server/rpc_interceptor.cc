@@ -109,6 +109,9 @@ class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor
       if (code >= 0 && code < metrics::kGrpcCodeCount) series_->handled[code]->Increment();
       series_->handling_seconds->Observe(absl::ToDoubleSeconds(elapsed));
     }
+    const LogLevel level = LevelFor(status.error_code(), method_);
+    // Below the log level (e.g. --log_level=warning and an OK call) there is no line to build.
+    if (!LogEnabled(level)) return;
     std::string subject;
     {
       CallerRegistry& callers = Callers();
@@ -125,7 +128,7 @@ class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor
     if (!subject.empty()) fields.emplace_back("sub", subject);
     // Status messages are written for people and never carry tokens or passwords (SPEC §2).
     if (!status.ok()) fields.emplace_back("error", status.error_message());
-    Log(LevelFor(status.error_code(), method_), "rpc", fields);
+    Log(level, "rpc", fields);
   }
 
   const absl::Time start_;

@@ -73,8 +73,10 @@ absl::string_view LevelName(LogLevel level) {
 
 void SetMinLogLevel(LogLevel level) { min_level = static_cast<int>(level); }
 
+bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= min_level.load(); }
+
 void Log(LogLevel level, absl::string_view message, const LogFields& fields) {
-  if (static_cast<int>(level) < min_level.load()) return;
+  if (!LogEnabled(level)) return;
   std::string line = absl::StrCat(
       "{\"time\":",
       JsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone())),

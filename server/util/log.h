@@ -17,6 +17,9 @@ using LogFields = std::vector<std::pair<std::string, std::string>>;
 // Lines below `level` are dropped. Default kInfo.
 void SetMinLogLevel(LogLevel level);
 
+// Whether a line at `level` would be written: lets a hot path skip building its fields.
+bool LogEnabled(LogLevel level);
+
 // Writes {"time":…,"level":…,"msg":…, fields…} as one line, atomically with respect to other
 // log lines.
 void Log(LogLevel level, absl::string_view message, const LogFields& fields = {});
