@@ -65,13 +65,13 @@ row() {  # figure measured limit ratio target verdict
 }
 verdict() { /usr/bin/python3 -c "import sys; print('ok' if $1 else 'MISSED')"; }
 ratio() { /usr/bin/python3 -c "print('%.2f' % ($1 / $2))"; }
+median() { /usr/bin/python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
 TABLE=()
 # (a) CreateInvitation vs. the same transactions straight to MariaDB. Single commits are bound
 # by the redo-log flush, whose latency swings run to run (2x seen between two 8 s runs), so each
 # concurrency is measured in ROUNDS_A rounds that alternate which side goes first, and the
 # median of the per-round ratios is reported with the median rate of each side.
-median() { /usr/bin/python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 for c in 1 16 64; do
   svcs=() raws=() ratios=() p99s=()
   for round in $(seq "${ROUNDS_A:-3}"); do

@@ -14,7 +14,6 @@
 #include "storage/invitation_store.h"
 
 namespace sql {
-class Connection;
 class PreparedStatement;
 class ResultSet;
 }  // namespace sql
