@@ -289,6 +289,16 @@ absl::Status KeycloakStandin::ClearFaults() const {
   return r->status == 200 ? absl::OkStatus() : absl::InternalError(r->body);
 }
 
+long KeycloakStandin::HeldRequests() const {
+  absl::StatusOr<json> held = GetJson("/_standin/held");
+  if (!held.ok() || !held->contains("held")) return -1;
+  return (*held)["held"].get<long>();
+}
+
+absl::Status KeycloakStandin::ReleaseHeld() const {
+  return PostJson("/_standin/release", json::object());
+}
+
 absl::Status KeycloakStandin::RevokeTokens() const {
   return PostJson("/_standin/revoke_tokens", json::object());
 }

@@ -77,13 +77,19 @@ class KeycloakStandin {
   absl::StatusOr<std::string> ServiceAccountToken() const;
 
   // Control API (see keycloak_standin.py): queue a fault ({"fail_next": 1, "status": 503},
-  // {"delay_ms": 2000}, {"drop_attributes": true}, ...), clear them all, revoke every token,
+  // {"delay_ms": 2000}, {"hold": true, "count": 1}, {"drop_attributes": true}, ...), clear them
+  // all (which also releases held requests), revoke every token,
   // change configuration at run time, forget everything.
   absl::Status InjectFault(const nlohmann::json& fault) const;
   absl::Status ClearFaults() const;
   absl::Status RevokeTokens() const;
   absl::Status Configure(const nlohmann::json& changes) const;
   absl::Status Reset() const;
+
+  // Held requests ({"hold": true, ...} faults): how many wait right now, and letting every one
+  // of them go on. -1 if the count cannot be read.
+  long HeldRequests() const;
+  absl::Status ReleaseHeld() const;
 
   // Inspection: every user (with credentials' type and realm role names), the counters
   // (token_requests, tokens_issued, token_failures, admin_requests, unauthorized, forbidden,

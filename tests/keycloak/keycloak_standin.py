@@ -23,7 +23,12 @@ documented paths, bodies and status codes:
        GET    /users?search|username|email|firstName|lastName|exact|q|enabled|emailVerified|
                      first|max|briefRepresentation
        GET    /users/count (same filters)
-       GET|PUT|DELETE /users/{id}               404 {"error":"User not found"}
+       GET|PUT|DELETE /users/{id}               404 {"error":"User not found"}. PUT replaces the
+                                              user's attributes with the body's (Keycloak 24+ no
+                                              longer merges a partial update): send the whole
+                                              representation.
+       PUT    /users/{id}/reset-password      {"type":"password","value","temporary"} 204; 400 with
+                                              the password-policy error as on create
        GET|POST|DELETE /users/{id}/role-mappings/realm    (POST/DELETE 204; unknown role id 404)
        GET    /users/{id}/role-mappings
        GET    /roles, GET /roles/{name}       404 {"error":"Could not find role"}
@@ -33,8 +38,14 @@ Test control API (no auth, never faulted):
   POST   /_standin/faults   {"fail_next": N | "fail_all": true, "status": 503, "body": {...}?, "path_contains": "...",
                              "method": "POST"?, "after_commit": bool, "drop_connection": bool}
                             {"delay_ms": D, "count": N?, "path_contains": ...}  (count absent: all)
+                            {"hold": true, "count": N?, "method"?, "path_contains"?, "after_commit"?}:
+                            matching requests wait until released (before or, with after_commit,
+                            after they took effect), so a test can act while one is in flight
                             {"drop_attributes": true|false}
-  GET    /_standin/faults   DELETE /_standin/faults (clears all, including drop_attributes)
+  GET    /_standin/faults   DELETE /_standin/faults (clears all, including drop_attributes, and
+                            releases every held request)
+  GET    /_standin/held     {"held": N, "released": M}: requests waiting now, and released so far
+  POST   /_standin/release  lets every held request go on
   GET    /_standin/users    every user, with credentials (type/temporary only) and role names
   GET    /_standin/stats    counters: token_requests, tokens_issued, token_failures,
                             admin_requests, unauthorized, forbidden, active_tokens
@@ -189,6 +200,7 @@ class Fault:
         self.after_commit = bool(spec.get("after_commit", False))
         self.drop_connection = bool(spec.get("drop_connection", False))
         self.delay_ms = spec.get("delay_ms")
+        self.hold = bool(spec.get("hold", False))
         self.spec = spec
 
     def matches(self, method, path):
@@ -227,11 +239,34 @@ class State:
         self.drop_attributes = False
         self.faults = []
         self.request_log = []
+        # Held requests wait on the current gate; releasing opens it and starts a new one.
+        self.hold_gate = threading.Event()
+        self.held = 0
+        self.released = 0
         self.reset_data()
         for name in split_list(args.roles):
             self.add_role(name)
         if self.state_file and os.path.exists(self.state_file):
             self.load()
+
+    def release_held(self):
+        """Lets every held request go on; returns how many were waiting. Requires the lock."""
+        waiting = self.held
+        self.hold_gate.set()
+        self.hold_gate = threading.Event()
+        return waiting
+
+    def wait_if_held(self, fault):
+        """Blocks a request a hold fault matched until the test releases it (not under the lock)."""
+        if fault is None:
+            return
+        with self.lock:
+            gate = self.hold_gate
+            self.held += 1
+        gate.wait()
+        with self.lock:
+            self.held -= 1
+            self.released += 1
 
     def reset_data(self):
         self.users = {}      # id -> user dict (internal form)
@@ -408,13 +443,16 @@ class Handler(BaseHTTPRequestHandler):
         with state.lock:
             faults = [f for f in state.faults if f.matches(method, self.path)]
             delays = [f for f in faults if f.delay_ms is not None]
-            failing = next((f for f in faults if f.delay_ms is None), None)
-            for f in delays + ([failing] if failing else []):
+            hold = next((f for f in faults if f.hold), None)
+            failing = next((f for f in faults if f.delay_ms is None and not f.hold), None)
+            for f in delays + [f for f in (hold, failing) if f is not None]:
                 if f.remaining is not None:
                     f.remaining -= 1
             state.faults = [f for f in state.faults if f.remaining is None or f.remaining > 0]
         for f in delays:
             time.sleep(f.delay_ms / 1000.0)
+        if hold is not None and not hold.after_commit:
+            state.wait_if_held(hold)
 
         if failing is not None and not failing.after_commit:
             self.fail(method, failing)
@@ -426,6 +464,8 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug here must look like a Keycloak 500, not a hang
             sys.stderr.write(f"keycloak-standin: internal error: {e!r}\n")
             status, body, headers = 500, SERVER_ERROR, {}
+        if hold is not None and hold.after_commit:
+            state.wait_if_held(hold)
         if failing is not None:
             self.fail(method, failing)
             return
@@ -459,7 +499,8 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_standin/faults" and method == "POST":
                 if "drop_attributes" in body:
                     state.drop_attributes = bool(body["drop_attributes"])
-                if "fail_next" in body or "fail_all" in body or "delay_ms" in body:
+                if ("fail_next" in body or "fail_all" in body or "delay_ms" in body
+                        or body.get("hold")):
                     state.faults.append(Fault(body))
                 return 200, {"faults": len(state.faults)}
             if path == "/_standin/faults" and method == "GET":
@@ -468,7 +509,12 @@ class Handler(BaseHTTPRequestHandler):
                              "drop_attributes": state.drop_attributes}
             if path == "/_standin/faults" and method == "DELETE":
                 state.faults, state.drop_attributes = [], False
+                state.release_held()
                 return 200, {"faults": 0}
+            if path == "/_standin/held" and method == "GET":
+                return 200, {"held": state.held, "released": state.released}
+            if path == "/_standin/release" and method == "POST":
+                return 200, {"released": state.release_held()}
             if path == "/_standin/users" and method == "GET":
                 out = []
                 for u in sorted(state.users.values(), key=lambda u: u["username"]):
@@ -513,6 +559,7 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_standin/reset" and method == "POST":
                 state.reset_data()
                 state.faults, state.drop_attributes, state.request_log = [], False, []
+                state.release_held()
                 state.persist()
                 return 200, {"ok": True}
         raise HttpError(404, {"error": f"no control endpoint {method} {path}"})
@@ -663,6 +710,9 @@ class Handler(BaseHTTPRequestHandler):
                 if sub == [] and method == "PUT":
                     require("manage-users")
                     return self.update_user(user, body or {})
+                if sub == ["reset-password"] and method == "PUT":
+                    require("manage-users")
+                    return self.reset_password(user, body or {})
                 if sub == [] and method == "DELETE":
                     require("manage-users")
                     del state.users[user["id"]]
@@ -807,9 +857,27 @@ class Handler(BaseHTTPRequestHandler):
         for field in ("enabled", "emailVerified"):
             if field in rep:
                 user[field] = bool(rep[field])
-        if "attributes" in rep:
-            user["attributes"] = self.kept_attributes(rep["attributes"])
+        # Keycloak 24+: the body's attributes replace the user's; a body without them clears
+        # the custom attributes (partial updates are no longer merged).
+        user["attributes"] = self.kept_attributes(rep.get("attributes"))
         self.state.persist()
+        return 204, None, {}
+
+    def reset_password(self, user, rep):
+        state = self.state
+        if rep.get("type", "password") != "password" or not isinstance(rep.get("value"), str):
+            raise HttpError(400, {"error": "invalid_request",
+                                  "error_description": "Missing password value"})
+        violation = check_password(state.policies, rep["value"], user["username"],
+                                   user.get("email"))
+        if violation:
+            raise HttpError(400, {"error": violation[0], "error_description": violation[1]})
+        salt = secrets.token_hex(8)
+        user["credentials"] = [c for c in user["credentials"] if c["type"] != "password"]
+        user["credentials"].append({
+            "type": "password", "temporary": bool(rep.get("temporary", True)), "salt": salt,
+            "hash": hashlib.sha256((salt + rep["value"]).encode()).hexdigest()})
+        state.persist()
         return 204, None, {}
 
     def search_users(self, query):

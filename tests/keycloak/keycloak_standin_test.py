@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 import urllib.error
 import urllib.parse
@@ -249,6 +251,32 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual(self.kc.admin("DELETE", user_path)[0], 204)
         self.assertEqual(self.kc.admin("GET", user_path)[0], 404)
 
+    def test_put_without_attributes_clears_them_as_keycloak_24_does(self):
+        _, _, headers = self.kc.admin("POST", USERS, new_user("ada"))
+        user_path = urllib.parse.urlsplit(headers["Location"]).path
+        self.assertEqual(self.kc.admin("PUT", user_path, {"enabled": False})[0], 204)
+        user = self.kc.admin("GET", user_path)[1]
+        self.assertEqual((user["enabled"], user.get("attributes")), (False, None))
+
+    def test_reset_password_replaces_the_password_and_applies_the_policy(self):
+        _, _, headers = self.kc.admin("POST", USERS, new_user("ada"))
+        user_path = urllib.parse.urlsplit(headers["Location"]).path
+        status, body, _ = self.kc.admin("PUT", user_path + "/reset-password",
+                                        {"type": "password", "value": "short",
+                                         "temporary": False})
+        self.assertEqual((status, body["error"]), (400, "invalidPasswordMinLengthMessage"))
+        status, _, _ = self.kc.admin("PUT", user_path + "/reset-password",
+                                     {"type": "password", "value": "another-long-2",
+                                      "temporary": False})
+        self.assertEqual(status, 204)
+
+        def login(password):
+            return self.kc.call("POST", TOKEN_PATH, form={
+                "grant_type": "password", "client_id": "securelink-cli", "username": "ada",
+                "password": password})[0]
+        self.assertEqual(login("long-enough-1"), 401)
+        self.assertEqual(login("another-long-2"), 200)
+
     def test_roles_and_role_mappings(self):
         status, body, _ = self.kc.admin("GET", "/admin/realms/securelink/roles/nope")
         self.assertEqual((status, body), (404, {"error": "Could not find role"}))
@@ -316,6 +344,39 @@ class FaultsAndStateTest(unittest.TestCase):
         log = self.kc.call("GET", "/_standin/requests")[1]
         self.assertIn({"method": "GET", "path": USERS + "?email=a%2Bb%40x.io", "status": 500},
                       log)
+
+    def test_hold_keeps_a_request_in_flight_until_released(self):
+        self.kc.call("POST", "/_standin/faults", {"hold": True, "count": 1, "method": "POST",
+                                                  "path_contains": "/users"})
+        result = {}
+        worker = threading.Thread(
+            target=lambda: result.update(status=self.kc.admin("POST", USERS, new_user("ada"))[0]))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while self.kc.call("GET", "/_standin/held")[1]["held"] != 1:
+            self.assertLess(time.monotonic(), deadline, "the request was never held")
+            time.sleep(0.01)
+        self.assertEqual(self.kc.call("GET", "/_standin/users")[1], [], "held before it acts")
+        self.assertEqual(self.kc.admin("GET", USERS)[0], 200, "other requests are not held")
+        self.assertEqual(self.kc.call("POST", "/_standin/release")[1], {"released": 1})
+        worker.join(10)
+        self.assertEqual(result.get("status"), 201)
+        self.assertEqual(self.kc.call("GET", "/_standin/held")[1], {"held": 0, "released": 1})
+
+    def test_hold_after_commit_has_already_acted(self):
+        self.kc.call("POST", "/_standin/faults", {"hold": True, "count": 1, "method": "POST",
+                                                  "path_contains": "/users",
+                                                  "after_commit": True})
+        worker = threading.Thread(target=lambda: self.kc.admin("POST", USERS, new_user("ada")))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while self.kc.call("GET", "/_standin/held")[1]["held"] != 1:
+            self.assertLess(time.monotonic(), deadline, "the request was never held")
+            time.sleep(0.01)
+        self.assertEqual(len(self.kc.call("GET", "/_standin/users")[1]), 1)
+        self.kc.call("DELETE", "/_standin/faults")  # clearing also releases
+        worker.join(10)
+        self.assertFalse(worker.is_alive())
 
     def test_state_survives_a_restart_like_keycloaks_database(self):
         token = self.kc.token()
