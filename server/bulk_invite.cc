@@ -165,8 +165,13 @@ std::vector<BulkResult> BulkInviter::ProcessChunk(const BulkInvitePlan& plan, si
       r.message = plan.validate_only_ ? "would be invited (validate_only)" : "";
     } else {
       r.outcome = BulkOutcome::kSkippedPending;
-      r.invitation_id = o.invitation_id;
-      r.message = "an active invitation already exists for this address";
+      // The holder is named only to a caller who may read it (SPEC §10).
+      if (CanActOn(plan.caller_, InvitationAction::kGet, o.holder_tenant_id, o.holder_role).ok()) {
+        r.invitation_id = o.invitation_id;
+        r.message = "an active invitation already exists for this address";
+      } else {
+        r.message = "an active invitation for this address already exists elsewhere";
+      }
     }
   }
   return results;

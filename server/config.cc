@@ -89,6 +89,12 @@ ABSL_FLAG(std::string, keycloak_client_secret_file, "",
           "File holding the service-account secret (instead of --keycloak_client_secret).");
 ABSL_FLAG(absl::Duration, expiry_sweep_interval, absl::Seconds(30),
           "How often each replica persists the expiry of overdue invitations.");
+ABSL_FLAG(absl::Duration, accept_saga_lease, absl::Minutes(5),
+          "How long an accept attempt holds its claim on a link before any replica's recoverer "
+          "may finish or undo it (well above the few Keycloak calls a healthy accept takes).");
+ABSL_FLAG(absl::Duration, accept_recovery_interval, absl::Seconds(15),
+          "How often each replica looks for accept sagas to finish or undo (a crashed attempt, "
+          "or the account of an invitation revoked or expired meanwhile).");
 // --- The event feed (WatchInvitationEvents) ---
 ABSL_FLAG(absl::Duration, event_poll_interval, absl::Milliseconds(200),
           "How often each replica sequences and reads new events for its feed subscribers.");
@@ -179,6 +185,8 @@ constexpr EnvTwin kEnvTwins[] = {
     {"log_level", "INVITATIONS_LOG_LEVEL"},
     {"keycloak_client_secret_file", "INVITATIONS_KEYCLOAK_CLIENT_SECRET_FILE"},
     {"expiry_sweep_interval", "INVITATIONS_EXPIRY_SWEEP_INTERVAL"},
+    {"accept_saga_lease", "INVITATIONS_ACCEPT_SAGA_LEASE"},
+    {"accept_recovery_interval", "INVITATIONS_ACCEPT_RECOVERY_INTERVAL"},
     {"event_poll_interval", "INVITATIONS_EVENT_POLL_INTERVAL"},
     {"event_buffer_events", "INVITATIONS_EVENT_BUFFER_EVENTS"},
     {"role_super_admin", "INVITATIONS_ROLE_SUPER_ADMIN"},
@@ -438,6 +446,14 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   c.expiry_sweep_interval = absl::GetFlag(FLAGS_expiry_sweep_interval);
   if (c.expiry_sweep_interval < absl::Seconds(1)) {
     return Problem("expiry_sweep_interval", "must be at least 1s");
+  }
+  c.accept_saga.lease = absl::GetFlag(FLAGS_accept_saga_lease);
+  if (c.accept_saga.lease < absl::Seconds(1)) {
+    return Problem("accept_saga_lease", "must be at least 1s");
+  }
+  c.accept_saga.recovery_interval = absl::GetFlag(FLAGS_accept_recovery_interval);
+  if (c.accept_saga.recovery_interval < absl::Milliseconds(10)) {
+    return Problem("accept_recovery_interval", "must be at least 10ms");
   }
   c.event_feed.poll_interval = absl::GetFlag(FLAGS_event_poll_interval);
   if (c.event_feed.poll_interval < absl::Milliseconds(10) ||

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/accept_saga.h"
 #include "server/auth/authorization.h"
 #include "server/auth/jwt_verifier.h"
 #include "server/domain/validation.h"
@@ -54,6 +55,7 @@ struct ServerConfig {
   double token_rate_per_second = 5;
   int token_rate_burst = 20;
   absl::Duration expiry_sweep_interval = absl::Seconds(30);
+  AcceptSagaOptions accept_saga;
   EventFeedOptions event_feed;
   // Keycloak's Admin REST API (SPEC §5); base_url empty: AcceptInvitation is UNAVAILABLE.
   KeycloakAdminOptions keycloak;

@@ -4,13 +4,10 @@
 #ifndef SECURELINK_SERVER_EXPIRY_SWEEPER_H_
 #define SECURELINK_SERVER_EXPIRY_SWEEPER_H_
 
-#include <thread>
-
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/domain/clock.h"
+#include "server/periodic_task.h"
 #include "storage/invitation_store.h"
 
 namespace securelink::invitations {
@@ -19,14 +16,12 @@ class ExpirySweeper {
  public:
   // `store` and `clock` must outlive the sweeper.
   ExpirySweeper(InvitationStore& store, const Clock& clock, absl::Duration interval,
-                int batch = 500)
-      : store_(store), clock_(clock), interval_(interval), batch_(batch) {}
-  ~ExpirySweeper() { Stop(); }
+                int batch = 500);
 
   // Starts the background thread: a sweep at once, then every `interval`.
-  void Start();
+  void Start() { loop_.Start(); }
   // Stops and joins the thread. Idempotent.
-  void Stop();
+  void Stop() { loop_.Stop(); }
 
   // Expires everything due now, batch by batch, on the calling thread; returns how many.
   absl::StatusOr<int> SweepOnce();
@@ -34,11 +29,8 @@ class ExpirySweeper {
  private:
   InvitationStore& store_;
   const Clock& clock_;
-  const absl::Duration interval_;
   const int batch_;
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  PeriodicTask loop_;  // last: stops before the members it uses go
 };
 
 }  // namespace securelink::invitations

@@ -121,7 +121,8 @@ grpc::ServerUnaryReactor* GrpcInvitationService::ResendInvitation(
   return OffloadAuthenticated(ctx, [this, request, response](const Caller& caller) {
     ASSIGN_OR_RETURN(IssuedInvitation issued,
                      service_.Resend(caller, request->id(),
-                                     FromProto(request->has_ttl(), request->ttl())));
+                                     FromProto(request->has_ttl(), request->ttl()),
+                                     request->request_id()));
     ToProto(issued.invitation, response->mutable_invitation());
     response->set_registration_url(issued.registration_url);
     return absl::OkStatus();

@@ -14,6 +14,27 @@
 namespace securelink::invitations {
 namespace {
 
+// A caller may act on an invitation only if it may read it; one it may not read is answered
+// exactly as an id that does not exist (SPEC §10), so ids of other tenants cannot be probed.
+absl::Status CheckVisible(const Caller& caller, InvitationAction action, const Invitation& inv) {
+  if (!CanActOn(caller, InvitationAction::kGet, inv.tenant_id, inv.role).ok()) {
+    return InvitationNotFoundError(inv.id);
+  }
+  return CanActOn(caller, action, inv.tenant_id, inv.role);
+}
+
+// An active invitation that blocks an address is named only to a caller who may read it.
+absl::Status VisibleTo(const Caller& caller, absl::Status status, absl::string_view email) {
+  if (ReasonOf(status) != kReasonActiveInvitationExists) return status;
+  std::string tenant, role;
+  for (const auto& [key, value] : GetErrorDetails(status).metadata) {
+    if (key == "tenant_id") tenant = value;
+    if (key == "role") role = value;
+  }
+  if (CanActOn(caller, InvitationAction::kGet, tenant, RoleFromName(role)).ok()) return status;
+  return ActiveInvitationElsewhereError(email);
+}
+
 absl::Status CheckInvitationId(absl::string_view id) {
   if (id.empty()) return InvalidField("id", "is required");
   // Ids are canonical UUIDs; anything else cannot name an invitation.
@@ -24,13 +45,6 @@ absl::Status CheckInvitationId(absl::string_view id) {
   }
   if (!shaped) return InvalidField("id", "is not an invitation id (a UUID)");
   return absl::OkStatus();
-}
-
-absl::Status TokenInvalidError() {
-  return ReasonedError(absl::StatusCode::kNotFound,
-                       "this registration link is not valid; ask your administrator for a new "
-                       "invitation",
-                       kReasonTokenInvalid);
 }
 
 // Page tokens bind the cursor to the filters they were issued for, so a token reused with other
@@ -68,12 +82,12 @@ absl::StatusOr<int64_t> DecodePageToken(absl::string_view token, const std::stri
 
 InvitationService::InvitationService(InvitationStore& store, const Clock& clock,
                                      TokenSealer sealer, InvitationServiceOptions options,
-                                     IdentityProvider* identity_provider)
+                                     AcceptSaga* accept_saga)
     : store_(store),
       clock_(clock),
       sealer_(std::move(sealer)),
       options_(std::move(options)),
-      identity_provider_(identity_provider) {}
+      accept_saga_(accept_saga) {}
 
 std::string InvitationService::RegistrationUrl(absl::string_view token) const {
   return invitations::RegistrationUrl(options_.registration_base_url, token);
@@ -129,12 +143,21 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
   row.event = AuditEvent{AuditEventType::kCreated, caller.subject, ""};
   if (!in.suppress_email) row.email_message_id = NewEmailMessageId();
 
-  ASSIGN_OR_RETURN(InsertResult result, store_.Insert(row, now));
+  absl::StatusOr<InsertResult> inserted = store_.Insert(row, now);
+  if (!inserted.ok()) return VisibleTo(caller, inserted.status(), inv.email);
+  InsertResult& result = *inserted;
   if (!result.replayed) {
     return IssuedInvitation{AsSeenAt(std::move(result.invitation), now), RegistrationUrl(token)};
   }
   const Invitation& first = result.invitation;
   if (first.email != inv.email || first.role != inv.role || first.tenant_id != inv.tenant_id) {
+    if (!CanActOn(caller, InvitationAction::kGet, first.tenant_id, first.role).ok()) {
+      return ReasonedError(absl::StatusCode::kAlreadyExists,
+                           absl::StrCat("request_id ", in.request_id,
+                                        " was already used for another invitation; use a new "
+                                        "request_id"),
+                           kReasonRequestIdReused);
+    }
     return ReasonedError(
         absl::StatusCode::kAlreadyExists,
         absl::StrCat("request_id ", in.request_id, " was already used for invitation ", first.id,
@@ -149,9 +172,10 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
 }
 
 absl::StatusOr<Invitation> InvitationService::Get(const Caller& caller, absl::string_view id) {
+  RETURN_IF_ERROR(RequireAdmin(caller));
   RETURN_IF_ERROR(CheckInvitationId(id));
   ASSIGN_OR_RETURN(Invitation inv, store_.Get(absl::AsciiStrToLower(id)));
-  RETURN_IF_ERROR(CanActOn(caller, InvitationAction::kGet, inv.tenant_id, inv.role));
+  RETURN_IF_ERROR(CheckVisible(caller, InvitationAction::kGet, inv));
   return AsSeenAt(std::move(inv), clock_.Now());
 }
 
@@ -199,42 +223,86 @@ absl::StatusOr<ListInvitationsOutput> InvitationService::List(const Caller& call
   return out;
 }
 
+absl::StatusOr<IssuedInvitation> InvitationService::ReplayResend(const Caller& caller,
+                                                                 absl::string_view id,
+                                                                 absl::string_view request_id,
+                                                                 const ResendRecord& record) {
+  const Invitation& first = record.invitation;
+  if (first.id != absl::AsciiStrToLower(id)) {
+    const bool visible = CanActOn(caller, InvitationAction::kGet, first.tenant_id, first.role).ok();
+    return ReasonedError(
+        absl::StatusCode::kAlreadyExists,
+        absl::StrCat("request_id ", request_id, " was already used for ",
+                     visible ? absl::StrCat("invitation ", first.id) : "another invitation",
+                     "; use a new request_id"),
+        kReasonRequestIdReused,
+        visible ? std::vector<std::pair<std::string, std::string>>{{"invitation_id", first.id}}
+                : std::vector<std::pair<std::string, std::string>>{});
+  }
+  RETURN_IF_ERROR(CheckVisible(caller, InvitationAction::kResend, first));
+  // The first answer may have been lost: the same link, while it is still the current one.
+  std::string url;
+  if (first.token_hash_hex == record.link_hash_hex) {
+    absl::StatusOr<std::string> token = sealer_.Open(record.sealed_token);
+    if (token.ok()) url = RegistrationUrl(*token);
+  }
+  return IssuedInvitation{AsSeenAt(first, clock_.Now()), std::move(url)};
+}
+
 absl::StatusOr<IssuedInvitation> InvitationService::Resend(const Caller& caller,
                                                            absl::string_view id,
-                                                           std::optional<absl::Duration> ttl) {
+                                                           std::optional<absl::Duration> ttl,
+                                                           absl::string_view request_id) {
+  RETURN_IF_ERROR(RequireAdmin(caller));
   RETURN_IF_ERROR(CheckInvitationId(id));
+  if (request_id.size() > kMaxRequestIdLength) {
+    return InvalidField("request_id",
+                        absl::StrCat("is longer than ", kMaxRequestIdLength, " characters"));
+  }
   absl::StatusOr<absl::Duration> resolved_ttl = ResolveTtl(ttl, options_.ttl);
   if (!resolved_ttl.ok()) return InvalidField("ttl", resolved_ttl.status().message());
-  const absl::Time now = clock_.Now();
-  const std::string token = NewRegistrationToken();
-  ASSIGN_OR_RETURN(
-      Invitation inv,
-      store_.Update(absl::AsciiStrToLower(id), now,
-                    [&](const Invitation& current) -> absl::StatusOr<InvitationChange> {
-                      RETURN_IF_ERROR(CanActOn(caller, InvitationAction::kResend,
-                                               current.tenant_id, current.role));
-                      RETURN_IF_ERROR(CheckCanResend(current, now));
-                      InvitationChange change;
-                      change.invitation = current;
-                      Invitation& next = change.invitation;
-                      next.state = InvitationState::kPending;
-                      next.expire_time = now + *resolved_ttl;
-                      next.update_time = now;
-                      next.send_count = current.send_count + 1;
-                      next.email_delivery_state = EmailDeliveryState::kQueued;
-                      next.email_last_error.clear();
-                      change.new_token_hash = HashRegistrationToken(token);
-                      change.new_sealed_token = sealer_.Seal(token);
-                      change.event = AuditEvent{AuditEventType::kResent, caller.subject, ""};
-                      change.supersede_queued_email = true;
-                      change.email_message_id = NewEmailMessageId();
-                      return change;
-                    }));
-  return IssuedInvitation{AsSeenAt(std::move(inv), now), RegistrationUrl(token)};
+  // Twice at most: a concurrent retry of the same request may win the request_id in between.
+  for (int pass = 0; pass < 2; ++pass) {
+    if (!request_id.empty()) {
+      ASSIGN_OR_RETURN(std::optional<ResendRecord> seen, store_.FindResend(request_id));
+      if (seen.has_value()) return ReplayResend(caller, id, request_id, *seen);
+    }
+    const absl::Time now = clock_.Now();
+    const std::string token = NewRegistrationToken();
+    std::string email;
+    absl::StatusOr<Invitation> resent =
+        store_.Update(absl::AsciiStrToLower(id), now,
+                      [&](const Invitation& current) -> absl::StatusOr<InvitationChange> {
+                        RETURN_IF_ERROR(CheckVisible(caller, InvitationAction::kResend, current));
+                        email = current.email;
+                        RETURN_IF_ERROR(CheckCanResend(current, now));
+                        InvitationChange change;
+                        change.invitation = current;
+                        Invitation& next = change.invitation;
+                        next.state = InvitationState::kPending;
+                        next.expire_time = now + *resolved_ttl;
+                        next.update_time = now;
+                        next.send_count = current.send_count + 1;
+                        next.email_delivery_state = EmailDeliveryState::kQueued;
+                        next.email_last_error.clear();
+                        change.new_token_hash = HashRegistrationToken(token);
+                        change.new_sealed_token = sealer_.Seal(token);
+                        change.event = AuditEvent{AuditEventType::kResent, caller.subject, ""};
+                        change.supersede_queued_email = true;
+                        change.email_message_id = NewEmailMessageId();
+                        change.resend_request_id = std::string(request_id);
+                        return change;
+                      });
+    if (ReasonOf(resent.status()) == kReasonRequestIdRace) continue;
+    if (!resent.ok()) return VisibleTo(caller, resent.status(), email);
+    return IssuedInvitation{AsSeenAt(*std::move(resent), now), RegistrationUrl(token)};
+  }
+  return absl::AbortedError("resending kept conflicting with concurrent retries; try again");
 }
 
 absl::StatusOr<Invitation> InvitationService::Revoke(const Caller& caller, absl::string_view id,
                                                      absl::string_view reason) {
+  RETURN_IF_ERROR(RequireAdmin(caller));
   RETURN_IF_ERROR(CheckInvitationId(id));
   if (reason.size() > kMaxRevokeReasonLength) {
     return InvalidField("reason",
@@ -245,8 +313,7 @@ absl::StatusOr<Invitation> InvitationService::Revoke(const Caller& caller, absl:
       Invitation inv,
       store_.Update(absl::AsciiStrToLower(id), now,
                     [&](const Invitation& current) -> absl::StatusOr<InvitationChange> {
-                      RETURN_IF_ERROR(CanActOn(caller, InvitationAction::kRevoke,
-                                               current.tenant_id, current.role));
+                      RETURN_IF_ERROR(CheckVisible(caller, InvitationAction::kRevoke, current));
                       RETURN_IF_ERROR(CheckCanRevoke(current, now));
                       InvitationChange change;
                       change.invitation = current;
@@ -257,6 +324,12 @@ absl::StatusOr<Invitation> InvitationService::Revoke(const Caller& caller, absl:
                       change.event = AuditEvent{AuditEventType::kRevoked, caller.subject,
                                                 std::string(reason)};
                       change.supersede_queued_email = true;
+                      change.clear_sealed_token = true;
+                      // An accept attempt in flight loses at its next step; whatever accept
+                      // attempts made is removed by the recoverer now rather than after a lease.
+                      if (!current.accept_attempt_id.empty() || !current.accept_user_id.empty()) {
+                        change.invitation.accept_lease_expire_time = now;
+                      }
                       return change;
                     }));
   return AsSeenAt(std::move(inv), now);
@@ -270,44 +343,6 @@ absl::StatusOr<Invitation> InvitationService::ValidateToken(absl::string_view to
   const absl::Time now = clock_.Now();
   RETURN_IF_ERROR(CheckLinkUsable(*inv, now));
   return AsSeenAt(*std::move(inv), now);
-}
-
-absl::StatusOr<std::string> InvitationService::EnsureKeycloakUser(
-    const Invitation& invitation, const AcceptInvitationInput& in, const NewUser& user) {
-  // An earlier attempt got as far as creating the account: adopt it.
-  if (!invitation.accept_user_id.empty()) return invitation.accept_user_id;
-  ASSIGN_OR_RETURN(std::optional<ExistingUser> existing,
-                   identity_provider_->FindUserByInvitation(invitation.id));
-  if (existing.has_value()) return existing->id;
-  absl::StatusOr<std::string> created = identity_provider_->CreateUser(user);
-  if (created.ok()) return created;
-  if (absl::IsAlreadyExists(created.status()) || absl::IsUnavailable(created.status())) {
-    // A concurrent accept of the same link, or our own create whose answer was lost, may have
-    // made the account: it carries this invitation's id. Anything else is someone else's.
-    absl::StatusOr<std::optional<ExistingUser>> mine =
-        identity_provider_->FindUserByInvitation(invitation.id);
-    if (mine.ok() && mine->has_value()) return (*mine)->id;
-  }
-  if (absl::IsAlreadyExists(created.status()) && !in.username.empty()) {
-    // The username the invitee chose belongs to someone else: they have no account, so "log in
-    // instead" would mislead them; they should pick another username.
-    for (const auto& [key, value] : GetErrorDetails(created.status()).metadata) {
-      if (key == "field" && value == "username") {
-        return ReasonedError(absl::StatusCode::kAlreadyExists,
-                             absl::StrCat("the username '", in.username,
-                                          "' is taken; choose another username"),
-                             "USERNAME_TAKEN",
-                             {{"invitation_id", invitation.id}, {"field", "username"}});
-      }
-    }
-  }
-  if (absl::IsAlreadyExists(created.status())) {
-    return ReasonedError(absl::StatusCode::kAlreadyExists,
-                         absl::StrCat("an account for ", invitation.email,
-                                      " already exists; log in instead or ask your administrator"),
-                         "ACCOUNT_EXISTS", {{"invitation_id", invitation.id}});
-  }
-  return created.status();
 }
 
 absl::StatusOr<Invitation> InvitationService::Accept(const AcceptInvitationInput& in) {
@@ -333,76 +368,12 @@ absl::StatusOr<Invitation> InvitationService::Accept(const AcceptInvitationInput
   if (absl::IsNotFound(found.status())) return TokenInvalidError();
   if (!found.ok()) return found.status();
   RETURN_IF_ERROR(CheckLinkUsable(*found, clock_.Now()));
-  if (identity_provider_ == nullptr) {
+  if (accept_saga_ == nullptr) {
     return absl::UnavailableError(
         "accounts cannot be created right now: no identity provider is configured "
         "(--keycloak_url)");
   }
-  const Invitation& invitation = *found;
-  NewUser user;
-  user.username = in.username;
-  user.email = invitation.email;
-  user.first_name = in.first_name;
-  user.last_name = in.last_name;
-  user.password = in.password;
-  user.tenant_id = invitation.tenant_id;
-  user.invitation_id = invitation.id;
-  user.realm_role = RealmRoleFor(invitation.role, options_.roles);
-
-  ASSIGN_OR_RETURN(std::string user_id, EnsureKeycloakUser(invitation, in, user));
-  if (invitation.accept_user_id != user_id) {
-    // The persisted intermediate step: from here on a retry adopts this account.
-    RETURN_IF_ERROR(store_
-                        .Update(invitation.id, clock_.Now(),
-                                [&](const Invitation& current) -> absl::StatusOr<InvitationChange> {
-                                  InvitationChange change;
-                                  change.invitation = current;
-                                  change.invitation.accept_user_id = user_id;
-                                  change.record_event = false;
-                                  return change;
-                                })
-                        .status());
-  }
-  absl::Status finished = identity_provider_->VerifyAttributes(user_id, user);
-  if (finished.ok()) finished = identity_provider_->AssignRealmRole(user_id, user.realm_role);
-  if (absl::IsNotFound(finished)) {
-    // The recorded account is gone (an operator deleted an orphan, e.g. after fixing the realm's
-    // user profile): forget it so the next attempt creates a fresh one instead of failing forever.
-    (void)store_.Update(invitation.id, clock_.Now(),
-                        [&](const Invitation& current) -> absl::StatusOr<InvitationChange> {
-                          InvitationChange change;
-                          change.invitation = current;
-                          if (current.accept_user_id == user_id) change.invitation.accept_user_id.clear();
-                          change.record_event = false;
-                          return change;
-                        });
-    return absl::UnavailableError(
-        "the account being created for this invitation disappeared; try again");
-  }
-  RETURN_IF_ERROR(finished);
-
-  const absl::Time now = clock_.Now();
-  ASSIGN_OR_RETURN(
-      Invitation accepted,
-      store_.Update(invitation.id, now,
-                    [&](const Invitation& current) -> absl::StatusOr<InvitationChange> {
-                      // Resent or revoked meanwhile: this link no longer counts.
-                      if (current.token_hash_hex != invitation.token_hash_hex) {
-                        return TokenInvalidError();
-                      }
-                      RETURN_IF_ERROR(CheckLinkUsable(current, now));
-                      InvitationChange change;
-                      change.invitation = current;
-                      change.invitation.state = InvitationState::kAccepted;
-                      change.invitation.accept_time = now;
-                      change.invitation.user_id = user_id;
-                      change.invitation.accept_user_id = user_id;
-                      change.invitation.update_time = now;
-                      change.supersede_queued_email = true;
-                      change.event = AuditEvent{AuditEventType::kAccepted, user_id, ""};
-                      return change;
-                    }));
-  return AsSeenAt(std::move(accepted), now);
+  return accept_saga_->Accept(*found, in);
 }
 
 }  // namespace securelink::invitations

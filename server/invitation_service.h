@@ -10,12 +10,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/accept_saga.h"
 #include "server/auth/authorization.h"
 #include "server/domain/clock.h"
 #include "server/domain/invitation.h"
 #include "server/domain/token.h"
 #include "server/domain/validation.h"
-#include "server/keycloak/identity_provider.h"
 #include "storage/invitation_store.h"
 
 namespace securelink::invitations {
@@ -33,14 +33,6 @@ struct InvitationServiceOptions {
 // Who is asking, from the caller's verified token (server/auth): `subject` is recorded as
 // created_by and as the audit actor; kind and tenant drive the SPEC §6 checks.
 using Caller = Principal;
-
-struct AcceptInvitationInput {
-  std::string token;
-  std::string password;  // never logged
-  std::string first_name;
-  std::string last_name;
-  std::string username;  // empty: the email
-};
 
 struct CreateInvitationInput {
   std::string email;
@@ -73,11 +65,10 @@ struct ListInvitationsOutput {
 
 class InvitationService {
  public:
-  // `store`, `clock` and `identity_provider` must outlive the service. Without an identity
-  // provider AcceptInvitation is UNAVAILABLE.
+  // `store`, `clock` and `accept_saga` must outlive the service. Without an accept saga (no
+  // identity provider configured) AcceptInvitation is UNAVAILABLE.
   InvitationService(InvitationStore& store, const Clock& clock, TokenSealer sealer,
-                    InvitationServiceOptions options,
-                    IdentityProvider* identity_provider = nullptr);
+                    InvitationServiceOptions options, AcceptSaga* accept_saga = nullptr);
 
   // Creates a PENDING invitation and returns it with its registration URL. With a request_id
   // seen before, returns the first result again (ALREADY_EXISTS / REQUEST_ID_REUSED if the
@@ -94,10 +85,14 @@ class InvitationService {
   absl::StatusOr<ListInvitationsOutput> List(const Caller& caller, const ListInvitationsInput& in);
 
   // A fresh link and expiry (now + ttl, or the default) for a PENDING or EXPIRED invitation;
-  // the previous link stops working at once. FAILED_PRECONDITION from ACCEPTED or REVOKED;
-  // ALREADY_EXISTS when reviving it would give the email two active invitations.
+  // the previous link stops working at once. With a request_id seen before, returns that first
+  // result again without resending (its link only while it is still the current one;
+  // ALREADY_EXISTS / REQUEST_ID_REUSED if it named another invitation). FAILED_PRECONDITION from
+  // ACCEPTED or REVOKED; ALREADY_EXISTS when reviving it would give the email two active
+  // invitations.
   absl::StatusOr<IssuedInvitation> Resend(const Caller& caller, absl::string_view id,
-                                          std::optional<absl::Duration> ttl);
+                                          std::optional<absl::Duration> ttl,
+                                          absl::string_view request_id = "");
 
   // Revokes a PENDING invitation for good. FAILED_PRECONDITION from any other state.
   absl::StatusOr<Invitation> Revoke(const Caller& caller, absl::string_view id,
@@ -108,25 +103,28 @@ class InvitationService {
   // FAILED_PRECONDITION with INVITATION_EXPIRED / _REVOKED / _ALREADY_ACCEPTED otherwise.
   absl::StatusOr<Invitation> ValidateToken(absl::string_view token);
 
-  // The accept saga (SPEC §5): creates (or, after an earlier interrupted attempt, adopts) the
-  // invitee's Keycloak account with the invited role and tenant, records it, then marks the
-  // invitation ACCEPTED — exactly once, even under concurrent attempts. Token errors as for
-  // ValidateToken; INVALID_ARGUMENT for bad fields or Keycloak's password policy (with its
-  // message); ALREADY_EXISTS when another account has the email; UNAVAILABLE when Keycloak is
-  // unreachable. On any error the invitation stays PENDING.
+  // Creates the invitee's Keycloak account with the invited role and tenant (or takes over the
+  // one an interrupted attempt of the same link left) and marks the invitation ACCEPTED, exactly
+  // once even under concurrent attempts (server/accept_saga.h). Token errors as for
+  // ValidateToken, also when a revoke or resend overtakes the attempt; INVALID_ARGUMENT for bad
+  // fields or Keycloak's password policy (with its message); ALREADY_EXISTS when another account
+  // has the email or username; ABORTED / ACCEPT_SUPERSEDED when a concurrent attempt of the same
+  // link overtook this one; UNAVAILABLE when Keycloak is unreachable. On any error the invitation
+  // stays PENDING.
   absl::StatusOr<Invitation> Accept(const AcceptInvitationInput& in);
 
  private:
-  absl::StatusOr<std::string> EnsureKeycloakUser(const Invitation& invitation,
-                                                 const AcceptInvitationInput& in,
-                                                 const NewUser& user);
   std::string RegistrationUrl(absl::string_view token) const;
+  // The answer to a Resend whose request_id was recorded before.
+  absl::StatusOr<IssuedInvitation> ReplayResend(const Caller& caller, absl::string_view id,
+                                                absl::string_view request_id,
+                                                const ResendRecord& record);
 
   InvitationStore& store_;
   const Clock& clock_;
   TokenSealer sealer_;
   InvitationServiceOptions options_;
-  IdentityProvider* identity_provider_;
+  AcceptSaga* accept_saga_;
 };
 
 }  // namespace securelink::invitations

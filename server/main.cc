@@ -170,7 +170,15 @@ int main(int argc, char** argv) {
   if (keycloak != nullptr) {
     observed_keycloak = std::make_unique<si::metrics::InstrumentedIdentityProvider>(*keycloak, metrics);
   }
-  si::InvitationService service(store, clock, *sealer, options, observed_keycloak.get());
+  std::unique_ptr<si::AcceptSaga> accept_saga;
+  std::unique_ptr<si::AcceptRecoverer> accept_recoverer;
+  if (observed_keycloak != nullptr) {
+    accept_saga = std::make_unique<si::AcceptSaga>(store, clock, *observed_keycloak,
+                                                   config->roles, config->accept_saga);
+    accept_recoverer = std::make_unique<si::AcceptRecoverer>(*accept_saga);
+    accept_recoverer->Start();
+  }
+  si::InvitationService service(store, clock, *sealer, options, accept_saga.get());
   si::BulkInviteOptions bulk_options;
   bulk_options.ttl = config->ttl;
   bulk_options.max_addresses = config->bulk_max_addresses;
@@ -294,6 +302,7 @@ int main(int argc, char** argv) {
   workers.Shutdown();
   (*dispatcher)->Stop();
   sweeper.Stop();
+  if (accept_recoverer != nullptr) accept_recoverer->Stop();
   event_feed.Stop();
   health.Stop();
   outbox_sampler.Stop();

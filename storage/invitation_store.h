@@ -56,6 +56,24 @@ struct InvitationChange {
   std::string email_message_id;
   // False for bookkeeping that is not a state change (the accept saga's intermediate step).
   bool record_event = true;
+  // Forget the sealed copy of the link: it will never be mailed or replayed again (accepted,
+  // revoked). A new_sealed_token replaces it anyway.
+  bool clear_sealed_token = false;
+  // Non-empty (with new_token_hash): the Resend request_id recorded with this change, so that a
+  // retry is answered by FindResend. Another change recorded under it already: Update fails
+  // ABORTED with kReasonRequestIdRace and writes nothing.
+  std::string resend_request_id;
+};
+
+// ABORTED reason of an Update that lost a race for its resend_request_id to a concurrent change:
+// the caller answers the retry from FindResend instead.
+inline constexpr absl::string_view kReasonRequestIdRace = "REQUEST_ID_RACE";
+
+// A Resend recorded under a request_id, for answering its retries.
+struct ResendRecord {
+  Invitation invitation;      // as stored now
+  std::string link_hash_hex;  // the link that Resend issued
+  std::string sealed_token;   // of the invitation's current link (meaningful when it is that one)
 };
 
 // Filters for List; every filter combines with AND.
@@ -77,6 +95,9 @@ struct InvitationPage {
 struct BatchOutcome {
   bool created = false;        // false: an active invitation already holds the email
   std::string invitation_id;   // the new invitation, or the one that holds the email
+  // The holder's tenant and role (not created): whether the caller may be told about it.
+  std::string holder_tenant_id;
+  Role holder_role = Role::kUnspecified;
 };
 
 class InvitationStore {
@@ -104,6 +125,17 @@ class InvitationStore {
   // in one transaction. Rows locked by another sweeper are skipped (SKIP LOCKED), so sweepers in
   // several replicas never expire the same invitation twice. Returns how many it expired.
   virtual absl::StatusOr<int> ExpireDue(absl::Time now, int limit) = 0;
+
+  // Takes over up to `limit` accept claims whose lease has passed (the attempt died, or a revoke
+  // or an expiry left clean-up to do): each gets a fresh attempt id and the lease now + `lease`,
+  // in one transaction (SKIP LOCKED, so recoverers of several replicas take disjoint rows).
+  // Returns the invitations as they are now, each carrying its new accept_attempt_id.
+  virtual absl::StatusOr<std::vector<Invitation>> TakeOverDueAccepts(absl::Time now, int limit,
+                                                                     absl::Duration lease) = 0;
+
+  // The Resend recorded under `request_id` (InvitationChange::resend_request_id), or nullopt.
+  virtual absl::StatusOr<std::optional<ResendRecord>> FindResend(
+      absl::string_view request_id) = 0;
 
   // The invitation with `id`, as stored. NOT_FOUND if none.
   virtual absl::StatusOr<Invitation> Get(absl::string_view id) = 0;

@@ -49,6 +49,13 @@ using mysql::SetNullableTime;
 using mysql::SqlTime;
 using mysql::Statement;
 
+// An invitation that stops being PENDING while an accept attempt left traces (a claim, or an
+// account recorded for it) becomes due for the accept recoverer at once (one placeholder: now),
+// which removes the account nobody can accept any more.
+constexpr char kAcceptCleanupDue[] =
+    "accept_lease_expire_time = CASE WHEN accept_attempt_id IS NOT NULL OR accept_user_id IS NOT "
+    "NULL THEN ? ELSE accept_lease_expire_time END";
+
 struct QueuedEmail {
   std::string invitation_id;
   std::string message_id;
@@ -89,16 +96,17 @@ void SupersedeQueuedEmails(SqlSession& c, const std::string& invitation_id, absl
 
 // Makes room for a new active invitation for `email`: a PENDING row already past its expiry is
 // persisted as EXPIRED (with its event); a live one is returned as the blocker.
-std::optional<std::string> ClearStaleActive(SqlSession& c, const std::string& email,
-                                            const std::string& except_id, absl::Time now) {
+std::optional<Invitation> ClearStaleActive(SqlSession& c, const std::string& email,
+                                           const std::string& except_id, absl::Time now) {
   std::optional<Invitation> holder = FindOne(c, "active_email", email, /*lock=*/true);
   if (!holder.has_value() || holder->id == except_id) return std::nullopt;
-  if (holder->expire_time > now) return holder->id;
-  Statement s(c.Prepare(
-      "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, update_time = ? "
-      "WHERE id = ?"));
+  if (holder->expire_time > now) return holder;
+  Statement s(c.Prepare(absl::StrCat(
+      "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, sealed_token = NULL, "
+      "update_time = ?, ", kAcceptCleanupDue, " WHERE id = ?")));
   s->setString(1, SqlTime(now));
-  s->setString(2, holder->id);
+  s->setString(2, SqlTime(now));
+  s->setString(3, holder->id);
   s->execute();
   InsertEvent(c, *holder, AuditEvent{AuditEventType::kExpired, kSystemActor, "ttl elapsed"}, now);
   return std::nullopt;
@@ -131,7 +139,7 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
         return true;
       };
       if (replay()) return absl::OkStatus();
-      if (std::optional<std::string> blocker = ClearStaleActive(c, inv.email, "", now)) {
+      if (std::optional<Invitation> blocker = ClearStaleActive(c, inv.email, "", now)) {
         // The holder may be a concurrent retry of this very request that committed while we
         // waited for its row lock: that is a replay, not a conflict.
         if (replay()) return absl::OkStatus();
@@ -196,17 +204,18 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
     // Who holds these addresses now? Locking the holders serialises us against a concurrent
     // revoke/resend of the same rows; a concurrent insert still loses on the unique key.
     Statement held(c.Prepare(absl::StrCat(
-        "SELECT id, email, tenant_id, expire_time FROM invitations WHERE active_email IN (",
+        "SELECT id, email, tenant_id, role, expire_time FROM invitations WHERE active_email IN (",
         Placeholders(rows.size()), ")", dry_run ? "" : " FOR UPDATE")));
     for (size_t i = 0; i < rows.size(); ++i) held->setString(i + 1, rows[i].invitation.email);
     Rows rs(held->executeQuery());
-    absl::flat_hash_map<std::string, std::string> live;  // email -> holder id
+    absl::flat_hash_map<std::string, BatchOutcome> live;  // email -> its holder
     std::vector<PendingEvent> expired;
     while (rs->next()) {
       std::string email = rs->getString("email");
       std::string id = rs->getString("id");
       if (ParseSqlTime(rs->getString("expire_time")) > now) {
-        live[email] = id;
+        live[email] = BatchOutcome{false, id, rs->getString("tenant_id"),
+                                   RoleFromName(std::string(rs->getString("role")))};
       } else {
         expired.push_back(PendingEvent{id, std::string(rs->getString("tenant_id")), email,
                                        AuditEvent{AuditEventType::kExpired, kSystemActor, "ttl elapsed"}});
@@ -216,19 +225,21 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
     for (size_t i = 0; i < rows.size(); ++i) {
       auto it = live.find(rows[i].invitation.email);
       if (it != live.end()) {
-        outcomes[i] = BatchOutcome{false, it->second};
+        outcomes[i] = it->second;
       } else {
-        outcomes[i] = BatchOutcome{true, rows[i].invitation.id};
+        outcomes[i] = BatchOutcome{true, rows[i].invitation.id, "", Role::kUnspecified};
         fresh.push_back(&rows[i]);
       }
     }
     if (dry_run) return absl::OkStatus();
     if (!expired.empty()) {
       Statement expire(c.Prepare(absl::StrCat(
-          "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, update_time = ? "
-          "WHERE id IN (", Placeholders(expired.size()), ")")));
+          "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, sealed_token = NULL, "
+          "update_time = ?, ", kAcceptCleanupDue, " WHERE id IN (", Placeholders(expired.size()),
+          ")")));
       expire->setString(1, SqlTime(now));
-      for (size_t i = 0; i < expired.size(); ++i) expire->setString(i + 2, expired[i].invitation_id);
+      expire->setString(2, SqlTime(now));
+      for (size_t i = 0; i < expired.size(); ++i) expire->setString(i + 3, expired[i].invitation_id);
       expire->execute();
       InsertEvents(c, expired, now);
     }
@@ -289,18 +300,22 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
         if (!went_in.contains(row->invitation.id)) lost.push_back(row->invitation.email);
       }
       Statement holders(c.Prepare(absl::StrCat(
-          "SELECT id, email FROM invitations WHERE active_email IN (", Placeholders(lost.size()),
-          ")")));
+          "SELECT id, email, tenant_id, role FROM invitations WHERE active_email IN (",
+          Placeholders(lost.size()), ")")));
       for (size_t i = 0; i < lost.size(); ++i) holders->setString(i + 1, lost[i]);
       Rows hs(holders->executeQuery());
-      absl::flat_hash_map<std::string, std::string> holder_of;
-      while (hs->next()) holder_of[std::string(hs->getString("email"))] = hs->getString("id");
+      absl::flat_hash_map<std::string, BatchOutcome> holder_of;
+      while (hs->next()) {
+        holder_of[std::string(hs->getString("email"))] =
+            BatchOutcome{false, hs->getString("id"), hs->getString("tenant_id"),
+                         RoleFromName(std::string(hs->getString("role")))};
+      }
       for (size_t i = 0; i < rows.size(); ++i) {
         if (!outcomes[i].created || went_in.contains(rows[i].invitation.id)) continue;
         auto h = holder_of.find(rows[i].invitation.email);
         // The winner was revoked again in the meantime: decide the chunk afresh.
         if (h == holder_of.end()) return absl::AbortedError("an address changed hands twice");
-        outcomes[i] = BatchOutcome{false, h->second};
+        outcomes[i] = h->second;
       }
       std::vector<PendingEvent> kept_events;
       for (PendingEvent& e : created) {
@@ -339,10 +354,12 @@ absl::StatusOr<int> MysqlInvitationStore::ExpireDue(absl::Time now, int limit) {
     }
     if (events.empty()) return absl::OkStatus();
     Statement expire(c.Prepare(absl::StrCat(
-        "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, update_time = ? "
-        "WHERE state = 'PENDING' AND id IN (", Placeholders(events.size()), ")")));
+        "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, sealed_token = NULL, "
+        "update_time = ?, ", kAcceptCleanupDue, " WHERE state = 'PENDING' AND id IN (",
+        Placeholders(events.size()), ")")));
     expire->setString(1, SqlTime(now));
-    for (size_t i = 0; i < events.size(); ++i) expire->setString(i + 2, events[i].invitation_id);
+    expire->setString(2, SqlTime(now));
+    for (size_t i = 0; i < events.size(); ++i) expire->setString(i + 3, events[i].invitation_id);
     expire->execute();
     Statement outbox(c.Prepare(absl::StrCat(
         "UPDATE email_outbox SET state = 'SUPERSEDED', update_time = ? "
@@ -355,6 +372,59 @@ absl::StatusOr<int> MysqlInvitationStore::ExpireDue(absl::Time now, int limit) {
     return absl::OkStatus();
   }));
   return expired;
+}
+
+absl::StatusOr<std::vector<Invitation>> MysqlInvitationStore::TakeOverDueAccepts(
+    absl::Time now, int limit, absl::Duration lease) {
+  std::vector<Invitation> taken;
+  RETURN_IF_ERROR(RunTransaction(pool_, "taking over due accept sagas", [&](SqlSession& c) {
+    taken.clear();
+    Statement due(c.Prepare(absl::StrCat(
+        "SELECT ", kInvitationColumns, " FROM invitations WHERE accept_lease_expire_time <= ? "
+        "ORDER BY accept_lease_expire_time LIMIT ? FOR UPDATE SKIP LOCKED")));
+    due->setString(1, SqlTime(now));
+    due->setInt(2, limit);
+    Rows rs(due->executeQuery());
+    while (rs->next()) taken.push_back(ReadInvitation(*rs));
+    for (Invitation& inv : taken) {
+      inv.accept_attempt_id = NewUuid();
+      inv.accept_lease_expire_time = now + lease;
+      Statement take(c.Prepare(
+          "UPDATE invitations SET accept_attempt_id = ?, accept_lease_expire_time = ? "
+          "WHERE id = ?"));
+      take->setString(1, inv.accept_attempt_id);
+      take->setString(2, SqlTime(*inv.accept_lease_expire_time));
+      take->setString(3, inv.id);
+      take->execute();
+    }
+    return absl::OkStatus();
+  }));
+  return taken;
+}
+
+absl::StatusOr<std::optional<ResendRecord>> MysqlInvitationStore::FindResend(
+    absl::string_view request_id) {
+  std::optional<ResendRecord> found;
+  RETURN_IF_ERROR(RunReadOnly(pool_, "looking up a resend request", [&](SqlSession& c) {
+    found.reset();
+    Statement s(c.Prepare(
+        "SELECT invitation_id, token_hash FROM resend_requests WHERE request_id = ?"));
+    s->setString(1, std::string(request_id));
+    Rows rs(s->executeQuery());
+    if (!rs->next()) return absl::OkStatus();
+    ResendRecord record;
+    record.link_hash_hex = rs->getString("token_hash");
+    std::string sealed;
+    std::optional<Invitation> inv =
+        FindOne(c, "id", rs->getString("invitation_id"), /*lock=*/false, &sealed);
+    if (!inv.has_value()) return absl::OkStatus();
+    record.invitation = *std::move(inv);
+    absl::StatusOr<std::string> raw = Base64UrlDecode(sealed);
+    record.sealed_token = raw.ok() ? *raw : "";
+    found = std::move(record);
+    return absl::OkStatus();
+  }));
+  return found;
 }
 
 absl::StatusOr<Invitation> MysqlInvitationStore::Get(absl::string_view id) {
@@ -407,12 +477,14 @@ absl::StatusOr<InvitationPage> MysqlInvitationStore::List(const InvitationQuery&
     where.push_back(absl::StrCat("(", absl::StrJoin(any, " OR "), ")"));
   }
   if (!query.email_substring.empty()) {
+    // An explicit escape character, not backslash: the server's sql_mode
+    // (NO_BACKSLASH_ESCAPES) cannot turn a caller's '%' or '_' back into a wildcard.
     std::string escaped;
     for (char ch : query.email_substring) {
-      if (ch == '%' || ch == '_' || ch == '\\') escaped.push_back('\\');
+      if (ch == '%' || ch == '_' || ch == '!') escaped.push_back('!');
       escaped.push_back(ch);
     }
-    where.push_back("email LIKE ?");
+    where.push_back("email LIKE ? ESCAPE '!'");
     params.push_back(absl::StrCat("%", escaped, "%"));
   }
   const std::string filter = where.empty() ? "" : absl::StrCat(" WHERE ", absl::StrJoin(where, " AND "));
@@ -459,7 +531,7 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
       const Invitation& next = change.invitation;
       const bool active = next.state == InvitationState::kPending;
       if (active && current->state != InvitationState::kPending) {
-        if (std::optional<std::string> blocker = ClearStaleActive(c, next.email, next.id, now)) {
+        if (std::optional<Invitation> blocker = ClearStaleActive(c, next.email, next.id, now)) {
           return ActiveInvitationExistsError(next.email, *blocker);
         }
       }
@@ -469,7 +541,9 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
             "update_time = ?, accept_time = ?, revoke_time = ?, last_send_time = ?, "
             "send_count = ?, user_id = ?, revoke_reason = ?, email_delivery_state = ?, "
             "email_last_error = ?, token_hash = COALESCE(?, token_hash), "
-            "sealed_token = COALESCE(?, sealed_token), accept_user_id = ? WHERE id = ?"));
+            "sealed_token = IF(?, NULL, COALESCE(?, sealed_token)), accept_user_id = ?, "
+            "accept_attempt_id = ?, accept_lease_expire_time = ?, accept_link_hash = ? "
+            "WHERE id = ?"));
         s->setString(1, std::string(StateName(next.state)));
         SetNullableString(*s, 2, active ? next.email : "");
         s->setString(3, SqlTime(next.expire_time));
@@ -483,10 +557,14 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
         s->setString(11, std::string(DeliveryStateName(next.email_delivery_state)));
         SetNullableString(*s, 12, next.email_last_error);
         SetNullableString(*s, 13, change.new_token_hash ? Hex(*change.new_token_hash) : "");
-        SetNullableString(*s, 14,
+        s->setBoolean(14, change.clear_sealed_token && !change.new_sealed_token.has_value());
+        SetNullableString(*s, 15,
                           change.new_sealed_token ? Base64UrlEncode(*change.new_sealed_token) : "");
-        SetNullableString(*s, 15, next.accept_user_id);
-        s->setString(16, current->id);
+        SetNullableString(*s, 16, next.accept_user_id);
+        SetNullableString(*s, 17, next.accept_attempt_id);
+        SetNullableTime(*s, 18, next.accept_lease_expire_time);
+        SetNullableString(*s, 19, next.accept_link_hash);
+        s->setString(20, current->id);
         s->execute();
       } catch (const sql::SQLException& e) {
         if (IsDuplicateOf(e, "uq_invitations_active_email")) {
@@ -494,6 +572,23 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
           return absl::AbortedError("lost a unique-key race");
         }
         throw;
+      }
+      if (!change.resend_request_id.empty() && change.new_token_hash.has_value()) {
+        try {
+          Statement r(c.Prepare(
+              "INSERT INTO resend_requests (request_id, invitation_id, token_hash, create_time) "
+              "VALUES (?, ?, ?, ?)"));
+          r->setString(1, change.resend_request_id);
+          r->setString(2, current->id);
+          r->setString(3, Hex(*change.new_token_hash));
+          r->setString(4, SqlTime(now));
+          r->execute();
+        } catch (const sql::SQLException& e) {
+          if (e.getErrorCode() != kErDupEntry) throw;
+          return ReasonedError(absl::StatusCode::kAborted,
+                               "a concurrent resend used the same request_id",
+                               kReasonRequestIdRace);
+        }
       }
       if (change.record_event) InsertEvent(c, next, change.event, now);
       if (change.supersede_queued_email) SupersedeQueuedEmails(c, current->id, now);

@@ -16,6 +16,9 @@ class MysqlInvitationStore final : public InvitationStore {
   absl::StatusOr<std::vector<BatchOutcome>> InsertBatch(const std::vector<NewInvitation>& rows,
                                                         absl::Time now, bool dry_run) override;
   absl::StatusOr<int> ExpireDue(absl::Time now, int limit) override;
+  absl::StatusOr<std::vector<Invitation>> TakeOverDueAccepts(absl::Time now, int limit,
+                                                             absl::Duration lease) override;
+  absl::StatusOr<std::optional<ResendRecord>> FindResend(absl::string_view request_id) override;
   absl::StatusOr<Invitation> Get(absl::string_view id) override;
   absl::StatusOr<Invitation> GetByTokenHash(absl::string_view token_hash) override;
   absl::StatusOr<InvitationPage> List(const InvitationQuery& query, absl::Time now) override;

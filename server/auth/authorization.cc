@@ -67,6 +67,10 @@ Principal AuthDisabledPrincipal() {
   return p;
 }
 
+absl::Status RequireAdmin(const Principal& caller) {
+  return caller.kind == CallerKind::kOther ? NotAnAdmin() : absl::OkStatus();
+}
+
 absl::Status CanInvite(const Principal& caller, Role role, absl::string_view tenant_id) {
   switch (caller.kind) {
     case CallerKind::kSuperAdmin:

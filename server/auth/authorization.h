@@ -52,6 +52,11 @@ Principal PrincipalFrom(const VerifiedToken& token, const RoleNames& names);
 // is "auth-disabled", so audit records show that nobody was authenticated.
 Principal AuthDisabledPrincipal();
 
+// OK for a SuperAdmin or TenantAdmin; PERMISSION_DENIED (kReasonNotAnAdmin) for anyone else. Calls
+// that name an invitation check this before looking it up, so a non-admin learns nothing about
+// which ids exist.
+absl::Status RequireAdmin(const Principal& caller);
+
 // Whether `caller` may invite someone as `role` into `tenant_id` (CreateInvitation, BulkInvite).
 // OK for a SuperAdmin (the domain validates role/tenant combinations); for a TenantAdmin only a
 // non-SuperAdmin role in its own tenant. Otherwise PERMISSION_DENIED with kReasonNotAnAdmin,

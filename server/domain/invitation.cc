@@ -127,12 +127,31 @@ absl::Status CheckLinkUsable(const Invitation& invitation, absl::Time now) {
   return StateError(invitation, state, hint);
 }
 
-absl::Status ActiveInvitationExistsError(absl::string_view email, absl::string_view existing_id) {
+absl::Status ActiveInvitationExistsError(absl::string_view email, const Invitation& holder) {
   return ReasonedError(
       absl::StatusCode::kAlreadyExists,
-      absl::StrCat("an active invitation for ", email, " already exists (", existing_id,
+      absl::StrCat("an active invitation for ", email, " already exists (", holder.id,
+                   holder.tenant_id.empty() ? "" : absl::StrCat(" in tenant ", holder.tenant_id),
                    "); resend or revoke it instead"),
-      kReasonActiveInvitationExists, {{"invitation_id", std::string(existing_id)}});
+      kReasonActiveInvitationExists,
+      {{"invitation_id", holder.id},
+       {"tenant_id", holder.tenant_id},
+       {"role", std::string(RoleName(holder.role))}});
+}
+
+absl::Status ActiveInvitationElsewhereError(absl::string_view email) {
+  return ReasonedError(absl::StatusCode::kAlreadyExists,
+                       absl::StrCat("an active invitation for ", email,
+                                    " already exists elsewhere; it has to be accepted, revoked "
+                                    "or expire before this address can be invited again"),
+                       kReasonActiveInvitationExists);
+}
+
+absl::Status TokenInvalidError() {
+  return ReasonedError(absl::StatusCode::kNotFound,
+                       "this registration link is not valid; ask your administrator for a new "
+                       "invitation",
+                       kReasonTokenInvalid);
 }
 
 absl::Status InvitationNotFoundError(absl::string_view id) {

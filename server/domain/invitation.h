@@ -54,6 +54,12 @@ struct Invitation {
   // invitation is ACCEPTED, and the SHA-256 (hex) of the current registration token.
   std::string accept_user_id;
   std::string token_hash_hex;
+  // Internal: the accept attempt that holds the claim on the link, and until when; past it the
+  // saga is due for recovery (server/accept_saga.h). Empty / nullopt: no claim.
+  std::string accept_attempt_id;
+  std::optional<absl::Time> accept_lease_expire_time;
+  // Internal: the link (token hash, hex) under which accept_user_id was created.
+  std::string accept_link_hash;
 };
 
 // The state callers see at `now`: a pending invitation whose expiry has passed is EXPIRED,
@@ -75,8 +81,18 @@ absl::Status CheckCanRevoke(const Invitation& invitation, absl::Time now);
 // INVITATION_EXPIRED, INVITATION_REVOKED or INVITATION_ALREADY_ACCEPTED otherwise.
 absl::Status CheckLinkUsable(const Invitation& invitation, absl::Time now);
 
-// ALREADY_EXISTS / ACTIVE_INVITATION_EXISTS naming the active invitation that blocks `email`.
-absl::Status ActiveInvitationExistsError(absl::string_view email, absl::string_view existing_id);
+// ALREADY_EXISTS / ACTIVE_INVITATION_EXISTS naming the active invitation `holder` that blocks
+// `email` (ErrorInfo metadata invitation_id, tenant_id, role). Callers who may not read the holder
+// get ActiveInvitationElsewhereError instead (SPEC §10).
+absl::Status ActiveInvitationExistsError(absl::string_view email, const Invitation& holder);
+
+// ALREADY_EXISTS / ACTIVE_INVITATION_EXISTS that names nothing: what a caller learns about an
+// active invitation it may not read.
+absl::Status ActiveInvitationElsewhereError(absl::string_view email);
+
+// NOT_FOUND / INVITATION_TOKEN_INVALID: the one answer for an unknown, malformed or superseded
+// registration link (SPEC §9), so a guesser learns nothing.
+absl::Status TokenInvalidError();
 
 // NOT_FOUND for an invitation id.
 absl::Status InvitationNotFoundError(absl::string_view id);

@@ -52,6 +52,9 @@ struct NewUser {
   std::string tenant_id;   // empty (a global SuperAdmin): the attribute is not written
   std::string invitation_id;
   std::string realm_role;  // the realm role the saga maps afterwards (AssignRealmRole)
+  // Whether the account can log in once created. The accept saga creates it disabled and
+  // enables it only after the invitation is ACCEPTED (SPEC §10).
+  bool enabled = true;
 };
 
 // An account as Keycloak reports it.
@@ -59,7 +62,17 @@ struct ExistingUser {
   std::string id;
   std::string username;
   std::string email;
+  std::string first_name;
+  std::string last_name;
+  bool enabled = false;
   std::map<std::string, std::vector<std::string>> attributes;
+};
+
+// Changes to an existing account; fields left unset stay as they are.
+struct UserChanges {
+  std::optional<std::string> first_name;
+  std::optional<std::string> last_name;
+  std::optional<bool> enabled;
 };
 
 // Account operations the accept saga needs. Implementations are thread-safe: the accept calls
@@ -101,6 +114,21 @@ class IdentityProvider {
   // Errors: FAILED_PRECONDITION (kReasonIdpAttributeDropped) naming the missing or different
   // attribute; NOT_FOUND (kReasonIdpUserNotFound) when the user does not exist.
   virtual absl::Status VerifyAttributes(absl::string_view user_id, const NewUser& expected) = 0;
+
+  // The account with `user_id`. NOT_FOUND (kReasonIdpUserNotFound) when it does not exist.
+  virtual absl::StatusOr<ExistingUser> GetUser(absl::string_view user_id) = 0;
+
+  // Applies `changes` to the account, keeping everything else (its attributes included: Keycloak
+  // 24+ replaces them with what an update sends, so implementations send the whole account).
+  // NOT_FOUND (kReasonIdpUserNotFound) when it does not exist.
+  virtual absl::Status UpdateUser(absl::string_view user_id, const UserChanges& changes) = 0;
+
+  // Replaces the account's password with `password` (non-temporary). INVALID_ARGUMENT with
+  // Keycloak's message (field "password") when the password policy refuses it; NOT_FOUND as above.
+  virtual absl::Status SetPassword(absl::string_view user_id, absl::string_view password) = 0;
+
+  // Deletes the account. OK when it does not exist (any more).
+  virtual absl::Status DeleteUser(absl::string_view user_id) = 0;
 
   // Maps the realm role `role_name` to the user. Idempotent. Keycloak: GET
   // /admin/realms/{realm}/roles/{role-name}, then POST .../users/{id}/role-mappings/realm.

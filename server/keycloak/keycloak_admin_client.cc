@@ -209,6 +209,13 @@ std::optional<ExistingUser> ParseUser(const json& u) {
     user.username = u["username"].get<std::string>();
   }
   if (u.contains("email") && u["email"].is_string()) user.email = u["email"].get<std::string>();
+  if (u.contains("firstName") && u["firstName"].is_string()) {
+    user.first_name = u["firstName"].get<std::string>();
+  }
+  if (u.contains("lastName") && u["lastName"].is_string()) {
+    user.last_name = u["lastName"].get<std::string>();
+  }
+  user.enabled = u.contains("enabled") && u["enabled"].is_boolean() && u["enabled"].get<bool>();
   if (u.contains("attributes") && u["attributes"].is_object()) {
     for (const auto& [name, values] : u["attributes"].items()) {
       std::vector<std::string>& out = user.attributes[name];
@@ -621,7 +628,7 @@ absl::StatusOr<std::string> KeycloakAdminClient::CreateUser(const NewUser& user)
   json rep = {
       {"username", user.username.empty() ? user.email : user.username},
       {"email", user.email},
-      {"enabled", true},
+      {"enabled", user.enabled},
       {"emailVerified", true},
       {"credentials", json::array({json{{"type", "password"},
                                         {"value", user.password},
@@ -746,6 +753,101 @@ absl::Status KeycloakAdminClient::AssignRealmRole(absl::string_view user_id,
   }
   return Scrub(ErrorFromResponse(
       response, absl::StrCat("mapping realm role '", role_name, "' to user ", user_id)));
+}
+
+namespace {
+
+absl::Status UserNotFound(absl::string_view user_id) {
+  return ReasonedError(absl::StatusCode::kNotFound,
+                       absl::StrCat("Keycloak has no user with id ", user_id),
+                       kReasonIdpUserNotFound, {{"user_id", std::string(user_id)}});
+}
+
+}  // namespace
+
+absl::StatusOr<ExistingUser> KeycloakAdminClient::GetUser(absl::string_view user_id) {
+  if (user_id.empty()) return InvalidField("user_id", "must not be empty");
+  ASSIGN_OR_RETURN(HttpResponse response,
+                   AdminCall("GET", absl::StrCat("/users/", Escape(user_id)), "", ""));
+  if (response.status == 404 && !IsRealmNotFound(response.status, response.body)) {
+    return UserNotFound(user_id);
+  }
+  if (response.status != 200) return Scrub(ErrorFromResponse(response, "reading a user"));
+  std::optional<ExistingUser> user =
+      ParseUser(json::parse(response.body, nullptr, /*allow_exceptions=*/false));
+  if (!user.has_value()) {
+    return absl::InternalError("Keycloak answered GET user with something other than a user");
+  }
+  return *std::move(user);
+}
+
+absl::Status KeycloakAdminClient::UpdateUser(absl::string_view user_id,
+                                             const UserChanges& changes) {
+  if (user_id.empty()) return InvalidField("user_id", "must not be empty");
+  const std::string path = absl::StrCat("/users/", Escape(user_id));
+  // Keycloak 24+ replaces the user profile's attributes with what a PUT carries, so the whole
+  // representation goes back with only the changed fields altered.
+  ASSIGN_OR_RETURN(HttpResponse current, AdminCall("GET", path, "", ""));
+  if (current.status == 404 && !IsRealmNotFound(current.status, current.body)) {
+    return UserNotFound(user_id);
+  }
+  if (current.status != 200) return Scrub(ErrorFromResponse(current, "reading a user"));
+  json stored = json::parse(current.body, nullptr, /*allow_exceptions=*/false);
+  if (!stored.is_object()) {
+    return absl::InternalError("Keycloak answered GET user with something other than a user");
+  }
+  // The user-profile attributes go back whole; fields Keycloak leaves alone when absent (enabled
+  // above all) are sent only when they change, so that an update racing another one cannot
+  // undo it with the value it read.
+  json rep = json::object();
+  for (const char* field : {"username", "email", "firstName", "lastName", "attributes"}) {
+    if (stored.contains(field)) rep[field] = stored[field];
+  }
+  if (changes.first_name.has_value()) rep["firstName"] = *changes.first_name;
+  if (changes.last_name.has_value()) rep["lastName"] = *changes.last_name;
+  if (changes.enabled.has_value()) rep["enabled"] = *changes.enabled;
+  ASSIGN_OR_RETURN(HttpResponse response,
+                   AdminCall("PUT", path, "",
+                             rep.dump(-1, ' ', false, json::error_handler_t::replace)));
+  if (response.status == 404 && !IsRealmNotFound(response.status, response.body)) {
+    return UserNotFound(user_id);
+  }
+  if (response.status < 200 || response.status >= 300) {
+    return Scrub(ErrorFromResponse(response, absl::StrCat("updating user ", user_id)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KeycloakAdminClient::SetPassword(absl::string_view user_id,
+                                              absl::string_view password) {
+  if (user_id.empty()) return InvalidField("user_id", "must not be empty");
+  if (password.empty()) return InvalidField("password", "must not be empty");
+  json credential = {{"type", "password"}, {"value", password}, {"temporary", false}};
+  std::string body = credential.dump(-1, ' ', false, json::error_handler_t::replace);
+  credential.clear();
+  absl::StatusOr<HttpResponse> response = AdminCall(
+      "PUT", absl::StrCat("/users/", Escape(user_id), "/reset-password"), "", std::move(body));
+  if (!response.ok()) return Scrub(response.status(), password);
+  if (response->status == 404 && !IsRealmNotFound(response->status, response->body)) {
+    return UserNotFound(user_id);
+  }
+  if (response->status < 200 || response->status >= 300) {
+    return Scrub(ErrorFromResponse(*response, "setting the password"), password);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KeycloakAdminClient::DeleteUser(absl::string_view user_id) {
+  if (user_id.empty()) return InvalidField("user_id", "must not be empty");
+  ASSIGN_OR_RETURN(HttpResponse response,
+                   AdminCall("DELETE", absl::StrCat("/users/", Escape(user_id)), "", ""));
+  if (response.status == 404 && !IsRealmNotFound(response.status, response.body)) {
+    return absl::OkStatus();  // already gone
+  }
+  if (response.status < 200 || response.status >= 300) {
+    return Scrub(ErrorFromResponse(response, absl::StrCat("deleting user ", user_id)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status KeycloakAdminClient::CheckReadiness(const std::vector<std::string>& role_names) {

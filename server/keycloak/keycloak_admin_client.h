@@ -70,6 +70,10 @@ class KeycloakAdminClient final : public IdentityProvider {
   absl::StatusOr<std::string> CreateUser(const NewUser& user) override;
   absl::Status VerifyAttributes(absl::string_view user_id, const NewUser& expected) override;
   absl::Status AssignRealmRole(absl::string_view user_id, absl::string_view role_name) override;
+  absl::StatusOr<ExistingUser> GetUser(absl::string_view user_id) override;
+  absl::Status UpdateUser(absl::string_view user_id, const UserChanges& changes) override;
+  absl::Status SetPassword(absl::string_view user_id, absl::string_view password) override;
+  absl::Status DeleteUser(absl::string_view user_id) override;
 
   // A startup check an operator can act on: obtains a token, looks up each of `role_names`, and
   // reads the realm's user profile (GET /admin/realms/{realm}/users/profile) to confirm that

@@ -119,24 +119,22 @@ absl::Status InstrumentedIdentityProvider::AssignRealmRole(absl::string_view use
                [&] { return idp_.AssignRealmRole(user_id, role_name); });
 }
 
-void OutboxSampler::Start() {
-  thread_ = std::thread([this] {
-    while (true) {
-      absl::StatusOr<OutboxStats> stats = outbox_.Stats(clock_.Now());
-      if (stats.ok()) metrics_.SetOutbox(*stats);
-      absl::MutexLock lock(&mu_);
-      auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
-      if (mu_.AwaitWithTimeout(absl::Condition(&stopping), interval_)) return;
-    }
-  });
+absl::StatusOr<ExistingUser> InstrumentedIdentityProvider::GetUser(absl::string_view user_id) {
+  return Timed(metrics_, "get_user", [&] { return idp_.GetUser(user_id); });
 }
 
-void OutboxSampler::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  if (thread_.joinable()) thread_.join();
+absl::Status InstrumentedIdentityProvider::UpdateUser(absl::string_view user_id,
+                                                      const UserChanges& changes) {
+  return Timed(metrics_, "update_user", [&] { return idp_.UpdateUser(user_id, changes); });
+}
+
+absl::Status InstrumentedIdentityProvider::SetPassword(absl::string_view user_id,
+                                                       absl::string_view password) {
+  return Timed(metrics_, "set_password", [&] { return idp_.SetPassword(user_id, password); });
+}
+
+absl::Status InstrumentedIdentityProvider::DeleteUser(absl::string_view user_id) {
+  return Timed(metrics_, "delete_user", [&] { return idp_.DeleteUser(user_id); });
 }
 
 }  // namespace securelink::invitations::metrics

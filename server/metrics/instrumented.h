@@ -11,6 +11,7 @@
 #include "server/domain/clock.h"
 #include "server/keycloak/identity_provider.h"
 #include "server/metrics/metrics.h"
+#include "server/periodic_task.h"
 #include "storage/invitation_store.h"
 #include "storage/outbox_store.h"
 #include "storage/query_observer.h"
@@ -29,6 +30,13 @@ class InstrumentedInvitationStore final : public InvitationStore {
   absl::StatusOr<std::vector<BatchOutcome>> InsertBatch(const std::vector<NewInvitation>& rows,
                                                         absl::Time now, bool dry_run) override;
   absl::StatusOr<int> ExpireDue(absl::Time now, int limit) override;
+  absl::StatusOr<std::vector<Invitation>> TakeOverDueAccepts(absl::Time now, int limit,
+                                                             absl::Duration lease) override {
+    return store_.TakeOverDueAccepts(now, limit, lease);
+  }
+  absl::StatusOr<std::optional<ResendRecord>> FindResend(absl::string_view request_id) override {
+    return store_.FindResend(request_id);
+  }
   absl::StatusOr<Invitation> Get(absl::string_view id) override { return store_.Get(id); }
   absl::StatusOr<Invitation> GetByTokenHash(absl::string_view token_hash) override {
     return store_.GetByTokenHash(token_hash);
@@ -83,6 +91,10 @@ class InstrumentedIdentityProvider final : public IdentityProvider {
   absl::StatusOr<std::string> CreateUser(const NewUser& user) override;
   absl::Status VerifyAttributes(absl::string_view user_id, const NewUser& expected) override;
   absl::Status AssignRealmRole(absl::string_view user_id, absl::string_view role_name) override;
+  absl::StatusOr<ExistingUser> GetUser(absl::string_view user_id) override;
+  absl::Status UpdateUser(absl::string_view user_id, const UserChanges& changes) override;
+  absl::Status SetPassword(absl::string_view user_id, absl::string_view password) override;
+  absl::Status DeleteUser(absl::string_view user_id) override;
 
  private:
   IdentityProvider& idp_;
@@ -108,22 +120,18 @@ class OutboxSampler {
  public:
   OutboxSampler(OutboxStore& outbox, const Clock& clock, Metrics& metrics,
                 absl::Duration interval)
-      : outbox_(outbox), clock_(clock), metrics_(metrics), interval_(interval) {}
-  ~OutboxSampler() { Stop(); }
+      : loop_(interval, [&outbox, &clock, &metrics] {
+          absl::StatusOr<OutboxStats> stats = outbox.Stats(clock.Now());
+          if (stats.ok()) metrics.SetOutbox(*stats);
+        }) {}
 
   // Samples at once, then every interval.
-  void Start();
+  void Start() { loop_.Start(); }
   // Stops and joins. Idempotent.
-  void Stop();
+  void Stop() { loop_.Stop(); }
 
  private:
-  OutboxStore& outbox_;
-  const Clock& clock_;
-  Metrics& metrics_;
-  const absl::Duration interval_;
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  PeriodicTask loop_;
 };
 
 }  // namespace securelink::invitations::metrics

@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/keycloak/keycloak_admin_client.h"
+#include "tests/integration/accept_environment.h"
 #include "tests/keycloak/keycloak_standin.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
@@ -28,195 +29,12 @@
 namespace securelink::testing {
 namespace {
 
-namespace pb = ::securelink::invitations::v1;
 using ::nlohmann::json;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
-
-constexpr char kPassword[] = "Correct-Horse-7731";
-
-std::vector<std::string> RolesOf(const json& user) {
-  std::vector<std::string> roles;
-  if (user.contains("realmRoles")) {
-    for (const json& r : user["realmRoles"]) roles.push_back(r.get<std::string>());
-  }
-  return roles;
-}
-
-std::vector<std::string> AttributeOf(const json& user, const std::string& name) {
-  std::vector<std::string> values;
-  if (user.contains("attributes") && user["attributes"].contains(name)) {
-    for (const json& v : user["attributes"][name]) values.push_back(v.get<std::string>());
-  }
-  return values;
-}
-
-// One Keycloak stand-in, a KeycloakAdminClient pointed at it and an invitation server (auth
-// disabled: every admin caller is a SuperAdmin) that accepts through that client.
-class AcceptEnvironment {
- public:
-  // Call from the main test thread: the stand-in and MariaDB die with the thread that started them.
-  static std::unique_ptr<AcceptEnvironment> Start(TestServerOptions options = {},
-                                                  absl::Duration keycloak_timeout = absl::Seconds(5)) {
-    auto env = std::unique_ptr<AcceptEnvironment>(new AcceptEnvironment());
-    absl::StatusOr<std::unique_ptr<KeycloakStandin>> standin = KeycloakStandin::Start();
-    EXPECT_TRUE(standin.ok()) << standin.status();
-    if (!standin.ok()) return nullptr;
-    env->standin_ = *std::move(standin);
-    inv::KeycloakAdminOptions kc;
-    kc.base_url = env->standin_->base_url();
-    kc.realm = env->standin_->options().realm;
-    kc.client_id = env->standin_->options().client_id;
-    kc.client_secret = env->standin_->options().client_secret;
-    kc.connect_timeout = absl::Seconds(2);
-    kc.request_timeout = keycloak_timeout;
-    absl::StatusOr<std::unique_ptr<inv::KeycloakAdminClient>> client =
-        inv::KeycloakAdminClient::Create(kc);
-    EXPECT_TRUE(client.ok()) << client.status();
-    if (!client.ok()) return nullptr;
-    env->client_ = *std::move(client);
-    options.identity_provider = env->client_.get();
-    absl::StatusOr<std::unique_ptr<TestServer>> server =
-        TestServer::Start(SharedMariaDb(), options);
-    EXPECT_TRUE(server.ok()) << server.status();
-    if (!server.ok()) return nullptr;
-    env->server_ = *std::move(server);
-    return env;
-  }
-
-  ~AcceptEnvironment() {
-    server_.reset();  // before the client it calls
-    client_.reset();
-    standin_.reset();
-  }
-
-  KeycloakStandin& standin() { return *standin_; }
-  TestServer& server() { return *server_; }
-  pb::InvitationService::Stub& stub() { return server_->stub(); }
-
-  // A PENDING invitation and its link's token.
-  std::pair<pb::Invitation, std::string> Invite(pb::Role role = pb::ROLE_VPN_USER,
-                                                const std::string& tenant = "acme") {
-    pb::CreateInvitationRequest req;
-    req.set_email(UniqueEmail("invitee"));
-    req.set_role(role);
-    req.set_tenant_id(tenant);
-    req.set_suppress_email(true);
-    pb::CreateInvitationResponse resp;
-    grpc::Status s = stub().CreateInvitation(Context().get(), req, &resp);
-    EXPECT_THAT(s, IsOk());
-    return {resp.invitation(), TokenOf(resp.registration_url())};
-  }
-
-  grpc::Status Accept(const pb::AcceptInvitationRequest& req,
-                      pb::AcceptInvitationResponse* resp = nullptr,
-                      absl::Duration deadline = absl::Seconds(30)) {
-    pb::AcceptInvitationResponse ignored;
-    return stub().AcceptInvitation(Context(deadline).get(), req, resp ? resp : &ignored);
-  }
-
-  grpc::Status Validate(const std::string& token) {
-    pb::ValidateInvitationTokenRequest req;
-    req.set_token(token);
-    pb::ValidateInvitationTokenResponse resp;
-    return stub().ValidateInvitationToken(Context().get(), req, &resp);
-  }
-
-  pb::Invitation Get(const std::string& id) {
-    pb::GetInvitationRequest req;
-    req.set_id(id);
-    pb::GetInvitationResponse resp;
-    EXPECT_THAT(stub().GetInvitation(Context().get(), req, &resp), IsOk());
-    return resp.invitation();
-  }
-
-  // The stand-in's users with `email` (Keycloak lower-cases emails).
-  std::vector<json> UsersWithEmail(const std::string& email) {
-    absl::StatusOr<json> users = standin_->Users();
-    EXPECT_TRUE(users.ok()) << users.status();
-    std::vector<json> out;
-    if (!users.ok()) return out;
-    for (const json& u : *users) {
-      if (u.value("email", "") == absl::AsciiStrToLower(email)) out.push_back(u);
-    }
-    return out;
-  }
-
-  // The stand-in's users that carry invitation_id `id`.
-  std::vector<json> UsersWithInvitation(const std::string& id) {
-    absl::StatusOr<json> users = standin_->Users();
-    EXPECT_TRUE(users.ok()) << users.status();
-    std::vector<json> out;
-    if (!users.ok()) return out;
-    for (const json& u : *users) {
-      if (AttributeOf(u, "invitation_id") == std::vector<std::string>{id}) out.push_back(u);
-    }
-    return out;
-  }
-
-  // One SQL value from this server's database ("" for NULL or no row).
-  std::string QueryValue(const std::string& sql) {
-    absl::StatusOr<std::string> out = SharedMariaDb().Query(server_->database(), sql);
-    EXPECT_TRUE(out.ok()) << out.status();
-    if (!out.ok()) return "";
-    std::string v(absl::StripAsciiWhitespace(*out));
-    return v == "NULL" ? "" : v;
-  }
-  int64_t AcceptedEvents(const std::string& id) {
-    int64_t n = -1;
-    EXPECT_TRUE(absl::SimpleAtoi(
-        QueryValue(absl::StrCat("SELECT COUNT(*) FROM invitation_events WHERE invitation_id = '",
-                                id, "' AND type = 'ACCEPTED'")),
-        &n));
-    return n;
-  }
-  std::string RecordedAcceptUserId(const std::string& id) {
-    return QueryValue(
-        absl::StrCat("SELECT accept_user_id FROM invitations WHERE id = '", id, "'"));
-  }
-
-  // The stand-in's request log, and whether an entry after `from` matches.
-  size_t RequestCount() {
-    absl::StatusOr<json> log = standin_->Requests();
-    return log.ok() ? log->size() : 0;
-  }
-  int CountRequests(size_t from, const std::string& method, const std::string& path_part,
-                    long status = -1) {
-    absl::StatusOr<json> log = standin_->Requests();
-    if (!log.ok()) return 0;
-    int n = 0;
-    for (size_t i = from; i < log->size(); ++i) {
-      const json& r = (*log)[i];
-      if (r.value("method", "") == method &&
-          absl::StrContains(r.value("path", ""), path_part) &&
-          (status < 0 || r.value("status", 0L) == status)) {
-        ++n;
-      }
-    }
-    return n;
-  }
-
- private:
-  AcceptEnvironment() = default;
-  std::unique_ptr<KeycloakStandin> standin_;
-  std::unique_ptr<inv::KeycloakAdminClient> client_;
-  std::unique_ptr<TestServer> server_;
-};
-
-pb::AcceptInvitationRequest AcceptRequest(const std::string& token,
-                                          const std::string& password = kPassword,
-                                          const std::string& username = "") {
-  pb::AcceptInvitationRequest req;
-  req.set_token(token);
-  req.set_password(password);
-  req.set_first_name("Ada");
-  req.set_last_name("Lovelace");
-  req.set_username(username);
-  return req;
-}
 
 class AcceptTest : public ::testing::Test {
  protected:
@@ -268,6 +86,10 @@ TEST_F(AcceptTest, AcceptCreatesTheKeycloakAccountAndMarksTheInvitationAccepted)
   EXPECT_EQ(stored.state(), pb::INVITATION_STATE_ACCEPTED);
   EXPECT_EQ(stored.user_id(), resp.user_id());
   EXPECT_EQ(env().AcceptedEvents(invitation.id()), 1);
+  // The sealed copy of the link served mail and replays; it is of no use any more.
+  EXPECT_EQ(env().QueryValue(absl::StrCat("SELECT sealed_token FROM invitations WHERE id = '",
+                                          invitation.id(), "'")),
+            "");
 
   // The link is used up: both token RPCs say so, and nothing more happens in Keycloak.
   grpc::Status validate = env().Validate(token);
@@ -564,7 +386,7 @@ class AcceptResilienceZ : public ::testing::Test {
     TestServerOptions options;
     options.pool.connect_timeout = absl::Seconds(1);
     options.pool.acquire_timeout = absl::Seconds(2);
-    // Longer than the injected Keycloak delay below.
+    // Longer than a request held by the stand-in below.
     env_ = AcceptEnvironment::Start(options, /*keycloak_timeout=*/absl::Seconds(30)).release();
   }
   static void TearDownTestSuite() {
@@ -579,30 +401,24 @@ class AcceptResilienceZ : public ::testing::Test {
     if (!SharedMariaDb().running()) EXPECT_THAT(SharedMariaDb().StartAgain(), IsOk());
   }
 
-  // Accepts `token` on another thread while Keycloak holds the request matching `delayed_path`
-  // (method `delayed_method`) for `delay`; stops MariaDB as soon as the stand-in has answered the
-  // request before it (`before_method` `before_path`), so the database step right after the
-  // delayed Keycloak call fails. Returns the accept's status; MariaDB is running again afterwards.
+  // Accepts `token` on another thread while the stand-in holds the Keycloak request matching
+  // `held_method` `held_path`; stops MariaDB while it is held, then lets it go on, so the
+  // database step right after that Keycloak call fails. Returns the accept's status; MariaDB is
+  // running again afterwards.
   grpc::Status AcceptWhileTheDatabaseGoesDown(const std::string& token,
-                                              const std::string& delayed_method,
-                                              const std::string& delayed_path,
-                                              const std::string& before_method,
-                                              const std::string& before_path) {
-    const size_t log_start = env_->RequestCount();
-    EXPECT_THAT(env_->standin().InjectFault({{"delay_ms", 8000},
+                                              const std::string& held_method,
+                                              const std::string& held_path) {
+    EXPECT_THAT(env_->standin().InjectFault({{"hold", true},
                                              {"count", 1},
-                                             {"method", delayed_method},
-                                             {"path_contains", delayed_path}}),
+                                             {"method", held_method},
+                                             {"path_contains", held_path}}),
                 IsOk());
     grpc::Status status;
     std::thread accept([&] { status = env_->Accept(AcceptRequest(token), nullptr, absl::Seconds(60)); });
-    const bool reached = WaitFor(
-        [&] { return env_->CountRequests(log_start, before_method, before_path) > 0; });
-    EXPECT_TRUE(reached) << "the saga never reached " << before_method << " " << before_path;
+    const bool reached = WaitFor([&] { return env_->standin().HeldRequests() == 1; });
+    EXPECT_TRUE(reached) << "the saga never reached " << held_method << " " << held_path;
     EXPECT_THAT(SharedMariaDb().Stop(), IsOk());
-    // The delayed call must still be in flight: nothing after it has happened yet.
-    EXPECT_EQ(env_->CountRequests(log_start, delayed_method, delayed_path), 0)
-        << "MariaDB stopped too late to catch the saga's next database step";
+    EXPECT_THAT(env_->standin().ReleaseHeld(), IsOk());
     accept.join();
     EXPECT_THAT(SharedMariaDb().StartAgain(), IsOk());
     return status;
@@ -615,8 +431,7 @@ class AcceptResilienceZ : public ::testing::Test {
 // marked ACCEPTED. The retry adopts the recorded account.
 TEST_F(AcceptResilienceZ, DatabaseDownAtTheFinalStepIsRecoveredWithTheRecordedAccount) {
   auto [invitation, token] = env_->Invite();
-  grpc::Status first = AcceptWhileTheDatabaseGoesDown(token, "POST", "role-mappings", "GET",
-                                                      "/roles/securelink-vpn-user");
+  grpc::Status first = AcceptWhileTheDatabaseGoesDown(token, "POST", "role-mappings");
   EXPECT_THAT(first, StatusIs(absl::StatusCode::kUnavailable));
 
   std::vector<json> users = env_->UsersWithEmail(invitation.email());
@@ -637,8 +452,7 @@ TEST_F(AcceptResilienceZ, DatabaseDownAtTheFinalStepIsRecoveredWithTheRecordedAc
 // recorded. The retry finds the account by the invitation_id attribute and adopts it.
 TEST_F(AcceptResilienceZ, DatabaseDownBeforeTheAccountIsRecordedIsRecoveredByItsAttribute) {
   auto [invitation, token] = env_->Invite();
-  grpc::Status first =
-      AcceptWhileTheDatabaseGoesDown(token, "POST", "/users", "GET", "/users?");
+  grpc::Status first = AcceptWhileTheDatabaseGoesDown(token, "POST", "/users");
   EXPECT_THAT(first, StatusIs(absl::StatusCode::kUnavailable));
 
   std::vector<json> users = env_->UsersWithInvitation(invitation.id());

@@ -38,6 +38,9 @@ constexpr Code kOk = Code::OK;
 constexpr Code kDenied = Code::PERMISSION_DENIED;
 constexpr Code kUnauthenticated = Code::UNAUTHENTICATED;
 constexpr Code kInvalid = Code::INVALID_ARGUMENT;
+constexpr Code kNotFound = Code::NOT_FOUND;
+constexpr char kUnknownId[] = "0b7e6f5a-1c2d-4e3f-8a9b-0c1d2e3f4a5b";
+constexpr char kMalformedId[] = "not-an-id";
 
 // The callers of the matrix. The tenant admin and the VPN user both belong to tenant A.
 enum class Who { kSuperAdmin, kTenantAdmin, kVpnUser, kNobody };
@@ -297,8 +300,8 @@ TEST_F(AuthorizationTest, CreateInvitationMatrix) {
 
 enum class Action { kGet, kResend, kRevoke };
 // The invitation a by-id call names: a VPN user of A (own) or B (other), a SuperAdmin
-// invitation that names tenant A, or a global SuperAdmin invitation.
-enum class Target { kOwn, kOther, kSuperAdminInOwn, kGlobalSuperAdmin };
+// invitation that names tenant A, a global SuperAdmin invitation, an id nobody has, or no id.
+enum class Target { kOwn, kOther, kSuperAdminInOwn, kGlobalSuperAdmin, kUnknown, kMalformed };
 
 std::string ActionName(Action a) {
   switch (a) {
@@ -315,6 +318,8 @@ std::string TargetName(Target t) {
     case Target::kOther: return "a VPN-user invitation of another tenant";
     case Target::kSuperAdminInOwn: return "a SuperAdmin invitation naming the own tenant";
     case Target::kGlobalSuperAdmin: return "a global SuperAdmin invitation";
+    case Target::kUnknown: return "an id that does not exist";
+    case Target::kMalformed: return "a malformed id";
   }
   return "?";
 }
@@ -326,6 +331,50 @@ struct ByIdCase {
   Code expected;
 };
 
+// `who` performs `action` on invitation `id`; the status only.
+grpc::Status ById(pb::InvitationService::Stub& stub, std::unique_ptr<grpc::ClientContext> ctx,
+                  Action action, const std::string& id) {
+  switch (action) {
+    case Action::kGet: {
+      pb::GetInvitationRequest req;
+      req.set_id(id);
+      pb::GetInvitationResponse resp;
+      return stub.GetInvitation(ctx.get(), req, &resp);
+    }
+    case Action::kResend: {
+      pb::ResendInvitationRequest req;
+      req.set_id(id);
+      pb::ResendInvitationResponse resp;
+      return stub.ResendInvitation(ctx.get(), req, &resp);
+    }
+    case Action::kRevoke: {
+      pb::RevokeInvitationRequest req;
+      req.set_id(id);
+      pb::RevokeInvitationResponse resp;
+      return stub.RevokeInvitation(ctx.get(), req, &resp);
+    }
+  }
+  return grpc::Status::CANCELLED;
+}
+
+// `answer` (about invitation `id`) is exactly what the SuperAdmin gets for an id nobody has, but
+// for the id itself: code, message, reason and metadata (SPEC §10: foreign ids look unknown).
+void ExpectAnswerForAnUnknownId(const grpc::Status& answer, Action action, const std::string& id,
+                                pb::InvitationService::Stub& stub,
+                                std::unique_ptr<grpc::ClientContext> super_admin) {
+  const std::string nobodys = "1d6f0e2a-3b4c-4d5e-9f60-718293a4b5c6";
+  grpc::Status unknown = ById(stub, std::move(super_admin), action, nobodys);
+  ASSERT_EQ(unknown.error_code(), Code::NOT_FOUND) << unknown.error_message();
+  auto scrub = [](std::string text, const std::string& of) {
+    for (size_t at; (at = text.find(of)) != std::string::npos;) text.replace(at, of.size(), "<id>");
+    return text;
+  };
+  EXPECT_EQ(scrub(answer.error_message(), id), scrub(unknown.error_message(), nobodys));
+  EXPECT_EQ(ErrorReason(answer), ErrorReason(unknown));
+  EXPECT_EQ(ErrorMetadata(answer, "invitation_id"), id);
+  EXPECT_EQ(ErrorMetadata(answer, "tenant_id"), "");
+}
+
 TEST_F(AuthorizationTest, ByIdMatrix) {
   std::vector<ByIdCase> cases;
   for (Action a : {Action::kGet, Action::kResend, Action::kRevoke}) {
@@ -335,19 +384,27 @@ TEST_F(AuthorizationTest, ByIdMatrix) {
                      Target::kGlobalSuperAdmin}) {
       cases.push_back({Who::kSuperAdmin, a, t, kOk});
     }
+    cases.push_back({Who::kSuperAdmin, a, Target::kUnknown, kNotFound});
+    cases.push_back({Who::kSuperAdmin, a, Target::kMalformed, kInvalid});
     // TenantAdmin of A: only A; may read a SuperAdmin invitation naming A but not resend or
-    // revoke it (a resend would hand it a SuperAdmin registration link).
+    // revoke it (a resend would hand it a SuperAdmin registration link). What it may not read
+    // does not exist as far as it can tell (SPEC §10).
     cases.push_back({Who::kTenantAdmin, a, Target::kOwn, kOk});
-    cases.push_back({Who::kTenantAdmin, a, Target::kOther, kDenied});
+    cases.push_back({Who::kTenantAdmin, a, Target::kOther, kNotFound});
     cases.push_back({Who::kTenantAdmin, a, Target::kSuperAdminInOwn, mutates ? kDenied : kOk});
-    cases.push_back({Who::kTenantAdmin, a, Target::kGlobalSuperAdmin, kDenied});
-    // A VPN user: nothing, not even in its own tenant.
+    cases.push_back({Who::kTenantAdmin, a, Target::kGlobalSuperAdmin, kNotFound});
+    cases.push_back({Who::kTenantAdmin, a, Target::kUnknown, kNotFound});
+    cases.push_back({Who::kTenantAdmin, a, Target::kMalformed, kInvalid});
+    // A VPN user: nothing, not even in its own tenant, and refused before any id is looked at.
     cases.push_back({Who::kVpnUser, a, Target::kOwn, kDenied});
     cases.push_back({Who::kVpnUser, a, Target::kOther, kDenied});
     cases.push_back({Who::kVpnUser, a, Target::kSuperAdminInOwn, kDenied});
+    cases.push_back({Who::kVpnUser, a, Target::kUnknown, kDenied});
+    cases.push_back({Who::kVpnUser, a, Target::kMalformed, kDenied});
     // No token.
     cases.push_back({Who::kNobody, a, Target::kOwn, kUnauthenticated});
     cases.push_back({Who::kNobody, a, Target::kOther, kUnauthenticated});
+    cases.push_back({Who::kNobody, a, Target::kUnknown, kUnauthenticated});
   }
 
   for (const ByIdCase& c : cases) {
@@ -360,8 +417,11 @@ TEST_F(AuthorizationTest, ByIdMatrix) {
       case Target::kOther: target = MustInvite(pb::ROLE_VPN_USER, TenantB()); break;
       case Target::kSuperAdminInOwn: target = MustInvite(pb::ROLE_SUPER_ADMIN, TenantA()); break;
       case Target::kGlobalSuperAdmin: target = MustInvite(pb::ROLE_SUPER_ADMIN, ""); break;
+      case Target::kUnknown: target.set_id(kUnknownId); break;
+      case Target::kMalformed: target.set_id(kMalformedId); break;
     }
     ASSERT_FALSE(target.id().empty());
+    const bool exists = c.target != Target::kUnknown && c.target != Target::kMalformed;
     grpc::Status s;
     switch (c.action) {
       case Action::kGet: {
@@ -400,7 +460,10 @@ TEST_F(AuthorizationTest, ByIdMatrix) {
       }
     }
     EXPECT_EQ(s.error_code(), c.expected) << CodeName(s.error_code()) << ": " << s.error_message();
-    if (!s.ok()) {
+    if (s.error_code() == kNotFound) {
+      ExpectAnswerForAnUnknownId(s, c.action, target.id(), stub(), As(Who::kSuperAdmin));
+    }
+    if (!s.ok() && exists) {
       // A refused call changed nothing: still PENDING, no email issued, same expiry.
       pb::Invitation after = MustGet(target.id());
       EXPECT_EQ(after.state(), pb::INVITATION_STATE_PENDING);
@@ -411,8 +474,9 @@ TEST_F(AuthorizationTest, ByIdMatrix) {
 }
 
 // Whatever the action, a tenant admin never gets an invitation of another tenant, including one
-// that was already resent or revoked by its own admins.
-TEST_F(AuthorizationTest, CrossTenantByIdCallsNeverSucceed) {
+// that was already resent or revoked by its own admins, and cannot tell it from an id that does
+// not exist.
+TEST_F(AuthorizationTest, CrossTenantByIdCallsNeverSucceedAndLookUnknown) {
   const pb::Invitation theirs = MustInvite(pb::ROLE_VPN_USER, TenantB());
   const pb::Invitation revoked = MustInvite(pb::ROLE_TENANT_ADMIN, TenantB());
   {
@@ -423,30 +487,103 @@ TEST_F(AuthorizationTest, CrossTenantByIdCallsNeverSucceed) {
   }
   for (const pb::Invitation& inv : {theirs, revoked}) {
     for (int attempt = 0; attempt < 2; ++attempt) {  // twice: a refusal leaves nothing behind
-      pb::GetInvitationRequest get;
-      get.set_id(inv.id());
-      pb::GetInvitationResponse got;
-      grpc::Status g = stub().GetInvitation(As(Who::kTenantAdmin).get(), get, &got);
-      EXPECT_THAT(g, StatusIs(absl::StatusCode::kPermissionDenied));
-      EXPECT_THAT(g.error_message(), Not(HasSubstr(inv.email())));
-
-      pb::ResendInvitationRequest resend;
-      resend.set_id(inv.id());
-      pb::ResendInvitationResponse resent;
-      grpc::Status r = stub().ResendInvitation(As(Who::kTenantAdmin).get(), resend, &resent);
-      EXPECT_THAT(r, StatusIs(absl::StatusCode::kPermissionDenied));
-      EXPECT_TRUE(resent.registration_url().empty());
-
-      pb::RevokeInvitationRequest revoke;
-      revoke.set_id(inv.id());
-      pb::RevokeInvitationResponse revoked_resp;
-      EXPECT_THAT(stub().RevokeInvitation(As(Who::kTenantAdmin).get(), revoke, &revoked_resp),
-                  StatusIs(absl::StatusCode::kPermissionDenied));
+      for (Action action : {Action::kGet, Action::kResend, Action::kRevoke}) {
+        SCOPED_TRACE(absl::StrCat(ActionName(action), " of ", inv.id()));
+        grpc::Status s = ById(stub(), As(Who::kTenantAdmin), action, inv.id());
+        EXPECT_THAT(s, StatusIs(absl::StatusCode::kNotFound));
+        EXPECT_THAT(s.error_message(), Not(HasSubstr(inv.email())));
+        EXPECT_THAT(s.error_message(), Not(HasSubstr(TenantB())));
+        ExpectAnswerForAnUnknownId(s, action, inv.id(), stub(), As(Who::kSuperAdmin));
+      }
     }
   }
   EXPECT_EQ(MustGet(theirs.id()).state(), pb::INVITATION_STATE_PENDING);
   EXPECT_EQ(MustGet(theirs.id()).send_count(), theirs.send_count());
   EXPECT_EQ(MustGet(revoked.id()).state(), pb::INVITATION_STATE_REVOKED);
+}
+
+// ---- An address that another tenant's invitation holds (SPEC §10) ---------------------------
+
+// The ALREADY_EXISTS that a create or resend gets, and a bulk's SKIPPED_PENDING, name the active
+// invitation only to a caller who may read it.
+TEST_F(AuthorizationTest, AnActiveInvitationIsNamedOnlyToCallersWhoMayReadIt) {
+  const pb::Invitation in_b = MustInvite(pb::ROLE_VPN_USER, TenantB());
+  const pb::Invitation in_a = MustInvite(pb::ROLE_VPN_USER, TenantA());
+  auto create = [&](Who who, const std::string& email, const std::string& tenant) {
+    pb::CreateInvitationRequest req;
+    req.set_email(email);
+    req.set_role(pb::ROLE_VPN_USER);
+    req.set_tenant_id(tenant);
+    req.set_suppress_email(true);
+    pb::CreateInvitationResponse resp;
+    return stub().CreateInvitation(As(who).get(), req, &resp);
+  };
+  {
+    SCOPED_TRACE("a tenant admin of A, the address held in B");
+    grpc::Status s = create(Who::kTenantAdmin, in_b.email(), TenantA());
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kAlreadyExists));
+    EXPECT_EQ(ErrorReason(s), "ACTIVE_INVITATION_EXISTS");
+    EXPECT_EQ(ErrorMetadata(s, "invitation_id"), "");
+    EXPECT_EQ(ErrorMetadata(s, "tenant_id"), "");
+    EXPECT_THAT(s.error_message(), Not(HasSubstr(in_b.id())));
+    EXPECT_THAT(s.error_message(), Not(HasSubstr(TenantB())));
+  }
+  {
+    SCOPED_TRACE("a tenant admin of A, the address held in A");
+    grpc::Status s = create(Who::kTenantAdmin, in_a.email(), TenantA());
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kAlreadyExists));
+    EXPECT_EQ(ErrorMetadata(s, "invitation_id"), in_a.id());
+    EXPECT_THAT(s.error_message(), HasSubstr(in_a.id()));
+  }
+  {
+    SCOPED_TRACE("a SuperAdmin, the address held in B");
+    grpc::Status s = create(Who::kSuperAdmin, in_b.email(), TenantA());
+    EXPECT_EQ(ErrorMetadata(s, "invitation_id"), in_b.id());
+    EXPECT_EQ(ErrorMetadata(s, "tenant_id"), TenantB());
+  }
+  for (bool validate_only : {true, false}) {
+    SCOPED_TRACE(validate_only ? "bulk, validate_only" : "bulk");
+    pb::BulkInviteRequest req;
+    req.mutable_emails()->add_emails(in_b.email());
+    req.mutable_emails()->add_emails(in_a.email());
+    req.set_role(pb::ROLE_VPN_USER);
+    req.set_validate_only(validate_only);
+    req.set_suppress_email(true);
+    std::unique_ptr<grpc::ClientContext> ctx = As(Who::kTenantAdmin);
+    auto reader = stub().BulkInvite(ctx.get(), req);
+    std::vector<pb::BulkInviteResult> results;
+    pb::BulkInviteResponse msg;
+    while (reader->Read(&msg)) {
+      if (msg.has_result()) results.push_back(msg.result());
+    }
+    ASSERT_THAT(reader->Finish(), IsOk());
+    ASSERT_EQ(results.size(), 2u);
+    EXPECT_EQ(results[0].outcome(), pb::BULK_INVITE_OUTCOME_SKIPPED_PENDING);
+    EXPECT_EQ(results[0].invitation_id(), "") << "named another tenant's invitation";
+    EXPECT_THAT(results[0].message(), Not(HasSubstr(TenantB())));
+    EXPECT_EQ(results[1].outcome(), pb::BULK_INVITE_OUTCOME_SKIPPED_PENDING);
+    EXPECT_EQ(results[1].invitation_id(), in_a.id());
+  }
+  {
+    SCOPED_TRACE("a request_id another tenant's invitation was made with");
+    pb::CreateInvitationRequest first;
+    first.set_email(UniqueEmail("rid"));
+    first.set_role(pb::ROLE_VPN_USER);
+    first.set_tenant_id(TenantB());
+    first.set_request_id(absl::StrCat("rid-", TenantB()));
+    first.set_suppress_email(true);
+    pb::CreateInvitationResponse first_resp;
+    ASSERT_THAT(stub().CreateInvitation(As(Who::kSuperAdmin).get(), first, &first_resp), IsOk());
+    pb::CreateInvitationRequest again = first;
+    again.set_email(UniqueEmail("rid"));
+    again.set_tenant_id(TenantA());
+    pb::CreateInvitationResponse again_resp;
+    grpc::Status s = stub().CreateInvitation(As(Who::kTenantAdmin).get(), again, &again_resp);
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kAlreadyExists));
+    EXPECT_EQ(ErrorReason(s), "REQUEST_ID_REUSED");
+    EXPECT_EQ(ErrorMetadata(s, "invitation_id"), "");
+    EXPECT_THAT(s.error_message(), Not(HasSubstr(first_resp.invitation().id())));
+  }
 }
 
 // ---- ListInvitations ------------------------------------------------------------------------

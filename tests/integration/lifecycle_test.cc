@@ -327,6 +327,90 @@ TEST_F(LifecycleTest, ResendKillsThePreviousLink) {
   EXPECT_THAT(Validate(new_token), IsOk());
 }
 
+// SPEC §10: a retried Resend (same request_id) returns the first result and sends nothing more.
+TEST_F(LifecycleTest, RetriedResendWithTheSameRequestIdReturnsTheSameLinkAndSendsOnce) {
+  pb::CreateInvitationResponse created = MustCreate(UniqueEmail());
+  const std::string id = created.invitation().id();
+  pb::ResendInvitationRequest req;
+  req.set_id(id);
+  req.set_request_id(absl::StrCat("resend-", UniqueTenant()));
+  pb::ResendInvitationResponse first, retried;
+  ASSERT_THAT(stub().ResendInvitation(Context().get(), req, &first), IsOk());
+  ASSERT_THAT(stub().ResendInvitation(Context().get(), req, &retried), IsOk());
+  EXPECT_EQ(retried.registration_url(), first.registration_url());
+  EXPECT_THAT(Validate(TokenOf(retried.registration_url())), IsOk());
+  EXPECT_EQ(retried.invitation().send_count(), 2) << "one resend, one more email";
+  const std::string queued = SharedMariaDb()
+                                 .Query(server_->database(),
+                                        absl::StrCat("SELECT COUNT(*) FROM email_outbox WHERE "
+                                                     "invitation_id = '", id,
+                                                     "' AND state = 'PENDING'"))
+                                 .value_or("?");
+  EXPECT_EQ(std::string(absl::StripAsciiWhitespace(queued)), "1");
+  const std::string resent_events =
+      SharedMariaDb()
+          .Query(server_->database(),
+                 absl::StrCat("SELECT COUNT(*) FROM invitation_events WHERE invitation_id = '", id,
+                              "' AND type = 'RESENT'"))
+          .value_or("?");
+  EXPECT_EQ(std::string(absl::StripAsciiWhitespace(resent_events)), "1");
+
+  // A later resend without the id supersedes that link: the retry no longer hands it out.
+  pb::ResendInvitationResponse later;
+  ASSERT_THAT(Resend(id, &later), IsOk());
+  pb::ResendInvitationResponse stale;
+  ASSERT_THAT(stub().ResendInvitation(Context().get(), req, &stale), IsOk());
+  EXPECT_EQ(stale.registration_url(), "");
+  EXPECT_EQ(stale.invitation().send_count(), 3);
+}
+
+TEST_F(LifecycleTest, ConcurrentRetriesOfOneResendResendOnce) {
+  pb::CreateInvitationResponse created = MustCreate(UniqueEmail());
+  pb::ResendInvitationRequest req;
+  req.set_id(created.invitation().id());
+  req.set_request_id(absl::StrCat("resend-", UniqueTenant()));
+  std::vector<std::thread> threads;
+  std::vector<pb::ResendInvitationResponse> responses(8);
+  std::vector<grpc::Status> statuses(8);
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      statuses[i] = stub().ResendInvitation(Context().get(), req, &responses[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> urls;
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_THAT(statuses[i], IsOk());
+    urls.insert(responses[i].registration_url());
+  }
+  EXPECT_EQ(urls.size(), 1u);
+  pb::GetInvitationResponse got;
+  ASSERT_THAT(Get(created.invitation().id(), &got), IsOk());
+  EXPECT_EQ(got.invitation().send_count(), 2);
+}
+
+TEST_F(LifecycleTest, AResendRequestIdIsBoundToItsInvitation) {
+  pb::CreateInvitationResponse one = MustCreate(UniqueEmail());
+  pb::CreateInvitationResponse two = MustCreate(UniqueEmail());
+  pb::ResendInvitationRequest req;
+  req.set_id(one.invitation().id());
+  req.set_request_id(absl::StrCat("resend-", UniqueTenant()));
+  pb::ResendInvitationResponse resp;
+  ASSERT_THAT(stub().ResendInvitation(Context().get(), req, &resp), IsOk());
+  req.set_id(two.invitation().id());
+  grpc::Status s = stub().ResendInvitation(Context().get(), req, &resp);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_EQ(ErrorReason(s), "REQUEST_ID_REUSED");
+  pb::GetInvitationResponse got;
+  ASSERT_THAT(Get(two.invitation().id(), &got), IsOk());
+  EXPECT_EQ(got.invitation().send_count(), 1) << "the refused resend sent nothing";
+
+  req.set_request_id(std::string(129, 'r'));
+  s = stub().ResendInvitation(Context().get(), req, &resp);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(s.error_message(), HasSubstr("request_id"));
+}
+
 TEST_F(LifecycleTest, DeadLinksAllLookAlike) {
   grpc::Status unknown = Validate(std::string(43, 'A'));
   grpc::Status malformed = Validate("short");
@@ -393,6 +477,28 @@ TEST_F(LifecycleTest, TheTokenAppearsNeitherInReadsNorInTheDatabase) {
   EXPECT_EQ(dump->find(token), std::string::npos);
 }
 
+// The sealed copy of a link (for the outbox and replays) is kept only while the link may still
+// be mailed or handed back: a revoked invitation's is gone, a resent one's is the new link's.
+TEST_F(LifecycleTest, TheSealedCopyOfALinkIsDroppedOnceItCanNoLongerBeUsed) {
+  auto sealed = [&](const std::string& id) {
+    absl::StatusOr<std::string> v = SharedMariaDb().Query(
+        server_->database(),
+        absl::StrCat("SELECT IFNULL(sealed_token, 'NULL') FROM invitations WHERE id = '", id, "'"));
+    return v.ok() ? std::string(absl::StripAsciiWhitespace(*v)) : "?";
+  };
+  pb::CreateInvitationResponse created = MustCreate(UniqueEmail());
+  const std::string id = created.invitation().id();
+  const std::string first = sealed(id);
+  EXPECT_NE(first, "NULL");
+  pb::ResendInvitationResponse resent;
+  ASSERT_THAT(Resend(id, &resent), IsOk());
+  EXPECT_NE(sealed(id), first) << "the old link's copy was kept";
+  EXPECT_NE(sealed(id), "NULL");
+  pb::RevokeInvitationResponse revoked;
+  ASSERT_THAT(Revoke(id, &revoked), IsOk());
+  EXPECT_EQ(sealed(id), "NULL");
+}
+
 TEST_F(LifecycleTest, ListFiltersCombineAndComeNewestFirst) {
   const std::string tenant = UniqueTenant();
   std::vector<std::string> ids;
@@ -429,6 +535,34 @@ TEST_F(LifecycleTest, ListFiltersCombineAndComeNewestFirst) {
   pb::ListInvitationsResponse none;
   ASSERT_THAT(stub().ListInvitations(Context().get(), req, &none), IsOk());
   EXPECT_EQ(none.total_size(), 0);
+}
+
+// A caller's '_' and '%' are letters of the address, not wildcards. (The query carries its own
+// ESCAPE character: MySQL 8 drops backslash as LIKE's escape under NO_BACKSLASH_ESCAPES.)
+TEST_F(LifecycleTest, EmailQueryWildcardsAreLiteral) {
+  const std::string tag = absl::AsciiStrToLower(UniqueTenant());
+  for (const char* local : {"a_b", "axb", "c!d"}) {
+    pb::CreateInvitationRequest req;
+    req.set_email(absl::StrCat(local, "-", tag, "@example.com"));
+    req.set_role(pb::ROLE_VPN_USER);
+    req.set_tenant_id("acme");
+    pb::CreateInvitationResponse resp;
+    ASSERT_THAT(stub().CreateInvitation(Context().get(), req, &resp), IsOk());
+  }
+  auto matches = [&](const std::string& query) {
+    pb::ListInvitationsRequest req;
+    req.set_email_query(query);
+    pb::ListInvitationsResponse resp;
+    EXPECT_THAT(stub().ListInvitations(Context().get(), req, &resp), IsOk());
+    std::vector<std::string> emails;
+    for (const pb::Invitation& inv : resp.invitations()) emails.push_back(inv.email());
+    return emails;
+  };
+  EXPECT_THAT(matches(absl::StrCat("a_b-", tag)),
+              ElementsAre(absl::StrCat("a_b-", tag, "@example.com")));
+  EXPECT_THAT(matches(absl::StrCat("c!d-", tag)),
+              ElementsAre(absl::StrCat("c!d-", tag, "@example.com")));
+  EXPECT_THAT(matches(absl::StrCat("%-", tag)), ::testing::IsEmpty());
 }
 
 TEST_F(LifecycleTest, PaginationReturnsEveryRowExactlyOnceWhileRowsAreInserted) {

@@ -358,6 +358,78 @@ TEST_F(KeycloakAdminClientTest, AssignRealmRoleToAnUnknownUserIsNotFound) {
   EXPECT_EQ(ReasonOf(assigned), kReasonIdpUserNotFound);
 }
 
+// --- The accept saga's account changes -----------------------------------------------------
+
+TEST_F(KeycloakAdminClientTest, ADisabledAccountCannotLogInUntilEnabledAndKeepsItsAttributes) {
+  NewUser user = MakeUser("ada");
+  user.enabled = false;
+  absl::StatusOr<std::string> id = client_->CreateUser(user);
+  ASSERT_THAT(id.status(), IsOk());
+  auto login = [&] {
+    auto r = standin_->Http(
+        "POST", "/realms/securelink/protocol/openid-connect/token",
+        absl::StrCat("grant_type=password&client_id=securelink-cli&username=ada&password=",
+                     kPassword),
+        "application/x-www-form-urlencoded");
+    return r.ok() ? r->status : -1;
+  };
+  EXPECT_EQ(login(), 401);
+  absl::StatusOr<ExistingUser> before = client_->GetUser(*id);
+  ASSERT_THAT(before.status(), IsOk());
+  EXPECT_FALSE(before->enabled);
+
+  UserChanges enable;
+  enable.enabled = true;
+  ASSERT_THAT(client_->UpdateUser(*id, enable), IsOk());
+  EXPECT_EQ(login(), 200);
+  // Keycloak 24+ replaces attributes with what an update sends: they must all have gone back.
+  EXPECT_THAT(client_->VerifyAttributes(*id, user), IsOk());
+  absl::StatusOr<ExistingUser> after = client_->GetUser(*id);
+  ASSERT_THAT(after.status(), IsOk());
+  EXPECT_TRUE(after->enabled);
+  EXPECT_EQ(after->first_name, "Ada");
+}
+
+TEST_F(KeycloakAdminClientTest, UpdateUserWithoutEnabledLeavesItAsItIs) {
+  absl::StatusOr<std::string> id = client_->CreateUser(MakeUser("ada"));
+  ASSERT_THAT(id.status(), IsOk());
+  UserChanges names;
+  names.first_name = "Grace";
+  names.last_name = "Hopper";
+  ASSERT_THAT(client_->UpdateUser(*id, names), IsOk());
+  absl::StatusOr<ExistingUser> user = client_->GetUser(*id);
+  ASSERT_THAT(user.status(), IsOk());
+  EXPECT_TRUE(user->enabled);
+  EXPECT_EQ(user->first_name, "Grace");
+  EXPECT_EQ(user->last_name, "Hopper");
+}
+
+TEST_F(KeycloakAdminClientTest, SetPasswordReplacesItAndKeepsThePolicyWordsSecret) {
+  absl::StatusOr<std::string> id = client_->CreateUser(MakeUser("ada"));
+  ASSERT_THAT(id.status(), IsOk());
+  absl::Status refused = client_->SetPassword(*id, "short7");
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("minimum length"));
+  ASSERT_THAT(client_->SetPassword(*id, "Another-Long-Password-2"), IsOk());
+  auto r = standin_->Http(
+      "POST", "/realms/securelink/protocol/openid-connect/token",
+      "grant_type=password&client_id=securelink-cli&username=ada&password=Another-Long-Password-2",
+      "application/x-www-form-urlencoded");
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(KeycloakAdminClientTest, DeleteUserIsIdempotentAndUnknownUsersAreNotFound) {
+  absl::StatusOr<std::string> id = client_->CreateUser(MakeUser("ada"));
+  ASSERT_THAT(id.status(), IsOk());
+  ASSERT_THAT(client_->DeleteUser(*id), IsOk());
+  ASSERT_THAT(client_->DeleteUser(*id), IsOk());
+  EXPECT_THAT(client_->GetUser(*id).status(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(client_->UpdateUser(*id, UserChanges()), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(client_->SetPassword(*id, kPassword), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(StandinUsers().size(), 0u);
+}
+
 // --- Tokens ------------------------------------------------------------------------------------
 
 TEST_F(KeycloakAdminClientTest, OneTokenServesManyCalls) {

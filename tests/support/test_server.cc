@@ -59,8 +59,14 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   const inv::Clock& clock = options.clock != nullptr ? *options.clock : t->system_clock_;
   t->sealer_ = inv::TokenSealer::CreateEphemeral();
   const inv::TokenSealer& sealer = *t->sealer_;
+  if (options.identity_provider != nullptr) {
+    t->accept_saga_ = std::make_unique<inv::AcceptSaga>(
+        *t->store_, clock, *options.identity_provider, service_options.roles, options.accept_saga);
+    t->accept_recoverer_ = std::make_unique<inv::AcceptRecoverer>(*t->accept_saga_);
+    t->accept_recoverer_->Start();
+  }
   t->service_ = std::make_unique<inv::InvitationService>(*t->store_, clock, sealer,
-                                                         service_options, options.identity_provider);
+                                                         service_options, t->accept_saga_.get());
   inv::BulkInviteOptions bulk_options;
   bulk_options.ttl = options.ttl;
   bulk_options.max_addresses = options.bulk_max_addresses;
@@ -93,6 +99,7 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
 std::string TestServer::address() const { return absl::StrCat("127.0.0.1:", server_.port); }
 
 TestServer::~TestServer() {
+  if (accept_recoverer_) accept_recoverer_->Stop();
   if (event_feed_) event_feed_->CloseSubscriptions();
   if (server_.server) server_.server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   if (workers_) workers_->Shutdown();

@@ -39,8 +39,10 @@ struct TestServerOptions {
   int bulk_chunk_size = 500;
   // Callers: nullptr → authentication disabled (every caller a SuperAdmin).
   const inv::Authenticator* authenticator = nullptr;
-  // Accept: nullptr → AcceptInvitation is UNAVAILABLE.
+  // Accept: nullptr → AcceptInvitation is UNAVAILABLE. With one, the server also runs the
+  // accept recoverer.
   inv::IdentityProvider* identity_provider = nullptr;
+  inv::AcceptSagaOptions accept_saga;
   double token_rate_per_second = 1000;
   int token_rate_burst = 1000;
   // The event feed; polled often so that tests wait little.
@@ -80,6 +82,8 @@ class TestServer {
   std::unique_ptr<inv::MysqlInvitationStore> store_;
   std::unique_ptr<inv::MysqlEventStore> event_store_;
   std::unique_ptr<inv::EventFeed> event_feed_;
+  std::unique_ptr<inv::AcceptSaga> accept_saga_;
+  std::unique_ptr<inv::AcceptRecoverer> accept_recoverer_;
   std::unique_ptr<inv::InvitationService> service_;
   std::unique_ptr<inv::BulkInviter> bulk_;
   std::unique_ptr<inv::WorkerPool> workers_;

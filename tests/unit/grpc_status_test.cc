@@ -23,7 +23,10 @@ TEST(ToGrpcStatus, KeepsCodeAndMessage) {
 }
 
 TEST(ToGrpcStatus, ReasonBecomesErrorInfoWithMetadata) {
-  grpc::Status s = ToGrpcStatus(ActiveInvitationExistsError("a@b.co", "id-1"));
+  Invitation holder;
+  holder.id = "id-1";
+  holder.tenant_id = "acme";
+  grpc::Status s = ToGrpcStatus(ActiveInvitationExistsError("a@b.co", holder));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_EQ(ErrorReason(s), "ACTIVE_INVITATION_EXISTS");
   EXPECT_EQ(ErrorMetadata(s, "invitation_id"), "id-1");

@@ -37,6 +37,17 @@ inline constexpr absl::string_view kReasonServerShuttingDown = "SERVER_SHUTTING_
 // WatchInvitationEvents positions that cannot be placed.
 inline constexpr absl::string_view kReasonEventNotFound = "EVENT_NOT_FOUND";
 inline constexpr absl::string_view kReasonEventPositionExpired = "EVENT_POSITION_EXPIRED";
+// WatchInvitationEvents outlived its bearer token (UNAUTHENTICATED): reconnect with a fresh token
+// after "resume_after_event_id". The client's Watch returns it rather than retrying with the
+// expired token.
+inline constexpr absl::string_view kReasonTokenExpired = "TOKEN_EXPIRED";
+// Too many WatchInvitationEvents streams of one caller are open on the replica
+// (RESOURCE_EXHAUSTED; metadata "limit").
+inline constexpr absl::string_view kReasonTooManyStreams = "TOO_MANY_STREAMS";
+// AcceptInvitation overtaken by another submission of the same link (ABORTED): safe to retry.
+inline constexpr absl::string_view kReasonAcceptSuperseded = "ACCEPT_SUPERSEDED";
+// A request_id reused for a different request (ALREADY_EXISTS).
+inline constexpr absl::string_view kReasonRequestIdReused = "REQUEST_ID_REUSED";
 
 // One bad request field (google.rpc.BadRequest.FieldViolation).
 struct FieldViolation {
