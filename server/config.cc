@@ -59,9 +59,24 @@ ABSL_FLAG(std::string, web_template_dir, "",
           "style.css, register.html, …); empty: the built-in ones.");
 ABSL_FLAG(int, web_threads, 8,
           "Registration page requests handled at once (their service calls run on the worker "
-          "pool).");
+          "pool); slow clients never hold one, the listener's I/O thread reads requests whole "
+          "first.");
 ABSL_FLAG(int, web_connection_queue, 64,
-          "Accepted registration page connections that may wait for a web thread.");
+          "Complete registration page requests that may wait for a busy web thread; beyond it "
+          "they are answered 503 at once.");
+ABSL_FLAG(int, web_max_connections, 512,
+          "Open registration page connections; at the limit the longest-idle keep-alive "
+          "connection makes room, and with none idle new connections are closed at once.");
+ABSL_FLAG(absl::Duration, web_request_read_timeout, absl::Seconds(10),
+          "A registration page request (line, headers, body) must arrive whole within this, "
+          "counted from its first byte; otherwise 408 and the connection is closed.");
+ABSL_FLAG(absl::Duration, web_idle_timeout, absl::Seconds(30),
+          "Registration page connections with no request in progress (fresh or kept alive) are "
+          "closed after this long.");
+ABSL_FLAG(std::string, web_trusted_proxies, "",
+          "Comma-separated CIDRs of the proxies in front of the registration page whose "
+          "X-Forwarded-For is believed (e.g. 10.0.0.0/8,fd00::/8); the client (rate limit, log) "
+          "is the first address not in the list counted from the right. Empty: the TCP peer.");
 // --- end registration page ---
 ABSL_FLAG(double, token_rate_per_second, 5, "Token RPC rate per client address.");
 ABSL_FLAG(int, token_rate_burst, 20, "Token RPC burst per client address.");
@@ -169,6 +184,10 @@ constexpr EnvTwin kEnvTwins[] = {
     {"web_template_dir", "INVITATIONS_WEB_TEMPLATE_DIR"},
     {"web_threads", "INVITATIONS_WEB_THREADS"},
     {"web_connection_queue", "INVITATIONS_WEB_CONNECTION_QUEUE"},
+    {"web_max_connections", "INVITATIONS_WEB_MAX_CONNECTIONS"},
+    {"web_request_read_timeout", "INVITATIONS_WEB_REQUEST_READ_TIMEOUT"},
+    {"web_idle_timeout", "INVITATIONS_WEB_IDLE_TIMEOUT"},
+    {"web_trusted_proxies", "INVITATIONS_WEB_TRUSTED_PROXIES"},
     {"token_rate_per_second", "INVITATIONS_TOKEN_RATE_PER_SECOND"},
     {"token_rate_burst", "INVITATIONS_TOKEN_RATE_BURST"},
     {"default_deadline", "INVITATIONS_DEFAULT_DEADLINE"},
@@ -495,7 +514,25 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
     return Problem("web_threads", "must be between 1 and 256");
   }
   c.web_connection_queue = absl::GetFlag(FLAGS_web_connection_queue);
-  if (c.web_connection_queue < 1) return Problem("web_connection_queue", "must be at least 1");
+  if (c.web_connection_queue < 0) {
+    return Problem("web_connection_queue", "must not be negative");
+  }
+  c.web_max_connections = absl::GetFlag(FLAGS_web_max_connections);
+  if (c.web_max_connections < 1 || c.web_max_connections > 100000) {
+    return Problem("web_max_connections", "must be between 1 and 100000");
+  }
+  c.web_request_read_timeout = absl::GetFlag(FLAGS_web_request_read_timeout);
+  if (c.web_request_read_timeout < absl::Milliseconds(100)) {
+    return Problem("web_request_read_timeout", "must be at least 100ms");
+  }
+  c.web_idle_timeout = absl::GetFlag(FLAGS_web_idle_timeout);
+  if (c.web_idle_timeout < absl::Milliseconds(100)) {
+    return Problem("web_idle_timeout", "must be at least 100ms");
+  }
+  absl::StatusOr<web::TrustedProxies> proxies =
+      web::TrustedProxies::Parse(absl::GetFlag(FLAGS_web_trusted_proxies));
+  if (!proxies.ok()) return Problem("web_trusted_proxies", proxies.status().message());
+  c.web_trusted_proxies = *std::move(proxies);
   const std::string level = absl::AsciiStrToLower(absl::GetFlag(FLAGS_log_level));
   if (level == "debug") {
     c.log_level = LogLevel::kDebug;

@@ -16,6 +16,7 @@
 #include "server/event_feed.h"
 #include "server/mail/smtp_mail_sender.h"
 #include "server/util/log.h"
+#include "server/web/forwarded_for.h"
 #include "storage/connection_pool.h"
 #include "storage/mysql_uri.h"
 
@@ -64,8 +65,14 @@ struct ServerConfig {
   std::string web_address;
   std::string login_url;  // empty: the pages show no usable log-in link (main warns)
   std::string web_template_dir;
-  int web_threads = 8;
-  int web_connection_queue = 64;
+  int web_threads = 8;  // handler threads of the page's listener
+  int web_connection_queue = 64;  // complete requests waiting for one; beyond: 503
+  int web_max_connections = 512;
+  // A page request must arrive whole within this, from its first byte (SPEC §10).
+  absl::Duration web_request_read_timeout = absl::Seconds(10);
+  absl::Duration web_idle_timeout = absl::Seconds(30);
+  // Whose X-Forwarded-For names the client (SPEC §10); empty: nobody's.
+  web::TrustedProxies web_trusted_proxies;
 
   // --- Operations (issue 8): deadlines, health, gRPC transport limits, TLS ---
   // A call that carries no deadline gets this one (SPEC §9; BulkInvite and Watch exempt).

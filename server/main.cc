@@ -250,7 +250,11 @@ int main(int argc, char** argv) {
   si::web::WebServerOptions web_options;
   web_options.address = config->web_address;
   web_options.threads = config->web_threads;
-  web_options.connection_queue = config->web_connection_queue;
+  web_options.request_queue = config->web_connection_queue;
+  web_options.max_connections = config->web_max_connections;
+  web_options.request_read_timeout = config->web_request_read_timeout;
+  web_options.idle_timeout = config->web_idle_timeout;
+  web_options.trusted_proxies = config->web_trusted_proxies;
   absl::StatusOr<std::unique_ptr<si::web::WebServer>> web_server = si::web::WebServer::Start(
       web_options, [&site](const si::web::HttpRequest& r) { return site.Handle(r); });
   if (!web_server.ok()) Fail("cannot start the registration page listener", web_server.status());

@@ -17,8 +17,10 @@ struct HttpRequest {
   std::string query;           // raw (still percent-encoded), without '?'; may hold a token
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
-  std::string client_address;  // the peer's IP address, no port
-  bool tls = false;            // arrived over TLS on this listener
+  // The client's address, no port: the TCP peer's, or behind trusted proxies the one their
+  // X-Forwarded-For names (ClientAddress in forwarded_for.h). What the rate limit keys on.
+  std::string client_address;
+  bool tls = false;            // arrived over TLS on this listener (never, today: plain HTTP)
   bool body_too_large = false;  // the body exceeded the listener's limit and was dropped
 
   // The first header named `name` (lower case), or "" when absent.

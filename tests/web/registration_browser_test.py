@@ -16,6 +16,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 import web_env
 
@@ -78,8 +80,11 @@ class RegistrationInABrowser(unittest.TestCase):
             b.find_element(By.ID, "username").clear()
             b.find_element(By.ID, "username").send_keys(username)
         b.find_element(By.ID, "password").send_keys(password)
-        # Keyboard only: type the confirmation and press Enter to submit.
+        # Keyboard only: type the confirmation and press Enter to submit. Pressing Enter does not
+        # wait for the answer: wait until the form's page has been replaced by the next one.
+        page = b.find_element(By.TAG_NAME, "html")
         b.find_element(By.ID, "password_confirm").send_keys(confirm + Keys.ENTER)
+        WebDriverWait(b, 60).until(expected_conditions.staleness_of(page))
 
     def test_the_whole_journey_from_the_email_to_an_account(self):
         address, inv, link = self.invite(tenant="acme-browser")

@@ -1,13 +1,16 @@
 """The registration page at the HTTP level (issue 9), against the real invitation_server, MariaDB
 and the Keycloak stand-in: the security headers on every response, CSRF and Origin refusals,
-escaping, each dead-link page, the rate limit, overload (503), and that no token reaches the log.
+escaping, each dead-link page, link scanners, the rate limit (also behind a trusted proxy),
+overload (503), and that no token reaches the log.
 
 Run by ctest: registration_http_test.py --server … --invitectl … --standin … --mariadb-script …
 """
 
 import http.client
 import json
+import os
 import re
+import subprocess
 import sys
 import threading
 import unittest
@@ -75,9 +78,12 @@ class SecurityHeadersMixin:
 class RegistrationPageOverHttp(unittest.TestCase, SecurityHeadersMixin):
     @classmethod
     def setUpClass(cls):
-        # Port 0: the bound port is read from the "serving" log line, as e2e_support does.
+        # Port 0: the bound port is read from the "serving" log line, as e2e_support does. Every
+        # request here comes from 127.0.0.1: a burst that fits them all keeps the rate limit
+        # (tested on its own below) out of these tests.
         cls.env = web_env.Environment(ARGS.server, ARGS.invitectl, ARGS.standin,
-                                      ARGS.mariadb_script, web_port_zero=True)
+                                      ARGS.mariadb_script, web_port_zero=True,
+                                      extra_env={"INVITATIONS_TOKEN_RATE_BURST": "1000"})
         cls.tokens = []
 
     @classmethod
@@ -264,6 +270,39 @@ class RegistrationPageOverHttp(unittest.TestCase, SecurityHeadersMixin):
         self.assertIn('data-reason="expired"', text)
         self.assertIn("resend the invitation", text)
 
+    def test_link_scanners_opening_the_link_change_nothing(self):
+        # SPEC §10: mail security scanners GET and HEAD links; only the form's POST accepts.
+        tenant = f"scan-{os.getpid()}"  # a tenant of its own: its feed is this invitation's
+        address, inv, link = self.invite(tenant=tenant)
+
+        def event_types():
+            return [e["type"].replace("INVITATION_EVENT_TYPE_", "")
+                    for e in self.env.events(tenant)]
+        web_env.wait_for(lambda: "EMAIL_SENT" in event_types(), "the EMAIL_SENT event")
+        events_before = event_types()
+        before = self.env.get(inv["id"])
+        self.assertEqual(before["state"], "INVITATION_STATE_PENDING")
+        for _ in range(3):
+            status, _, body, _ = request(self.env.web_url, "GET", path_of(link))
+            self.assertEqual(status, 200, body)
+            status, headers, body, _ = request(self.env.web_url, "HEAD", path_of(link))
+            self.assertEqual(status, 200)
+            self.assertEqual(body, "")
+            self.assertGreater(int(headers["content-length"]), 0)
+        self.assertEqual(self.env.get(inv["id"]), before)  # still PENDING, not a field changed
+        self.assertFalse([u for u in self.env.keycloak_users() if u.get("email") == address])
+
+        # The link still works for the form's POST.
+        body, cookie_value, _ = self.open_form(link)
+        status, _, text, _ = self.post(self.form_fields(body), cookie_value=cookie_value)
+        self.assertEqual(status, 200, text)
+        self.assertEqual(self.env.state(inv["id"]), "ACCEPTED")
+        # The feed is in commit order: once ACCEPTED is on it, anything the scans had recorded
+        # would be before it.
+        types = web_env.wait_for(lambda: (lambda t: t if "ACCEPTED" in t else None)(event_types()),
+                                 "the ACCEPTED event")
+        self.assertEqual(types[:types.index("ACCEPTED")], events_before)
+
     def test_zz_no_token_ever_reaches_the_log(self):
         log = self.env.log()
         self.assertIn('"msg":"http request"', log)
@@ -320,9 +359,65 @@ class RegistrationPageBehindTls(unittest.TestCase, SecurityHeadersMixin):
                 self.assertSecurityHeaders(headers, tls=True)
                 break
         self.assertEqual(statuses[-1], 429, statuses)
+        # Without --web_trusted_proxies a forged X-Forwarded-For buys no fresh bucket.
+        status, _, _, _ = request(self.env.web_url, "GET", "/register?token=x",
+                                  headers={"X-Forwarded-For": "203.0.113.50"})
+        self.assertEqual(status, 429)
         # The stylesheet is not rate-limited.
         status, _, _, _ = request(self.env.web_url, "GET", "/static/style.css")
         self.assertEqual(status, 200)
+
+
+class RegistrationPageBehindAProxy(unittest.TestCase):
+    """--web_trusted_proxies=127.0.0.1/32: this test plays the proxy, so X-Forwarded-For names
+    the client, and each client behind the proxy has a rate-limit bucket of its own."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = web_env.Environment(
+            ARGS.server, ARGS.invitectl, ARGS.standin, ARGS.mariadb_script, web_port_zero=True,
+            extra_env={"INVITATIONS_WEB_TRUSTED_PROXIES": "127.0.0.1/32",
+                       "INVITATIONS_TOKEN_RATE_PER_SECOND": "0.001",
+                       "INVITATIONS_TOKEN_RATE_BURST": "3"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.close()
+
+    def test_clients_behind_the_proxy_have_separate_buckets(self):
+        address = web_env.unique_email("proxy")
+        self.env.invite(address)
+        link = self.env.link_from_email(address)
+        statuses = []
+        for _ in range(5):
+            status, _, _, _ = request(self.env.web_url, "GET", "/register?token=x",
+                                      headers={"X-Forwarded-For": "198.51.100.1"})
+            statuses.append(status)
+            if status == 429:
+                break
+        self.assertEqual(statuses[-1], 429, statuses)
+        # Another invitee behind the same proxy still has a whole burst.
+        status, _, body, _ = request(self.env.web_url, "GET", path_of(link),
+                                     headers={"X-Forwarded-For": "198.51.100.2"})
+        self.assertEqual(status, 200, body)
+        # What a client writes left of the address the proxy appended does not count.
+        status, _, _, _ = request(self.env.web_url, "GET", "/register?token=x",
+                                  headers={"X-Forwarded-For": "198.51.100.2, 198.51.100.1"})
+        self.assertEqual(status, 429)
+        # The log names the client, not the proxy.
+        self.assertIn('"client":"198.51.100.2"', self.env.log())
+
+
+class TrustedProxiesSetting(unittest.TestCase):
+    def test_a_bad_cidr_stops_start_up_naming_the_setting(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INVITATIONS_")}
+        env.update({"INVITATIONS_AUTH": "disabled",
+                    "INVITATIONS_WEB_TRUSTED_PROXIES": "10.0.0.0/8, 10.0.0.0/33"})
+        done = subprocess.run([ARGS.server], env=env, capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(done.returncode, 0)
+        output = done.stdout + done.stderr
+        self.assertIn("--web_trusted_proxies", output)
+        self.assertIn("10.0.0.0/33", output)
 
 
 class RegistrationPageUnderOverload(unittest.TestCase, SecurityHeadersMixin):

@@ -148,6 +148,22 @@ class Environment:
         created = self.invitectl(*args)
         return created.get("invitation", created)
 
+    def get(self, invitation_id):
+        """The invitation as GetInvitation returns it (JSON field names)."""
+        got = self.invitectl("get", invitation_id)
+        return got.get("invitation", got)
+
+    def events(self, tenant):
+        """The recorded audit events of `tenant`, oldest first (invitectl events: one JSON object
+        per line)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INVITATIONS_")}
+        env["INVITATIONS_ADDRESS"] = self.grpc_address
+        done = subprocess.run([self.invitectl_path, "events", "--tenant", tenant, "--after", "0",
+                               "--json"], env=env, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise AssertionError(f"invitectl events failed: {done.stderr}")
+        return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
     def state(self, invitation_id):
         """"PENDING", "ACCEPTED", … as the service reports it."""
         got = self.invitectl("get", invitation_id)
