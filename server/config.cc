@@ -21,7 +21,12 @@ ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "gRPC listen address (ho
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
           "Prometheus /metrics listen address (host:port; port 0 picks a free one).");
 ABSL_FLAG(std::string, mysql_uri, "mysql://invitations@127.0.0.1:3306/invitations",
-          "mysql://user:password@host:port/database, or ...?socket=/path.");
+          "mysql://user:password@host:port/database, or ...?socket=/path; TLS with "
+          "...?ssl-mode=VERIFY_IDENTITY&ssl-ca=/ca.pem[&ssl-cert=/c.pem&ssl-key=/k.pem] "
+          "(ssl-mode: DISABLED (the default), PREFERRED, REQUIRED, VERIFY_IDENTITY).");
+ABSL_FLAG(std::string, mysql_password_file, "",
+          "File holding the MySQL password (one trailing newline stripped); overrides the "
+          "password in --mysql_uri. Empty: the URI's password.");
 ABSL_FLAG(absl::Duration, invitation_ttl, absl::Hours(168), "Default registration link lifetime.");
 ABSL_FLAG(absl::Duration, invitation_ttl_min, absl::Hours(1), "Smallest per-request ttl allowed.");
 ABSL_FLAG(absl::Duration, invitation_ttl_max, absl::Hours(720), "Largest per-request ttl allowed.");
@@ -153,6 +158,7 @@ constexpr EnvTwin kEnvTwins[] = {
     {"grpc_address", "INVITATIONS_GRPC_ADDRESS"},
     {"metrics_address", "INVITATIONS_METRICS_ADDRESS"},
     {"mysql_uri", "INVITATIONS_MYSQL_URI"},
+    {"mysql_password_file", "INVITATIONS_MYSQL_PASSWORD_FILE"},
     {"invitation_ttl", "INVITATIONS_TTL"},
     {"invitation_ttl_min", "INVITATIONS_TTL_MIN"},
     {"invitation_ttl_max", "INVITATIONS_TTL_MAX"},
@@ -235,6 +241,28 @@ absl::StatusOr<std::string> ReadSecretFile(absl::string_view flag, const std::st
   std::stringstream buffer;
   buffer << in.rdbuf();
   return std::string(absl::StripTrailingAsciiWhitespace(buffer.str()));
+}
+
+// The whole file but one trailing newline: a password may end in other whitespace.
+absl::StatusOr<std::string> ReadPasswordFile(absl::string_view flag, const std::string& path) {
+  constexpr std::streamsize kMaxBytes = 4096;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Problem(flag, absl::StrCat("cannot read ", path));
+  std::string content(kMaxBytes + 1, '\0');
+  in.read(content.data(), kMaxBytes + 1);
+  if (in.bad()) return Problem(flag, absl::StrCat("cannot read ", path));
+  content.resize(in.gcount());
+  if (content.size() > static_cast<size_t>(kMaxBytes)) {
+    return Problem(flag, absl::StrCat(path, " is larger than ", kMaxBytes,
+                                      " bytes; it should hold only the password"));
+  }
+  if (absl::EndsWith(content, "\r\n")) {
+    content.resize(content.size() - 2);
+  } else if (absl::EndsWith(content, "\n")) {
+    content.pop_back();
+  }
+  if (content.empty()) return Problem(flag, absl::StrCat(path, " is empty"));
+  return content;
 }
 
 absl::StatusOr<std::string> ReadSealingKey(const std::string& path) {
@@ -372,6 +400,14 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   absl::StatusOr<MysqlEndpoint> mysql = ParseMysqlUri(absl::GetFlag(FLAGS_mysql_uri));
   if (!mysql.ok()) return Problem("mysql_uri", mysql.status().message());
   c.mysql = *mysql;
+  if (absl::Status tls = CheckTlsSettings(c.mysql); !tls.ok()) {
+    return Problem("mysql_uri", tls.message());
+  }
+  if (std::string path = absl::GetFlag(FLAGS_mysql_password_file); !path.empty()) {
+    absl::StatusOr<std::string> password = ReadPasswordFile("mysql_password_file", path);
+    if (!password.ok()) return password.status();
+    c.mysql.password = *std::move(password);
+  }
   c.ttl.default_ttl = absl::GetFlag(FLAGS_invitation_ttl);
   c.ttl.min_ttl = absl::GetFlag(FLAGS_invitation_ttl_min);
   c.ttl.max_ttl = absl::GetFlag(FLAGS_invitation_ttl_max);

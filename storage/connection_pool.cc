@@ -7,6 +7,11 @@
 #include <mysql_connection.h>
 #include <mysql_driver.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -42,7 +47,71 @@ void ExecuteIgnoringErrors(sql::Connection& c, const std::string& statement) {
   }
 }
 
+// How ssl-mode maps onto Connector/C++ 1.1 as Debian builds it (on libmariadb). Measured with
+// an interposer on libmariadb's mysql_options/mysql_ssl_set: the connector accepts
+// "OPT_SSL_MODE" and silently drops it; "sslCA"/"sslCert"/"sslKey" reach mysql_ssl_set,
+// "sslEnforce" MYSQL_OPT_SSL_ENFORCE and "sslVerify" MYSQL_OPT_SSL_VERIFY_SERVER_CERT. With
+// those, libmariadb (pinned by tests/integration/mysql_tls_test.cc):
+//  - sslEnforce: TLS when the server offers it, plaintext otherwise (MySQL's PREFERRED);
+//  - a CA: verifies the chain when TLS is used, yet still accepts a server without TLS;
+//  - sslVerify: verifies chain and host name, and refuses a server without TLS before login.
+// So PREFERRED is sslEnforce; VERIFY_IDENTITY adds sslCA and sslVerify; REQUIRED is sslEnforce
+// plus a check right after login that the session is encrypted: a server without TLS is
+// refused, but only after the login exchange has crossed the network in plaintext (a
+// challenge-response with mysql_native_password or ed25519, not the password itself).
+// VERIFY_CA has no sound mapping and is refused.
+constexpr absl::string_view kVerifyCaUnsupported =
+    "ssl-mode=VERIFY_CA cannot be enforced by this service's MySQL client library "
+    "(Connector/C++ 1.1 on libmariadb): without the host-name check it logs in and runs in "
+    "plaintext when the server, or a machine in between, offers no TLS. Use "
+    "ssl-mode=VERIFY_IDENTITY (the server's certificate must name the host in the URI)";
+
+void SetTlsOptions(const MysqlTls& tls, sql::ConnectOptionsMap& opts) {
+  if (tls.mode == MysqlSslMode::kDisabled) return;
+  opts["sslEnforce"] = true;
+  if (!tls.ca_file.empty()) opts["sslCA"] = sql::SQLString(tls.ca_file);
+  if (!tls.cert_file.empty()) opts["sslCert"] = sql::SQLString(tls.cert_file);
+  if (!tls.key_file.empty()) opts["sslKey"] = sql::SQLString(tls.key_file);
+  if (tls.mode == MysqlSslMode::kVerifyIdentity) opts["sslVerify"] = true;
+}
+
+// Whether the server reports a TLS cipher for this session. Throws sql::SQLException.
+bool SessionIsEncrypted(sql::Connection& c) {
+  std::unique_ptr<sql::Statement> s(c.createStatement());
+  std::unique_ptr<sql::ResultSet> rows(s->executeQuery("SHOW SESSION STATUS LIKE 'Ssl_cipher'"));
+  bool encrypted = false;
+  while (rows->next()) encrypted = !rows->getString(2).asStdString().empty();
+  return encrypted;
+}
+
+// Empty when `path` can be opened and holds at least one byte, else why not.
+std::string UnreadableReason(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return strerror(errno);
+  char byte;
+  const ssize_t n = read(fd, &byte, 1);
+  const int saved = errno;
+  close(fd);
+  if (n < 0) return strerror(saved);
+  return n == 0 ? "the file is empty" : "";
+}
+
 }  // namespace
+
+absl::Status CheckTlsSettings(const MysqlEndpoint& endpoint) {
+  const MysqlTls& tls = endpoint.tls;
+  if (tls.mode == MysqlSslMode::kVerifyCa) return absl::InvalidArgumentError(kVerifyCaUnsupported);
+  const std::pair<absl::string_view, const std::string*> files[] = {
+      {"ssl-ca", &tls.ca_file}, {"ssl-cert", &tls.cert_file}, {"ssl-key", &tls.key_file}};
+  for (const auto& [name, path] : files) {
+    if (path->empty()) continue;
+    if (std::string why = UnreadableReason(*path); !why.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " ", *path, " cannot be read (", why, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 bool IsConnectionError(int code) {
   switch (code) {
@@ -67,6 +136,14 @@ bool IsConnectionError(int code) {
 
 absl::Status SqlErrorToStatus(const sql::SQLException& e, absl::string_view what) {
   const int code = e.getErrorCode();
+  if (code == 2026 /* CR_SSL_CONNECTION_ERROR */) {
+    // The TLS library's reason ("Validation of SSL server certificate failed", "SSL is
+    // required, but the server does not support it") is what an operator needs; it carries
+    // no secret.
+    return absl::UnavailableError(
+        absl::StrCat(what, ": TLS with the database failed (error 2026: ", e.what(),
+                     "); check the URI's ssl-mode and ssl-ca against the server's certificate"));
+  }
   if (IsConnectionError(code)) {
     return absl::UnavailableError(
         absl::StrCat(what, ": the database is unreachable (error ", code, "); try again"));
@@ -111,6 +188,9 @@ ConnectionPool::~ConnectionPool() {
 
 absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectionPool::Connect() const {
   EnsureThreadRegistered();
+  if (endpoint_.tls.mode == MysqlSslMode::kVerifyCa) {
+    return absl::FailedPreconditionError(kVerifyCaUnsupported);
+  }
   sql::ConnectOptionsMap opts;
   opts["hostName"] = endpoint_.socket.empty()
                          ? sql::SQLString(absl::StrCat("tcp://", endpoint_.host, ":", endpoint_.port))
@@ -123,8 +203,15 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectionPool::Connect() const
   opts["OPT_READ_TIMEOUT"] = Seconds(options_.io_timeout);
   opts["OPT_WRITE_TIMEOUT"] = Seconds(options_.io_timeout);
   opts["OPT_RECONNECT"] = false;  // a silent reconnect would lose session settings mid-transaction
+  SetTlsOptions(endpoint_.tls, opts);
   try {
     std::unique_ptr<sql::Connection> c(Driver()->connect(opts));
+    if (endpoint_.tls.mode == MysqlSslMode::kRequired && !SessionIsEncrypted(*c)) {
+      return absl::UnavailableError(absl::StrCat(
+          "connecting to ", endpoint_.Describe(),
+          ": the server did not negotiate TLS, which ssl-mode=REQUIRED demands; enable TLS on "
+          "the server (ssl_cert, ssl_key)"));
+    }
     std::unique_ptr<sql::Statement> s(c->createStatement());
     // READ COMMITTED: a transaction that loses a unique-key race must see the winner's row.
     s->execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");

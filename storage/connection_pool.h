@@ -89,8 +89,10 @@ class ConnectionPool {
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
   // A connection for the caller's exclusive use until the Lease is destroyed. Waits at most
-  // acquire_timeout for a free slot. UNAVAILABLE when no slot frees up in time or the database
-  // cannot be reached.
+  // acquire_timeout for a free slot. UNAVAILABLE when no slot frees up in time, the database
+  // cannot be reached, or TLS as the endpoint's ssl-mode demands cannot be set up (a server
+  // certificate that does not verify, a server without TLS); FAILED_PRECONDITION for an
+  // ssl-mode this client library cannot enforce (see CheckTlsSettings).
   absl::StatusOr<Lease> Acquire();
 
   // Connections currently leased out / open and idle. For metrics and tests.
@@ -154,8 +156,9 @@ inline constexpr int kErLockDeadlock = 1213;
 // shutting down) rather than the statement being wrong.
 bool IsConnectionError(int error_code);
 
-// Maps a Connector/C++ exception to a Status: connection errors → UNAVAILABLE, lock timeouts
-// and deadlocks → ABORTED, statement timeouts → DEADLINE_EXCEEDED, anything else → INTERNAL.
+// Maps a Connector/C++ exception to a Status: connection errors (TLS failures included, with
+// the TLS library's reason) → UNAVAILABLE, lock timeouts and deadlocks → ABORTED, statement
+// timeouts → DEADLINE_EXCEEDED, anything else → INTERNAL.
 // `what` names the operation for the message; the SQL text and its parameters are not included.
 absl::Status SqlErrorToStatus(const sql::SQLException& e, absl::string_view what);
 
@@ -165,6 +168,17 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e, absl::string_view what
 // turns out to be dead before anything was committed.
 absl::Status RunTransaction(ConnectionPool& pool, absl::string_view what,
                             const std::function<absl::Status(SqlSession&)>& body);
+
+// Start-up check that this client library can enforce the endpoint's TLS settings, and that
+// the files they name are readable. INVALID_ARGUMENT, naming the parameter, for:
+//  - ssl-mode=VERIFY_CA. Connector/C++ 1.1 on libmariadb makes a connection refuse a server
+//    that offers no TLS only together with the host-name check: with a CA alone it logs in and
+//    runs in plaintext when the server (or a machine in between) does not offer TLS, the one
+//    attack VERIFY_CA exists to stop. VERIFY_IDENTITY is enforced fully.
+//  - an ssl-ca, ssl-cert or ssl-key file that cannot be read.
+// (ConnectionPool refuses VERIFY_CA on its own too, with FAILED_PRECONDITION, and never
+// connects.)
+absl::Status CheckTlsSettings(const MysqlEndpoint& endpoint);
 
 // OK when the database answers a trivial query on a connection of `pool` (health probes).
 // UNAVAILABLE when it cannot be reached, DEADLINE_EXCEEDED when it does not answer in time.

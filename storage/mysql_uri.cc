@@ -1,12 +1,25 @@
 #include "storage/mysql_uri.h"
 
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/util/status_macros.h"
 
 namespace securelink::invitations {
 namespace {
+
+constexpr std::pair<absl::string_view, MysqlSslMode> kSslModes[] = {
+    {"DISABLED", MysqlSslMode::kDisabled},
+    {"PREFERRED", MysqlSslMode::kPreferred},
+    {"REQUIRED", MysqlSslMode::kRequired},
+    {"VERIFY_CA", MysqlSslMode::kVerifyCa},
+    {"VERIFY_IDENTITY", MysqlSslMode::kVerifyIdentity},
+};
 
 absl::StatusOr<std::string> PercentDecode(absl::string_view in, absl::string_view part) {
   std::string out;
@@ -28,11 +41,141 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view in, absl::string_vie
   return out;
 }
 
+// "user[:password]"; the password may be empty or absent (it can come from a file instead).
+absl::Status ParseUserInfo(absl::string_view userinfo, MysqlEndpoint& ep) {
+  absl::string_view user = userinfo, password;
+  if (size_t colon = userinfo.find(':'); colon != absl::string_view::npos) {
+    user = userinfo.substr(0, colon);
+    password = userinfo.substr(colon + 1);
+  }
+  ASSIGN_OR_RETURN(ep.user, PercentDecode(user, "user"));
+  ASSIGN_OR_RETURN(ep.password, PercentDecode(password, "password"));
+  return absl::OkStatus();
+}
+
+// "host[:port]", either part optional. One host: a list (h1:3306,h2:3306) would be split here.
+absl::Status ParseHostPort(absl::string_view hostport, MysqlEndpoint& ep) {
+  if (size_t colon = hostport.rfind(':'); colon != absl::string_view::npos &&
+                                          hostport.find(']') == absl::string_view::npos) {
+    if (!absl::SimpleAtoi(hostport.substr(colon + 1), &ep.port) || ep.port <= 0 ||
+        ep.port > 65535) {
+      return absl::InvalidArgumentError("mysql_uri: the port is not a number in 1..65535");
+    }
+    hostport = hostport.substr(0, colon);
+  }
+  if (!hostport.empty()) ep.host = std::string(hostport);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MysqlSslMode> ParseSslMode(absl::string_view value) {
+  for (const auto& [name, mode] : kSslModes) {
+    if (absl::EqualsIgnoreCase(value, name)) return mode;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "mysql_uri: ssl-mode '", value,
+      "' is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"));
+}
+
+// "name=value&name=value". Sets *ssl_mode_given when ssl-mode appears.
+absl::Status ParseQuery(absl::string_view query, MysqlEndpoint& ep, bool* ssl_mode_given) {
+  absl::flat_hash_set<absl::string_view> seen;
+  for (absl::string_view kv : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> p =
+        absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    const absl::string_view name = p.first;
+    std::string* path = nullptr;
+    if (name == "socket") {
+      path = &ep.socket;
+    } else if (name == "ssl-ca") {
+      path = &ep.tls.ca_file;
+    } else if (name == "ssl-cert") {
+      path = &ep.tls.cert_file;
+    } else if (name == "ssl-key") {
+      path = &ep.tls.key_file;
+    } else if (name != "ssl-mode") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("mysql_uri: unknown parameter '", name,
+                       "' (supported: socket, ssl-mode, ssl-ca, ssl-cert, ssl-key)"));
+    }
+    if (!seen.insert(name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("mysql_uri: parameter '", name, "' is given twice"));
+    }
+    if (p.second.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("mysql_uri: parameter '", name, "' has no value"));
+    }
+    if (path == nullptr) {
+      ASSIGN_OR_RETURN(ep.tls.mode, ParseSslMode(p.second));
+      *ssl_mode_given = true;
+    } else {
+      ASSIGN_OR_RETURN(*path, PercentDecode(p.second, name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Refuses combinations whose intent is unclear, rather than guessing (MySQL's clients, for
+// one, silently turn a lone --ssl-ca into VERIFY_CA).
+absl::Status CheckTlsConsistency(const MysqlEndpoint& ep, bool ssl_mode_given) {
+  const MysqlTls& tls = ep.tls;
+  const absl::string_view mode = MysqlSslModeName(tls.mode);
+  const absl::string_view first_file = !tls.ca_file.empty()     ? "ssl-ca"
+                                       : !tls.cert_file.empty() ? "ssl-cert"
+                                       : !tls.key_file.empty()  ? "ssl-key"
+                                                                : "";
+  if (!first_file.empty() && !ssl_mode_given) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mysql_uri: ", first_file,
+        " needs an ssl-mode (PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)"));
+  }
+  if (!first_file.empty() && tls.mode == MysqlSslMode::kDisabled) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mysql_uri: ", first_file, " contradicts ssl-mode=DISABLED"));
+  }
+  const bool verifies = tls.mode == MysqlSslMode::kVerifyCa ||
+                        tls.mode == MysqlSslMode::kVerifyIdentity;
+  if (verifies && tls.ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mysql_uri: ssl-mode=", mode,
+                     " needs ssl-ca (the CA certificate that signed the server's certificate)"));
+  }
+  if (!verifies && !tls.ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mysql_uri: ssl-ca is only used by ssl-mode=VERIFY_CA or VERIFY_IDENTITY; "
+                     "ssl-mode=",
+                     mode, " does not verify the server"));
+  }
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError(tls.key_file.empty()
+                                          ? "mysql_uri: ssl-cert needs ssl-key (its private key)"
+                                          : "mysql_uri: ssl-key needs ssl-cert (its certificate)");
+  }
+  if (!ep.socket.empty() && tls.mode != MysqlSslMode::kDisabled) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mysql_uri: ssl-mode=", mode,
+                     " needs a TCP host:port; a unix socket (socket=) stays on this machine "
+                     "and is not encrypted"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
+absl::string_view MysqlSslModeName(MysqlSslMode mode) {
+  for (const auto& [name, m] : kSslModes) {
+    if (m == mode) return name;
+  }
+  return "UNKNOWN";
+}
+
 std::string MysqlEndpoint::Describe() const {
-  if (!socket.empty()) return absl::StrCat(user, "@unix:", socket, "/", database);
-  return absl::StrCat(user, "@", host, ":", port, "/", database);
+  std::string out = socket.empty() ? absl::StrCat(user, "@", host, ":", port, "/", database)
+                                   : absl::StrCat(user, "@unix:", socket, "/", database);
+  if (tls.mode != MysqlSslMode::kDisabled) {
+    absl::StrAppend(&out, "?ssl-mode=", MysqlSslModeName(tls.mode));
+  }
+  return out;
 }
 
 absl::StatusOr<MysqlEndpoint> ParseMysqlUri(absl::string_view uri) {
@@ -48,51 +191,20 @@ absl::StatusOr<MysqlEndpoint> ParseMysqlUri(absl::string_view uri) {
     rest = rest.substr(0, q);
   }
   MysqlEndpoint ep;
-  size_t at = rest.rfind('@');
-  if (at != absl::string_view::npos) {
-    absl::string_view userinfo = rest.substr(0, at);
+  if (size_t at = rest.rfind('@'); at != absl::string_view::npos) {
+    RETURN_IF_ERROR(ParseUserInfo(rest.substr(0, at), ep));
     rest = rest.substr(at + 1);
-    absl::string_view user = userinfo, password;
-    if (size_t colon = userinfo.find(':'); colon != absl::string_view::npos) {
-      user = userinfo.substr(0, colon);
-      password = userinfo.substr(colon + 1);
-    }
-    auto u = PercentDecode(user, "user");
-    if (!u.ok()) return u.status();
-    auto p = PercentDecode(password, "password");
-    if (!p.ok()) return p.status();
-    ep.user = *u;
-    ep.password = *p;
   }
   if (ep.user.empty()) return absl::InvalidArgumentError("mysql_uri: the user is missing");
   size_t slash = rest.find('/');
   if (slash == absl::string_view::npos || slash + 1 >= rest.size()) {
     return absl::InvalidArgumentError("mysql_uri: the database name is missing (…/database)");
   }
-  auto db = PercentDecode(rest.substr(slash + 1), "database");
-  if (!db.ok()) return db.status();
-  ep.database = *db;
-  absl::string_view hostport = rest.substr(0, slash);
-  if (size_t colon = hostport.rfind(':'); colon != absl::string_view::npos &&
-                                          hostport.find(']') == absl::string_view::npos) {
-    if (!absl::SimpleAtoi(hostport.substr(colon + 1), &ep.port) || ep.port <= 0 ||
-        ep.port > 65535) {
-      return absl::InvalidArgumentError("mysql_uri: the port is not a number in 1..65535");
-    }
-    hostport = hostport.substr(0, colon);
-  }
-  if (!hostport.empty()) ep.host = std::string(hostport);
-  for (absl::string_view kv : absl::StrSplit(query, '&', absl::SkipEmpty())) {
-    std::pair<absl::string_view, absl::string_view> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
-    if (p.first == "socket") {
-      auto s = PercentDecode(p.second, "socket");
-      if (!s.ok()) return s.status();
-      ep.socket = *s;
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("mysql_uri: unknown parameter '", p.first, "' (supported: socket)"));
-    }
-  }
+  ASSIGN_OR_RETURN(ep.database, PercentDecode(rest.substr(slash + 1), "database"));
+  RETURN_IF_ERROR(ParseHostPort(rest.substr(0, slash), ep));
+  bool ssl_mode_given = false;
+  RETURN_IF_ERROR(ParseQuery(query, ep, &ssl_mode_given));
+  RETURN_IF_ERROR(CheckTlsConsistency(ep, ssl_mode_given));
   return ep;
 }
 

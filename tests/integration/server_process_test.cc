@@ -163,6 +163,14 @@ TEST(ServerProcess, BadSettingsAreRefusedByName) {
       {{"INVITATIONS_REGISTRATION_BASE_URL=ftp://x"}, "registration_base_url"},
       {{"INVITATIONS_AUTH=jwt"}, "jwt_public_key_file"},
       {{"INVITATIONS_AUTH=maybe"}, "auth"},
+      {{"INVITATIONS_MYSQL_URI=mysql://u@h/d?ssl-mode=strict"}, "ssl-mode 'strict'"},
+      {{"INVITATIONS_MYSQL_URI=mysql://u@h/d?ssl-mode=VERIFY_IDENTITY"}, "needs ssl-ca"},
+      // The client library cannot enforce VERIFY_CA (storage/connection_pool.h).
+      {{"INVITATIONS_MYSQL_URI=mysql://u@h/d?ssl-mode=VERIFY_CA&ssl-ca=/ca.pem"},
+       "ssl-mode=VERIFY_CA cannot be enforced"},
+      {{"INVITATIONS_MYSQL_URI=mysql://u@h/d?ssl-mode=VERIFY_IDENTITY&ssl-ca=/nonexistent/ca.pem"},
+       "ssl-ca /nonexistent/ca.pem cannot be read"},
+      {{"INVITATIONS_MYSQL_PASSWORD_FILE=/nonexistent/password"}, "mysql_password_file"},
   };
   for (const Case& c : cases) {
     Process server = Spawn(c.env);
@@ -175,7 +183,8 @@ TEST(ServerProcess, HelpListsEverySettingWithItsDefault) {
   Process server = Spawn({}, {"--help"});
   WaitExit(server.pid, absl::Seconds(30));
   const std::string help = ReadFile(server.log_path);
-  for (const char* flag : {"--grpc_address", "--mysql_uri", "--invitation_ttl", "--smtp_url",
+  for (const char* flag : {"--grpc_address", "--mysql_uri", "--mysql_password_file",
+                           "--invitation_ttl", "--smtp_url",
                            "--keycloak_url", "--auth", "--jwt_issuer", "--bulk_max_addresses",
                            "--token_rate_per_second"}) {
     EXPECT_THAT(help, ::testing::HasSubstr(flag)) << flag;
@@ -193,6 +202,25 @@ TEST(ServerProcess, ThePasswordInTheDatabaseUriIsNeverLogged) {
   const std::string log = ReadFile(server.log_path);
   EXPECT_THAT(log, ::testing::HasSubstr("cannot migrate the database"));
   EXPECT_EQ(log.find("Sup3rSecretPw"), std::string::npos);
+}
+
+TEST(ServerProcess, ThePasswordFromThePasswordFileIsNeverLogged) {
+  const std::string password_file =
+      absl::StrCat(::testing::TempDir(), "/mysql-password-", getpid());
+  std::ofstream(password_file) << "F1leSecretPw\n";
+  const int dead_port = PickFreePort();
+  // With an ssl-mode, whose endpoint description (logged) names the mode but no password.
+  Process server = Spawn(
+      {absl::StrCat("INVITATIONS_MYSQL_URI=mysql://app:UriSecretPw@127.0.0.1:", dead_port,
+                    "/x?ssl-mode=REQUIRED"),
+       absl::StrCat("INVITATIONS_MYSQL_PASSWORD_FILE=", password_file),
+       "INVITATIONS_DB_STARTUP_TIMEOUT=1s", "INVITATIONS_DB_CONNECT_TIMEOUT=1s",
+       absl::StrCat("INVITATIONS_GRPC_ADDRESS=127.0.0.1:", PickFreePort())});
+  EXPECT_EQ(WaitExit(server.pid, absl::Seconds(30)), 1);
+  const std::string log = ReadFile(server.log_path);
+  EXPECT_THAT(log, ::testing::HasSubstr("cannot migrate the database"));
+  EXPECT_EQ(log.find("F1leSecretPw"), std::string::npos);
+  EXPECT_EQ(log.find("UriSecretPw"), std::string::npos);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -351,13 +352,19 @@ int PickFreePort() {
   return port;
 }
 
-absl::StatusOr<std::unique_ptr<MariaDbServer>> MariaDbServer::Start() {
+absl::StatusOr<std::unique_ptr<MariaDbServer>> MariaDbServer::Start() { return Start(Options()); }
+
+absl::StatusOr<std::unique_ptr<MariaDbServer>> MariaDbServer::Start(const Options& options) {
   Binaries bin;
   ASSIGN_OR_RETURN(bin.mariadbd, FindBinary("mariadbd"));
   ASSIGN_OR_RETURN(bin.install_db, FindBinary("mariadb-install-db"));
   ASSIGN_OR_RETURN(bin.client, FindBinary("mariadb"));
   ASSIGN_OR_RETURN(bin.admin, FindBinary("mariadb-admin"));
   ASSIGN_OR_RETURN(bin.dump, FindBinary("mariadb-dump"));
+  std::string openssl;
+  if (options.tls) {
+    ASSIGN_OR_RETURN(openssl, FindBinary("openssl"));
+  }
 
   const std::string base = TempBase();
   SweepAbandonedDirs(base);
@@ -379,6 +386,7 @@ absl::StatusOr<std::unique_ptr<MariaDbServer>> MariaDbServer::Start() {
     return absl::InternalError(absl::StrCat("cannot lock ", lock_path, ": ", strerror(errno)));
   }
   if (server->port_ < 0) return absl::InternalError("no free TCP port on 127.0.0.1");
+  if (options.tls) RETURN_IF_ERROR(server->MakeTlsFiles(openssl));
   RETURN_IF_ERROR(server->WriteConfig());
   std::error_code mkdir_error;
   std::filesystem::create_directory(server->dir_ + "/tmp", mkdir_error);
@@ -439,6 +447,88 @@ std::string MariaDbServer::Uri(absl::string_view database) const {
   return absl::StrCat("mysql://root@127.0.0.1:", port_, "/", database);
 }
 
+std::string MariaDbServer::ServerCertPath() const { return dir_ + "/tls/server.pem"; }
+std::string MariaDbServer::ServerKeyPath() const { return dir_ + "/tls/server.key"; }
+
+absl::Status MariaDbServer::MakeTlsFiles(const std::string& openssl) {
+  const std::string tls_dir = dir_ + "/tls";
+  std::error_code mkdir_error;
+  std::filesystem::create_directory(tls_dir, mkdir_error);
+  if (mkdir_error) {
+    return absl::InternalError(absl::StrCat("mkdir ", tls_dir, ": ", mkdir_error.message()));
+  }
+  // Our own configuration, so that the distribution's openssl.cnf (its default extensions,
+  // its prompts) cannot change what the certificates say. P-256 keys take milliseconds to
+  // generate; RSA keys take far longer.
+  constexpr absl::string_view kConfig = R"(# Written by securelink::testing::MariaDbServer.
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+)";
+  const std::string config = tls_dir + "/openssl.cnf";
+  {
+    std::ofstream out(config, std::ios::trunc);
+    out << kConfig;
+    out.close();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", config));
+  }
+  const std::vector<std::string> new_key = {"-newkey", "ec", "-pkeyopt",
+                                            "ec_paramgen_curve:prime256v1", "-nodes"};
+  auto run = [&](std::vector<std::string> args) -> absl::Status {
+    args.insert(args.begin(), openssl);
+    const std::string what = absl::StrJoin(args, " ");
+    ASSIGN_OR_RETURN(CommandResult result, RunCommand(std::move(args), "", kClientTimeout));
+    if (result.succeeded()) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat(what, " failed (",
+                                            DescribeWaitStatus(result.wait_status),
+                                            "): ", absl::StripAsciiWhitespace(result.err)));
+  };
+  auto make_ca = [&](const std::string& name, const std::string& subject) {
+    const std::string base = absl::StrCat(tls_dir, "/", name);
+    std::vector<std::string> args = {"req", "-config", config, "-x509", "-new", "-days", "2",
+                                     "-subj", subject, "-extensions", "ca",
+                                     "-keyout", base + ".key", "-out", base + ".pem"};
+    args.insert(args.end(), new_key.begin(), new_key.end());
+    return run(std::move(args));
+  };
+  // A leaf certificate signed by the first CA: a request, then the signature.
+  auto make_leaf = [&](const std::string& name, const std::string& subject,
+                       const std::string& extensions, int serial) -> absl::Status {
+    const std::string base = absl::StrCat(tls_dir, "/", name);
+    std::vector<std::string> request = {"req", "-config", config, "-new", "-subj", subject,
+                                        "-keyout", base + ".key", "-out", base + ".csr"};
+    request.insert(request.end(), new_key.begin(), new_key.end());
+    RETURN_IF_ERROR(run(std::move(request)));
+    return run({"x509", "-req", "-in", base + ".csr", "-CA", tls_dir + "/ca.pem", "-CAkey",
+                tls_dir + "/ca.key", "-set_serial", absl::StrCat(serial), "-days", "2",
+                "-extfile", config, "-extensions", extensions, "-out", base + ".pem"});
+  };
+  RETURN_IF_ERROR(make_ca("ca", "/CN=securelink test CA"));
+  RETURN_IF_ERROR(make_ca("other-ca", "/CN=securelink other test CA"));
+  RETURN_IF_ERROR(make_leaf("server", "/CN=securelink test MariaDB", "server", 2));
+  RETURN_IF_ERROR(make_leaf("client", "/CN=securelink test client", "client", 3));
+  tls_.ca_cert = tls_dir + "/ca.pem";
+  tls_.other_ca_cert = tls_dir + "/other-ca.pem";
+  tls_.client_cert = tls_dir + "/client.pem";
+  tls_.client_key = tls_dir + "/client.key";
+  return absl::OkStatus();
+}
+
 absl::Status MariaDbServer::WriteConfig() const {
   // Only the settings that differ from a packaged server matter here: the paths and port that make
   // this server private, user=root (mariadbd refuses root otherwise), durable commits so that
@@ -472,8 +562,14 @@ port=$PORT
 user=root
 default-character-set=utf8mb4
 )";
-  const std::string content =
+  std::string content =
       absl::StrReplaceAll(kTemplate, {{"$DIR", dir_}, {"$PORT", absl::StrCat(port_)}});
+  if (!tls_.ca_cert.empty()) {
+    // ssl_ca also makes the server ask for (and verify) client certificates, which users
+    // created REQUIRE X509 must present.
+    absl::StrAppend(&content, "\n[mysqld]\nssl_cert=", ServerCertPath(),
+                    "\nssl_key=", ServerKeyPath(), "\nssl_ca=", tls_.ca_cert, "\n");
+  }
   std::ofstream out(ConfigPath(), std::ios::trunc);
   out << content;
   out.close();

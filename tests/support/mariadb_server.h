@@ -34,6 +34,25 @@ namespace securelink::testing {
 // internal mutex.
 class MariaDbServer {
  public:
+  // What a server serves beyond the default (plaintext) setup.
+  struct Options {
+    // TLS: certificates are made at start with the `openssl` command (TlsFiles), and mariadbd
+    // runs with ssl_cert/ssl_key/ssl_ca, so clients may use TLS and users created REQUIRE SSL
+    // or REQUIRE X509 must. The server's certificate names only the IP address 127.0.0.1 (its
+    // subject is not a host name), so "localhost" reaches this server under a name the
+    // certificate does not carry. Root keeps connecting without TLS over the socket.
+    bool tls = false;
+  };
+
+  // The certificates of a server started with Options::tls: absolute paths of PEM files,
+  // valid for two days.
+  struct TlsFiles {
+    std::string ca_cert;        // the CA that signed the server's and the client's certificates
+    std::string other_ca_cert;  // a CA that signed neither
+    std::string client_cert;    // client certificate signed by ca_cert (for REQUIRE X509)
+    std::string client_key;     // its private key
+  };
+
   // Creates a fresh directory under $TMPDIR (or /tmp), runs mariadb-install-db into it and starts
   // mariadbd on a free 127.0.0.1 port and a unix socket in that directory, returning once the
   // server answers a ping. If the port is taken between picking and binding (another test got it
@@ -43,9 +62,11 @@ class MariaDbServer {
   // Also removes directories left by earlier owners that died without running the destructor
   // (each holds ~130 MB): an owner holds an flock on DIR/owner.lock for its whole life.
   //
-  // Errors: NOT_FOUND if the MariaDB binaries are missing; DEADLINE_EXCEEDED if the server does
-  // not answer within ~30 s; INTERNAL for any other failure, with the tail of the error log.
+  // Errors: NOT_FOUND if the MariaDB binaries (or, with Options::tls, `openssl`) are missing;
+  // DEADLINE_EXCEEDED if the server does not answer within ~30 s; INTERNAL for any other
+  // failure, with the tail of the error log.
   static absl::StatusOr<std::unique_ptr<MariaDbServer>> Start();
+  static absl::StatusOr<std::unique_ptr<MariaDbServer>> Start(const Options& options);
 
   MariaDbServer(const MariaDbServer&) = delete;
   MariaDbServer& operator=(const MariaDbServer&) = delete;
@@ -65,6 +86,9 @@ class MariaDbServer {
 
   // "mysql://root@127.0.0.1:<port>/<database>" (root has no password).
   std::string Uri(absl::string_view database) const;
+
+  // The certificates made for Options::tls; every path empty without it.
+  const TlsFiles& tls_files() const { return tls_; }
 
   // CREATE DATABASE IF NOT EXISTS `name` with character set utf8mb4.
   absl::Status CreateDatabase(absl::string_view name);
@@ -121,8 +145,14 @@ class MariaDbServer {
   std::string ConfigPath() const;
   std::string ErrorLogPath() const;
 
-  // Writes my.cnf for port_.
+  // Writes my.cnf for port_ (with the TLS settings when tls_ is set).
   absl::Status WriteConfig() const;
+
+  // Makes the CAs and the server's and client's certificates under dir_/tls with `openssl`
+  // and fills tls_.
+  absl::Status MakeTlsFiles(const std::string& openssl);
+  std::string ServerCertPath() const;
+  std::string ServerKeyPath() const;
 
   // Forks mariadbd and waits until it answers a ping or dies. On death, returns the status with
   // the log tail and sets *port_in_use when the log says the port was taken.
@@ -143,6 +173,7 @@ class MariaDbServer {
   const Binaries bin_;
   const std::string dir_;
   int port_;  // Only changed by Start()'s retry, before the object is shared.
+  TlsFiles tls_;  // Only set by Start(), before the object is shared.
 
   // flock'ed for the object's life so that other processes never sweep a live directory; -1 if
   // not yet taken.
