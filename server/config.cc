@@ -55,6 +55,10 @@ ABSL_FLAG(std::string, jwt_public_key_file, "", "PEM public key for RS256 tokens
 ABSL_FLAG(std::string, jwt_jwks_url, "", "JWKS URL for RS256 tokens.");
 ABSL_FLAG(std::string, jwt_issuer, "", "Expected token issuer.");
 ABSL_FLAG(std::string, jwt_audience, "", "Expected token audience.");
+ABSL_FLAG(absl::Duration, jwks_max_stale, absl::Hours(1),
+          "How long JWKS keys stay trusted past a failed refresh (a refresh falls due an hour "
+          "after the last successful fetch); after that calls are UNAVAILABLE until the identity "
+          "provider answers again. inf: trust the last keys forever.");
 ABSL_FLAG(int, bulk_max_addresses, 10000, "Most addresses one BulkInvite may carry.");
 ABSL_FLAG(std::string, web_address, "127.0.0.1:8080", "Registration page HTTP listener.");
 ABSL_FLAG(std::string, login_url, "", "Where the registration success page sends new users.");
@@ -121,6 +125,9 @@ ABSL_FLAG(absl::Duration, event_poll_interval, absl::Milliseconds(200),
 ABSL_FLAG(int, event_buffer_events, 10000,
           "Newest events each replica keeps in memory for live subscribers; a subscriber further "
           "behind is told to resume from its last event.");
+ABSL_FLAG(int, watch_streams_per_caller, 16,
+          "WatchInvitationEvents streams one caller (token sub) may hold open on one replica; "
+          "one more is RESOURCE_EXHAUSTED. With --auth=disabled all callers count as one.");
 ABSL_FLAG(std::string, role_super_admin, "securelink-super-admin", "Realm role of SuperAdmins.");
 ABSL_FLAG(std::string, role_tenant_admin, "securelink-tenant-admin",
           "Realm role of TenantAdmins.");
@@ -184,6 +191,7 @@ constexpr EnvTwin kEnvTwins[] = {
     {"jwt_jwks_url", "INVITATIONS_JWT_JWKS_URL"},
     {"jwt_issuer", "INVITATIONS_JWT_ISSUER"},
     {"jwt_audience", "INVITATIONS_JWT_AUDIENCE"},
+    {"jwks_max_stale", "INVITATIONS_JWKS_MAX_STALE"},
     {"bulk_max_addresses", "INVITATIONS_BULK_MAX_ADDRESSES"},
     {"web_address", "INVITATIONS_WEB_ADDRESS"},
     {"login_url", "INVITATIONS_LOGIN_URL"},
@@ -214,6 +222,7 @@ constexpr EnvTwin kEnvTwins[] = {
     {"accept_recovery_interval", "INVITATIONS_ACCEPT_RECOVERY_INTERVAL"},
     {"event_poll_interval", "INVITATIONS_EVENT_POLL_INTERVAL"},
     {"event_buffer_events", "INVITATIONS_EVENT_BUFFER_EVENTS"},
+    {"watch_streams_per_caller", "INVITATIONS_WATCH_STREAMS_PER_CALLER"},
     {"role_super_admin", "INVITATIONS_ROLE_SUPER_ADMIN"},
     {"role_tenant_admin", "INVITATIONS_ROLE_TENANT_ADMIN"},
     {"role_vpn_user", "INVITATIONS_ROLE_VPN_USER"},
@@ -498,6 +507,10 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
     if (c.jwt.issuer.empty()) return Problem("jwt_issuer", "is required with --auth=jwt");
     if (c.jwt.audience.empty()) return Problem("jwt_audience", "is required with --auth=jwt");
   }
+  c.jwks_max_stale = absl::GetFlag(FLAGS_jwks_max_stale);
+  if (c.jwks_max_stale < absl::ZeroDuration()) {
+    return Problem("jwks_max_stale", "must not be negative");
+  }
   c.expiry_sweep_interval = absl::GetFlag(FLAGS_expiry_sweep_interval);
   if (c.expiry_sweep_interval < absl::Seconds(1)) {
     return Problem("expiry_sweep_interval", "must be at least 1s");
@@ -519,6 +532,10 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
     return Problem("event_buffer_events", "must be between 100 and 1000000");
   } else {
     c.event_feed.buffered_events = static_cast<size_t>(n);
+  }
+  c.watch_streams_per_caller = absl::GetFlag(FLAGS_watch_streams_per_caller);
+  if (c.watch_streams_per_caller < 1 || c.watch_streams_per_caller > 100000) {
+    return Problem("watch_streams_per_caller", "must be between 1 and 100000");
   }
   c.roles.super_admin = absl::GetFlag(FLAGS_role_super_admin);
   c.roles.tenant_admin = absl::GetFlag(FLAGS_role_tenant_admin);

@@ -52,12 +52,16 @@ struct ServerConfig {
   JwtOptions jwt;
   std::string jwt_public_key_file;
   std::string jwt_jwks_url;
+  // JWKS keys stay trusted this long past a failed refresh (SPEC §10; JwksOptions::max_stale).
+  absl::Duration jwks_max_stale = absl::Hours(1);
   RoleNames roles;
   double token_rate_per_second = 5;
   int token_rate_burst = 20;
   absl::Duration expiry_sweep_interval = absl::Seconds(30);
   AcceptSagaOptions accept_saga;
   EventFeedOptions event_feed;
+  // Open WatchInvitationEvents streams per token `sub` on one replica (SPEC §10).
+  int watch_streams_per_caller = 16;
   // Keycloak's Admin REST API (SPEC §5); base_url empty: AcceptInvitation is UNAVAILABLE.
   KeycloakAdminOptions keycloak;
   // The registration page (issue 9): its listener, where it sends new users, replacement

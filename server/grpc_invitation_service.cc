@@ -173,7 +173,7 @@ GrpcInvitationService::WatchInvitationEvents(grpc::CallbackServerContext* ctx,
       [this, authorization = AuthorizationOf(ctx)] {
         return authenticator_.Authenticate(authorization);
       },
-      feed_, workers_);
+      feed_, workers_, watch_streams_);
 }
 
 grpc::ServerUnaryReactor* GrpcInvitationService::AcceptInvitation(

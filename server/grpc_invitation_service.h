@@ -10,6 +10,7 @@
 #include "server/authenticator.h"
 #include "server/bulk_invite.h"
 #include "server/event_feed.h"
+#include "server/grpc_watch_events.h"
 #include "server/invitation_service.h"
 #include "server/rate_limiter.h"
 #include "server/worker_pool.h"
@@ -60,6 +61,9 @@ class GrpcInvitationService final : public v1::InvitationService::CallbackServic
   // The deadline of unary calls whose client set none (SPEC §9, --default_deadline): a call
   // still waiting for a worker when it passes is answered DEADLINE_EXCEEDED. Set before serving.
   void set_default_deadline(absl::Duration deadline) { default_deadline_ = deadline; }
+  // WatchInvitationEvents streams one caller (token `sub`) may hold open on this replica at once
+  // (SPEC §10, --watch_streams_per_caller; at least 1). Set before serving.
+  void set_watch_streams_per_caller(int limit) { watch_streams_.set_per_caller(limit); }
 
  private:
   // Runs `work` on the worker pool and finishes the call with its result. Refuses with
@@ -82,6 +86,7 @@ class GrpcInvitationService final : public v1::InvitationService::CallbackServic
   const Authenticator& authenticator_;
   RateLimiter& token_rate_limiter_;
   absl::Duration default_deadline_ = absl::Seconds(30);  // ops: set_default_deadline
+  WatchStreamLimiter watch_streams_{16};  // set_watch_streams_per_caller
 };
 
 }  // namespace securelink::invitations

@@ -1,5 +1,6 @@
 #include "server/grpc_watch_events.h"
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include <deque>
@@ -29,8 +30,8 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
  public:
   WatchEventsReactor(grpc::CallbackServerContext* ctx, v1::WatchInvitationEventsRequest request,
                      std::function<absl::StatusOr<Caller>()> authenticate, EventFeed& feed,
-                     WorkerPool& workers)
-      : ctx_(ctx), feed_(feed), workers_(workers) {
+                     WorkerPool& workers, WatchStreamLimiter& limiter)
+      : ctx_(ctx), feed_(feed), workers_(workers), limiter_(limiter) {
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
@@ -85,13 +86,16 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
 
   void OnDone() override {
     bool subscribed;
+    WatchStreamLimiter::Slot slot;  // the caller's place is given back as this returns
     {
       absl::MutexLock lock(&mu_);
       done_ = true;
       subscribed = subscribed_;
+      slot = std::move(slot_);
       ++refs_;  // held across Unsubscribe; a racing notification may hold the others
     }
     if (subscribed) feed_.Unsubscribe(this);
+    DisarmExpiry();
     Release();
   }
 
@@ -131,6 +135,43 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
     return queued.ok();
   }
 
+  // Ends the stream when its token expires (SPEC §10). The alarm's callback holds a reference,
+  // so the reactor outlives it; OnDone cancels it (the callback then runs at once with false)
+  // so that a finished stream is not kept alive until its token's expiry.
+  void ArmExpiry(absl::Time at) {
+    if (at == absl::InfiniteFuture()) return;
+    absl::MutexLock lock(&alarm_mu_);
+    if (alarm_disarmed_) return;  // OnDone came first
+    Retain();
+    alarm_armed_ = true;
+    // Not under mu_: the callback takes mu_, and nothing promises it never runs inside Set.
+    expiry_alarm_.Set(absl::ToChronoTime(at), [this](bool fired) { OnExpiry(fired); });
+  }
+
+  void DisarmExpiry() {
+    bool armed;
+    {
+      absl::MutexLock lock(&alarm_mu_);
+      alarm_disarmed_ = true;
+      armed = alarm_armed_;
+    }
+    // Outside both locks: the callback takes mu_ and may run (with false) before Cancel returns.
+    if (armed) expiry_alarm_.Cancel();
+  }
+
+  void OnExpiry(bool fired) {
+    if (fired) {
+      Actions actions;
+      {
+        absl::MutexLock lock(&mu_);
+        token_expired_ = true;
+        PumpLocked(actions);  // a write or read in flight finishes it when it completes
+      }
+      actions.PerformOn(*this);
+    }
+    Release();
+  }
+
   // Authenticates, decides the tenant filter and places the starting position (database work).
   void SetUp(const v1::WatchInvitationEventsRequest& request,
              const std::function<absl::StatusOr<Caller>()>& authenticate) {
@@ -155,6 +196,7 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
       }
     }
     if (unsubscribe) feed_.Unsubscribe(this);
+    if (start.ok()) ArmExpiry(valid_until_);
     actions.PerformOn(*this);
   }
 
@@ -167,9 +209,13 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
       return InvalidField("tenant_id", *problem);
     }
     ASSIGN_OR_RETURN(std::string tenant, EffectiveTenantFilter(caller, request.tenant_id()));
-    if (!tenant.empty()) {
+    ASSIGN_OR_RETURN(WatchStreamLimiter::Slot slot, limiter_.Acquire(caller.subject));
+    valid_until_ = caller.valid_until;
+    {
       absl::MutexLock lock(&mu_);
-      tenant_ = tenant;
+      if (!tenant.empty()) tenant_ = tenant;
+      // When the stream already ended the slot is given back as this scope ends.
+      if (!done_ && !finished_) slot_ = std::move(slot);
     }
     return feed_.Place(request.after_event_id());
   }
@@ -178,6 +224,19 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
   // is within it, from the database while it is further back.
   void PumpLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!started_ || writing_ || reading_ || finished_ || cancelled_) return;
+    if (token_expired_) {
+      // Events taken but not written stay unsent: the resumed stream replays them.
+      FinishLocked(
+          ToGrpcStatus(ReasonedError(
+              absl::StatusCode::kUnauthenticated,
+              absl::StrCat("the bearer token this stream was opened with has expired; reconnect "
+                           "with a fresh token and after_event_id=",
+                           delivered_through_, " to resume"),
+              kReasonTokenExpired,
+              {{"resume_after_event_id", absl::StrCat(delivered_through_)}})),
+          actions);
+      return;
+    }
     if (!pending_.empty()) {
       writing_ = true;
       actions.write = &pending_.front().second;
@@ -289,12 +348,28 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
   void FinishLocked(const grpc::Status& status, Actions& actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     actions.FinishOnce(status, &finished_);
+    // The caller's place is free once the server has decided to end the stream, not only at
+    // OnDone: a subscriber told TOKEN_EXPIRED may reconnect before OnDone has run.
+    slot_ = WatchStreamLimiter::Slot();
   }
 
   grpc::CallbackServerContext* const ctx_;
   EventFeed& feed_;
   WorkerPool& workers_;
+  WatchStreamLimiter& limiter_;
+  // The caller's Principal::valid_until; written and read only by SetUp's worker.
+  absl::Time valid_until_ = absl::InfiniteFuture();
+
+  // Serialises arming against OnDone's disarming, so that no alarm is armed after OnDone.
+  // Taken before mu_ (ArmExpiry's Retain), never after it.
+  absl::Mutex alarm_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  bool alarm_armed_ ABSL_GUARDED_BY(alarm_mu_) = false;
+  bool alarm_disarmed_ ABSL_GUARDED_BY(alarm_mu_) = false;
+  grpc::Alarm expiry_alarm_;
+
   absl::Mutex mu_;
+  WatchStreamLimiter::Slot slot_ ABSL_GUARDED_BY(mu_);
+  bool token_expired_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<std::string> tenant_ ABSL_GUARDED_BY(mu_);  // nullopt: every tenant
   std::optional<int64_t> stop_at_ ABSL_GUARDED_BY(mu_);     // replay_only: the last position
   int64_t cursor_ ABSL_GUARDED_BY(mu_) = 0;                 // everything up to here was taken
@@ -314,10 +389,59 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
 
 }  // namespace
 
+WatchStreamLimiter::Slot::Slot(Slot&& other) noexcept
+    : limiter_(std::exchange(other.limiter_, nullptr)), subject_(std::move(other.subject_)) {}
+
+WatchStreamLimiter::Slot& WatchStreamLimiter::Slot::operator=(Slot&& other) noexcept {
+  if (this != &other) {
+    if (limiter_ != nullptr) limiter_->Give(subject_);
+    limiter_ = std::exchange(other.limiter_, nullptr);
+    subject_ = std::move(other.subject_);
+  }
+  return *this;
+}
+
+WatchStreamLimiter::Slot::~Slot() {
+  if (limiter_ != nullptr) limiter_->Give(subject_);
+}
+
+absl::StatusOr<WatchStreamLimiter::Slot> WatchStreamLimiter::Acquire(absl::string_view subject) {
+  absl::MutexLock lock(&mu_);
+  auto it = open_.find(subject);
+  if (it != open_.end() && it->second >= per_caller_) {
+    return ReasonedError(
+        absl::StatusCode::kResourceExhausted,
+        absl::StrCat("this caller already has ", it->second,
+                     " WatchInvitationEvents streams open on this replica, the most allowed "
+                     "(--watch_streams_per_caller=", per_caller_,
+                     "); close one before opening another"),
+        kReasonTooManyStreams, {{"limit", absl::StrCat(per_caller_)}});
+  }
+  if (it == open_.end()) {
+    open_.emplace(std::string(subject), 1);
+  } else {
+    ++it->second;
+  }
+  return Slot(this, std::string(subject));
+}
+
+void WatchStreamLimiter::set_per_caller(int per_caller) {
+  absl::MutexLock lock(&mu_);
+  per_caller_ = per_caller;
+}
+
+void WatchStreamLimiter::Give(const std::string& subject) {
+  absl::MutexLock lock(&mu_);
+  auto it = open_.find(subject);
+  if (it == open_.end()) return;
+  if (--it->second <= 0) open_.erase(it);
+}
+
 grpc::ServerWriteReactor<v1::WatchInvitationEventsResponse>* StartWatchInvitationEvents(
     grpc::CallbackServerContext* ctx, const v1::WatchInvitationEventsRequest& request,
-    std::function<absl::StatusOr<Caller>()> authenticate, EventFeed& feed, WorkerPool& workers) {
-  return new WatchEventsReactor(ctx, request, std::move(authenticate), feed, workers);
+    std::function<absl::StatusOr<Caller>()> authenticate, EventFeed& feed, WorkerPool& workers,
+    WatchStreamLimiter& limiter) {
+  return new WatchEventsReactor(ctx, request, std::move(authenticate), feed, workers, limiter);
 }
 
 }  // namespace securelink::invitations

@@ -142,6 +142,7 @@ int main(int argc, char** argv) {
     } else {
       si::JwksOptions jwks;
       jwks.url = config->jwt_jwks_url;
+      jwks.max_stale = config->jwks_max_stale;
       auto source = std::make_shared<si::JwksKeySource>(jwks, clock);
       if (absl::Status s = source->Refresh(); !s.ok()) {
         si::Log(si::LogLevel::kWarning, "cannot fetch the JWKS yet; will retry on demand",
@@ -221,6 +222,7 @@ int main(int argc, char** argv) {
   server_options.max_receive_message_bytes = config->max_receive_message_bytes;
   // --- gRPC hardening, TLS, per-RPC metrics and logs (issue 8) ---
   grpc_service.set_default_deadline(config->default_deadline);
+  grpc_service.set_watch_streams_per_caller(config->watch_streams_per_caller);
   server_options.min_client_ping_interval = config->grpc_min_ping_interval;
   server_options.max_ping_strikes = config->grpc_max_ping_strikes;
   server_options.keepalive_time = config->grpc_keepalive_time;

@@ -49,6 +49,7 @@ Principal PrincipalFrom(const VerifiedToken& token, const RoleNames& names) {
   p.subject = token.subject;
   p.display_name = token.preferred_username.empty() ? token.subject : token.preferred_username;
   p.tenant_id = token.tenant_id;
+  p.valid_until = token.accepted_until;
   if (HasRole(token, names.super_admin)) {
     p.kind = CallerKind::kSuperAdmin;
   } else if (HasRole(token, names.tenant_admin) && !token.tenant_id.empty()) {

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "server/auth/jwt_verifier.h"
 #include "server/domain/invitation.h"
 
@@ -30,6 +31,10 @@ struct Principal {
   std::string display_name;  // preferred_username, or the subject when the token has none
   CallerKind kind = CallerKind::kOther;
   std::string tenant_id;  // a TenantAdmin's tenant (never empty for one); may be set otherwise
+  // When the credentials stop being accepted (VerifiedToken::accepted_until: exp + leeway), also
+  // for a token checked against a PEM key; InfiniteFuture() when authentication is disabled. A
+  // call that outlives its authentication (WatchInvitationEvents) ends at this moment.
+  absl::Time valid_until = absl::InfiniteFuture();
 };
 
 // Keycloak realm role names (SPEC §9; configurable). The same names serve the token check and

@@ -338,7 +338,12 @@ JwksKeySource::JwksKeySource(JwksOptions options, const Clock& clock, FetchFunct
                      return HttpGet(url, timeout);
                    })) {}
 
-std::shared_ptr<EVP_PKEY> JwksKeySource::Find(absl::string_view kid) const {
+absl::Time JwksKeySource::TrustedUntil() const {
+  return last_success_ + options_.max_key_age + options_.max_stale;
+}
+
+std::shared_ptr<EVP_PKEY> JwksKeySource::Find(absl::string_view kid, absl::Time now) const {
+  if (now >= TrustedUntil()) return nullptr;
   for (const Jwk& jwk : keys_) {
     if (jwk.kid == kid) return jwk.key;
   }
@@ -373,7 +378,11 @@ absl::Status JwksKeySource::FetchAndInstall() {
     Log(LogLevel::kWarning, "JWKS fetch failed; keeping the cached keys",
         {{"url", options_.url},
          {"error", std::string(keys.status().message())},
-         {"cached_keys", absl::StrCat(keys_.size())}});
+         {"cached_keys", absl::StrCat(keys_.size())},
+         {"cached_keys_trusted_until",
+          keys_.empty() ? std::string("-")
+                        : absl::FormatTime(absl::RFC3339_sec, TrustedUntil(),
+                                           absl::UTCTimeZone())}});
     return last_error_;
   }
   std::vector<std::string> kids;
@@ -386,7 +395,18 @@ absl::Status JwksKeySource::FetchAndInstall() {
   return absl::OkStatus();
 }
 
-absl::Status JwksKeySource::UnknownKid() const {
+absl::Status JwksKeySource::UnknownKid(absl::Time now) const {
+  if (!keys_.empty() && now >= TrustedUntil()) {
+    // Callers see this one as it is (JwtVerifier passes kReasonAuthKeysUnavailable through): it
+    // names no URL or transport detail, only when the keys were last fetched.
+    return ReasonedError(
+        absl::StatusCode::kUnavailable,
+        absl::StrCat("the token signing keys could not be refreshed from the identity provider "
+                     "since ",
+                     absl::FormatTime(absl::RFC3339_sec, last_success_, absl::UTCTimeZone()),
+                     " and are no longer trusted; retry once it is reachable again"),
+        kReasonAuthKeysUnavailable);
+  }
   if (!last_error_.ok()) return last_error_;
   return absl::NotFoundError("no signing key with this kid");
 }
@@ -400,49 +420,54 @@ absl::StatusOr<std::shared_ptr<EVP_PKEY>> JwksKeySource::KeyFor(absl::string_vie
   std::shared_ptr<EVP_PKEY> cached;
   {
     absl::ReaderMutexLock lock(&mu_);
-    cached = Find(kid);
-    absl::Time now = clock_.Now();
+    const absl::Time now = clock_.Now();
+    cached = Find(kid, now);
     bool stale = now - last_success_ >= options_.max_key_age;
     if (cached != nullptr && (!stale || !MayFetch(now))) return cached;
-    // An unknown kid waits for a fetch in flight (it may bring the key) but starts none inside
-    // the floor.
-    if (cached == nullptr && !MayFetch(now) && !fetching_) return UnknownKid();
+    // An unknown kid (or a set past its trust) waits for a fetch in flight (it may bring the key)
+    // but starts none inside the floor.
+    if (cached == nullptr && !MayFetch(now) && !fetching_) return UnknownKid(now);
   }
 
   if (cached != nullptr) {
-    // A stale cache: one caller refreshes while the others keep using the cached key.
+    // A stale cache that is still trusted: one caller refreshes while the others keep using the
+    // cached key.
     if (!fetch_mu_.TryLock()) return cached;
     {
       absl::ReaderMutexLock lock(&mu_);
-      if (!MayFetch(clock_.Now())) {  // someone refreshed meanwhile
+      const absl::Time now = clock_.Now();
+      if (!MayFetch(now)) {  // someone refreshed meanwhile
         fetch_mu_.Unlock();
-        std::shared_ptr<EVP_PKEY> key = Find(kid);
+        std::shared_ptr<EVP_PKEY> key = Find(kid, now);
         if (key != nullptr) return key;
-        return UnknownKid();
+        return UnknownKid(now);
       }
     }
-    absl::Status fetched = FetchAndInstall();
+    (void)FetchAndInstall();
     fetch_mu_.Unlock();
     absl::ReaderMutexLock lock(&mu_);
-    if (!fetched.ok()) return cached;  // the IdP is unreachable: last known keys stay trusted
-    std::shared_ptr<EVP_PKEY> key = Find(kid);
+    const absl::Time now = clock_.Now();
+    // After a failed refresh the last known keys stay trusted until TrustedUntil().
+    std::shared_ptr<EVP_PKEY> key = Find(kid, now);
     if (key != nullptr) return key;
-    return UnknownKid();  // the IdP withdrew this key
+    return UnknownKid(now);  // the IdP withdrew this key, or the cache is past its trust
   }
 
   // Unknown kid: wait for any fetch in progress, then fetch unless that one was recent.
   absl::MutexLock fetch_lock(&fetch_mu_);
   {
     absl::ReaderMutexLock lock(&mu_);
-    std::shared_ptr<EVP_PKEY> key = Find(kid);
+    const absl::Time now = clock_.Now();
+    std::shared_ptr<EVP_PKEY> key = Find(kid, now);
     if (key != nullptr) return key;
-    if (!MayFetch(clock_.Now())) return UnknownKid();
+    if (!MayFetch(now)) return UnknownKid(now);
   }
   (void)FetchAndInstall();
   absl::ReaderMutexLock lock(&mu_);
-  std::shared_ptr<EVP_PKEY> key = Find(kid);
+  const absl::Time now = clock_.Now();
+  std::shared_ptr<EVP_PKEY> key = Find(kid, now);
   if (key != nullptr) return key;
-  return UnknownKid();
+  return UnknownKid(now);
 }
 
 JwtVerifier::JwtVerifier(std::shared_ptr<KeySource> keys, JwtOptions options, const Clock& clock)
@@ -484,6 +509,9 @@ absl::StatusOr<VerifiedToken> JwtVerifier::Verify(absl::string_view bearer_token
     if (key.status().code() == absl::StatusCode::kNotFound) {
       return Unauthenticated("is signed with an unknown key (kid)");
     }
+    // A key source's own kReasonAuthKeysUnavailable status is written for callers; anything
+    // else (a fetch error naming the URL) stays in the server's log.
+    if (ReasonOf(key.status()) == kReasonAuthKeysUnavailable) return key.status();
     return ReasonedError(absl::StatusCode::kUnavailable,
                          "the token signing keys are temporarily unavailable; retry later",
                          kReasonAuthKeysUnavailable);
@@ -555,6 +583,7 @@ absl::StatusOr<VerifiedToken> JwtVerifier::Verify(absl::string_view bearer_token
     token.tenant_id = SingleString(*tenant);
   }
   token.expires = *exp;
+  token.accepted_until = *exp + options_.leeway;
   return token;
 }
 

@@ -27,7 +27,8 @@ inline constexpr absl::string_view kReasonAuthTokenMissing = "AUTH_TOKEN_MISSING
 inline constexpr absl::string_view kReasonAuthTokenInvalid = "AUTH_TOKEN_INVALID";
 inline constexpr absl::string_view kReasonAuthTokenExpired = "AUTH_TOKEN_EXPIRED";
 inline constexpr absl::string_view kReasonAuthTokenNotYetValid = "AUTH_TOKEN_NOT_YET_VALID";
-// UNAVAILABLE: the signing keys could not be fetched (JWKS endpoint down). Retryable.
+// UNAVAILABLE: the signing keys could not be fetched (JWKS endpoint down), or the cached ones
+// went unrefreshed for longer than JwksOptions::max_stale allows. Retryable.
 inline constexpr absl::string_view kReasonAuthKeysUnavailable = "AUTH_KEYS_UNAVAILABLE";
 
 // What a token must satisfy besides its signature.
@@ -49,6 +50,9 @@ struct VerifiedToken {
   // mapper emits when marked multivalued). Anything else reads as empty: no tenant.
   std::string tenant_id;
   absl::Time expires = absl::InfinitePast();  // `exp`
+  // `exp` plus the verifier's leeway: from this moment on Verify refuses the token as expired,
+  // so a call that outlives one authentication (a stream) must end then too.
+  absl::Time accepted_until = absl::InfinitePast();
 };
 
 // Where the verifier gets the RSA public key for a token's `kid`.
@@ -104,8 +108,15 @@ struct JwksOptions {
   // the IdP at most one request per interval.
   absl::Duration min_refetch_interval = absl::Seconds(30);
   // Keys are re-fetched when the cached set is older than this (at the next lookup), so a key the
-  // IdP withdrew stops being trusted; until the refetch succeeds the cached keys stay in use.
+  // IdP withdrew stops being trusted; until the refetch succeeds the cached keys stay in use...
   absl::Duration max_key_age = absl::Hours(1);
+  // ...for at most this long (SPEC §10 --jwks_max_stale): a set fetched at T is trusted until
+  // T + max_key_age + max_stale, however the refreshes due since then failed. Counting from when
+  // the refresh fell due (not from the first failed attempt, which waits for traffic) bounds a
+  // key's trust by the clock alone. After that, lookups are UNAVAILABLE
+  // (kReasonAuthKeysUnavailable) until a fetch succeeds. InfiniteDuration() trusts the last keys
+  // forever.
+  absl::Duration max_stale = absl::Hours(1);
   absl::Duration fetch_timeout = absl::Seconds(5);  // for the default libcurl fetch
 };
 
@@ -120,7 +131,9 @@ class JwksKeySource final : public KeySource {
 
   // The cached key for `kid`. Unknown kid (or a stale cache): refetch if the floor allows, then
   // look again. NOT_FOUND if still unknown; UNAVAILABLE (with the fetch error) if no key set could
-  // be obtained, or the last fetch attempt failed and the kid is not cached.
+  // be obtained, or the last fetch attempt failed and the kid is not cached; UNAVAILABLE with
+  // kReasonAuthKeysUnavailable and a message naming the last successful fetch once the cached
+  // set is past max_key_age + max_stale.
   absl::StatusOr<std::shared_ptr<EVP_PKEY>> KeyFor(absl::string_view kid) override;
 
   // Fetches now, ignoring the floor (e.g. once at start-up to report a misconfigured URL early).
@@ -130,10 +143,15 @@ class JwksKeySource final : public KeySource {
  private:
   // Fetches and installs a key set. Requires fetch_mu_.
   absl::Status FetchAndInstall() ABSL_EXCLUSIVE_LOCKS_REQUIRED(fetch_mu_);
-  // The key for `kid` in keys_, or nullptr. An empty kid matches the only key of a one-key set.
-  std::shared_ptr<EVP_PKEY> Find(absl::string_view kid) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // For a kid that is not cached: the last fetch error (UNAVAILABLE), or NOT_FOUND.
-  absl::Status UnknownKid() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The key for `kid` in keys_, or nullptr; nullptr too once the set is no longer trusted at
+  // `now` (TrustedUntil). An empty kid matches the only key of a one-key set.
+  std::shared_ptr<EVP_PKEY> Find(absl::string_view kid, absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // When the cached set stops being trusted (last success + max_key_age + max_stale).
+  absl::Time TrustedUntil() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // For a kid that Find did not give: UNAVAILABLE when the cached set is too stale to trust, the
+  // last fetch error (UNAVAILABLE), or NOT_FOUND.
+  absl::Status UnknownKid(absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Whether the floor allows a fetch attempt at `now`.
   bool MayFetch(absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 

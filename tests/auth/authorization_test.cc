@@ -220,10 +220,18 @@ TEST(PrincipalFrom, DisplayNameFallsBackToTheSubject) {
   EXPECT_EQ(PrincipalFrom(token, {}).display_name, "sub-1");
 }
 
+TEST(PrincipalFrom, CarriesWhenTheTokenStopsBeingAccepted) {
+  VerifiedToken token = TokenWith({"securelink-super-admin"}, "");
+  token.expires = absl::FromUnixSeconds(1'700'000'300);
+  token.accepted_until = absl::FromUnixSeconds(1'700'000'330);
+  EXPECT_EQ(PrincipalFrom(token, {}).valid_until, absl::FromUnixSeconds(1'700'000'330));
+}
+
 TEST(AuthDisabledPrincipal, IsANamedSuperAdmin) {
   Principal p = AuthDisabledPrincipal();
   EXPECT_EQ(p.kind, CallerKind::kSuperAdmin);
   EXPECT_EQ(p.subject, "auth-disabled");
+  EXPECT_EQ(p.valid_until, absl::InfiniteFuture()) << "nothing to expire";
 }
 
 TEST(RealmRoleFor, MapsInvitedRolesToRealmRoles) {

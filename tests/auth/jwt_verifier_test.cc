@@ -317,6 +317,18 @@ TEST_F(JwtVerifierTest, ExpiredBeyondLeewayIsRejected) {
   ExpectRejected(token, "expired", kReasonAuthTokenExpired);
 }
 
+TEST_F(JwtVerifierTest, ATokenSaysWhenItStopsBeingAcceptedLeewayIncluded) {
+  std::string token = Sign(Claims());  // exp = now + 300 s, leeway 30 s
+  absl::StatusOr<VerifiedToken> verified = verifier_.Verify(token);
+  ASSERT_THAT(verified, IsOk());
+  EXPECT_EQ(verified->accepted_until, clock_.Now() + absl::Seconds(300 + 30));
+  // The very moment Verify starts refusing it.
+  clock_.Set(verified->accepted_until - absl::Nanoseconds(1));
+  EXPECT_THAT(verifier_.Verify(token), IsOk());
+  clock_.Set(verified->accepted_until);
+  ExpectRejected(token, "expired", kReasonAuthTokenExpired);
+}
+
 TEST_F(JwtVerifierTest, MissingOrMalformedExpIsRejected) {
   Json claims = Claims();
   claims.erase("exp");

@@ -426,16 +426,75 @@ TEST_F(KeySourcesTest, StaleKeysAreRefreshedAndAWithdrawnKeyStopsWorking) {
   EXPECT_EQ(endpoint.fetches(), 2);
 }
 
-TEST_F(KeySourcesTest, StaleKeysStayInUseWhileTheIdpIsDown) {
+TEST_F(KeySourcesTest, StaleKeysStayInUseWhileTheIdpIsDownForUpToMaxStale) {
   FakeJwksEndpoint endpoint;
   endpoint.Serve(Jwks({testing::PublicJwk(key1(), "k1")}));
   auto source = Source(endpoint);
   ASSERT_THAT(VerifyWith(source, Token(key1(), "k1")), IsOk());
   endpoint.Fail(absl::UnavailableError("down"));
-  clock_.Advance(absl::Hours(2));
+  // max_key_age (1 h) + max_stale (1 h), less a second.
+  clock_.Advance(absl::Hours(2) - absl::Seconds(1));
   EXPECT_THAT(VerifyWith(source, Token(key1(), "k1")), IsOk());
   EXPECT_THAT(VerifyWith(source, Token(key1(), "k1")), IsOk());
   EXPECT_EQ(endpoint.fetches(), 2);
+}
+
+TEST_F(KeySourcesTest, KeysUnrefreshedPastMaxStaleAreUnavailableUntilARefreshSucceeds) {
+  FakeJwksEndpoint endpoint;
+  endpoint.Serve(Jwks({testing::PublicJwk(key1(), "k1")}));
+  auto source = Source(endpoint);
+  ASSERT_THAT(VerifyWith(source, Token(key1(), "k1")), IsOk());  // fetched at 22:13:20
+  endpoint.Fail(absl::UnavailableError("connection refused"));
+  clock_.Advance(absl::Hours(1));  // the refresh falls due and fails: the keys stay trusted
+  EXPECT_THAT(VerifyWith(source, Token(key1(), "k1")), IsOk());
+  clock_.Advance(absl::Minutes(59));
+  EXPECT_THAT(VerifyWith(source, Token(key1(), "k1")), IsOk());
+  ASSERT_EQ(endpoint.fetches(), 3);
+
+  clock_.Advance(absl::Minutes(1));  // max_key_age + max_stale after the last good fetch
+  absl::Status status = VerifyWith(source, Token(key1(), "k1"));
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(ReasonOf(status), kReasonAuthKeysUnavailable);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("could not be refreshed from the identity provider since "
+                        "2023-11-14T22:13:20+00:00"));
+  EXPECT_THAT(std::string(status.message()), ::testing::Not(HasSubstr("idp.test")));
+  EXPECT_EQ(endpoint.fetches(), 4) << "each lookup past the bound may try a refresh";
+  // Inside the refetch floor nothing is fetched, and no kid is trusted.
+  EXPECT_THAT(source->KeyFor("k1"), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(ReasonOf(source->KeyFor("k2").status()), kReasonAuthKeysUnavailable);
+  EXPECT_EQ(endpoint.fetches(), 4);
+
+  // The IdP answers again: the next refresh restores service.
+  endpoint.Serve(Jwks({testing::PublicJwk(key1(), "k1")}));
+  clock_.Advance(absl::Seconds(30));
+  EXPECT_THAT(VerifyWith(source, Token(key1(), "k1")), IsOk());
+  EXPECT_EQ(endpoint.fetches(), 5);
+}
+
+TEST_F(KeySourcesTest, MaxStaleCountsFromWhenTheRefreshFellDueNotFromTheFirstFailure) {
+  FakeJwksEndpoint endpoint;
+  endpoint.Serve(Jwks({testing::PublicJwk(key1(), "k1")}));
+  auto source = Source(endpoint);
+  ASSERT_THAT(VerifyWith(source, Token(key1(), "k1")), IsOk());
+  endpoint.Fail(absl::UnavailableError("down"));
+  // No lookups for three hours, so the first failed refresh comes late: the keys are not
+  // granted another max_stale from it.
+  clock_.Advance(absl::Hours(3));
+  EXPECT_THAT(VerifyWith(source, Token(key1(), "k1")), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(endpoint.fetches(), 2);
+}
+
+TEST_F(KeySourcesTest, InfiniteMaxStaleTrustsTheLastKeysForever) {
+  FakeJwksEndpoint endpoint;
+  endpoint.Serve(Jwks({testing::PublicJwk(key1(), "k1")}));
+  JwksOptions options{"https://idp.test/certs"};
+  options.max_stale = absl::InfiniteDuration();
+  auto source = std::make_shared<JwksKeySource>(options, clock_, endpoint.AsFetch());
+  ASSERT_THAT(VerifyWith(source, Token(key1(), "k1")), IsOk());
+  endpoint.Fail(absl::UnavailableError("down"));
+  clock_.Advance(absl::Hours(24 * 30));
+  EXPECT_THAT(VerifyWith(source, Token(key1(), "k1")), IsOk());
 }
 
 TEST_F(KeySourcesTest, TokenWithoutKidUsesTheOnlyKey) {

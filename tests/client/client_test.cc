@@ -13,6 +13,7 @@ namespace {
 
 using ::securelink::invitations::testing::FakeInvitationService;
 using ::securelink::invitations::testing::FakeServer;
+using ::securelink::invitations::testing::RichStatus;
 
 grpc::Status Unavailable() { return grpc::Status(grpc::StatusCode::UNAVAILABLE, "try again"); }
 
@@ -348,6 +349,33 @@ TEST_F(InvitationClientTest, WatchFromNowDoesNotResumeWithoutAPosition) {
   const absl::Status status = client.WatchInvitationEvents(
       v1::WatchInvitationEventsRequest(), [](const v1::InvitationEvent&) { return true; });
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(service_.Calls("WatchInvitationEvents"), 1);
+}
+
+TEST_F(InvitationClientTest, WatchHandsAnExpiredStreamTokenToTheCallerInsteadOfRetryingIt) {
+  // The client's bearer token is fixed: reconnecting with it could only fail again, so the
+  // caller gets the error (with where to resume) and reconnects with a fresh token itself.
+  service_.SetEvents(Events(5));
+  service_.FailWatchAfter(
+      /*events_before=*/2, /*count=*/3,
+      RichStatus(grpc::StatusCode::UNAUTHENTICATED,
+                 "the bearer token this stream was opened with has expired; reconnect with a "
+                 "fresh token and after_event_id=e3 to resume",
+                 "TOKEN_EXPIRED", {{"resume_after_event_id", "e3"}}));
+  InvitationClient client(Options());
+  v1::WatchInvitationEventsRequest request;
+  request.set_after_event_id("e1");
+  std::vector<std::string> seen;
+  const absl::Status status =
+      client.WatchInvitationEvents(request, [&](const v1::InvitationEvent& event) {
+        seen.push_back(event.event_id());
+        return true;
+      });
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  const InvitationError error = DecodeError(status);
+  EXPECT_EQ(error.reason, "TOKEN_EXPIRED");
+  EXPECT_EQ(error.metadata.at("resume_after_event_id"), "e3");
+  EXPECT_EQ(seen, (std::vector<std::string>{"e2", "e3"}));
   EXPECT_EQ(service_.Calls("WatchInvitationEvents"), 1);
 }
 

@@ -107,10 +107,11 @@ void FakeInvitationService::SetEvents(std::vector<v1::InvitationEvent> events) {
   events_ = std::move(events);
 }
 
-void FakeInvitationService::FailWatchAfter(int events_before, int count) {
+void FakeInvitationService::FailWatchAfter(int events_before, int count, grpc::Status status) {
   absl::MutexLock lock(&mu_);
   watch_fail_before_ = events_before;
   watch_failures_left_ = count;
+  watch_failure_ = std::move(status);
 }
 
 std::vector<std::string> FakeInvitationService::WatchPositions() const {
@@ -374,6 +375,7 @@ grpc::Status FakeInvitationService::WatchInvitationEvents(
   if (grpc::Status s = Enter("WatchInvitationEvents", context); !s.ok()) return s;
   std::vector<v1::InvitationEvent> events;
   int fail_before = -1;
+  grpc::Status failure;
   {
     absl::MutexLock lock(&mu_);
     watch_positions_.push_back(request->after_event_id());
@@ -391,6 +393,7 @@ grpc::Status FakeInvitationService::WatchInvitationEvents(
     if (watch_failures_left_ > 0) {
       --watch_failures_left_;
       fail_before = watch_fail_before_;
+      failure = watch_failure_;
     }
   }
   for (size_t i = 0; i < events.size(); ++i) {
@@ -399,7 +402,7 @@ grpc::Status FakeInvitationService::WatchInvitationEvents(
     *response.mutable_event() = events[i];
     if (!writer->Write(response)) return grpc::Status::CANCELLED;
   }
-  if (fail_before >= 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "replica going away");
+  if (fail_before >= 0) return failure;
   while (!context->IsCancelled()) absl::SleepFor(absl::Milliseconds(10));
   return grpc::Status::CANCELLED;
 }

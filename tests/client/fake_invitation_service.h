@@ -58,8 +58,10 @@ class FakeInvitationService final : public v1::InvitationService::Service {
 
   // Events the watch feed holds (event ids must be unique).
   void SetEvents(std::vector<v1::InvitationEvent> events);
-  // The next `count` watch calls end with UNAVAILABLE after sending `events_before` events.
-  void FailWatchAfter(int events_before, int count);
+  // The next `count` watch calls end with `status` after sending `events_before` events.
+  void FailWatchAfter(int events_before, int count,
+                      grpc::Status status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                                         "replica going away"));
   // after_event_id of every watch call, in order.
   std::vector<std::string> WatchPositions() const;
 
@@ -105,6 +107,7 @@ class FakeInvitationService final : public v1::InvitationService::Service {
   std::vector<v1::InvitationEvent> events_ ABSL_GUARDED_BY(mu_);
   int watch_fail_before_ ABSL_GUARDED_BY(mu_) = 0;
   int watch_failures_left_ ABSL_GUARDED_BY(mu_) = 0;
+  grpc::Status watch_failure_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> watch_positions_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "tests/auth/jwt_test_keys.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
+#include "tests/support/wait.h"
 
 namespace securelink::testing {
 namespace {
@@ -928,6 +930,217 @@ TEST(TokenRpcRateLimit, TheFourthQuickValidateFromOnePeerIsRateLimited) {
   pb::ListInvitationsRequest list;
   pb::ListInvitationsResponse listed;
   EXPECT_THAT(server.stub().ListInvitations(Context().get(), list, &listed), IsOk());
+}
+
+// ---- WatchInvitationEvents: streams live no longer than their token; a cap per caller -----
+// (SPEC §10.) Each test runs its own server: these tests need short-lived tokens and a small
+// verifier leeway, and they count streams per subject.
+
+using Events = std::vector<pb::InvitationEvent>;
+
+class WatchStreamLimitsTest : public ::testing::Test {
+ protected:
+  // Small, so that a token minted to expire in a few seconds ends its stream soon after.
+  static constexpr absl::Duration kLeeway = absl::Seconds(1);
+
+  static void SetUpTestSuite() {
+    key_ = new std::shared_ptr<EVP_PKEY>(GenerateRsaKey());
+    auto verifier = std::make_shared<inv::JwtVerifier>(
+        std::make_shared<inv::PemKeySource>(*key_), inv::JwtOptions{kIssuer, kAudience, kLeeway},
+        clock_);
+    authenticator_ = new inv::Authenticator(std::move(verifier), inv::RoleNames());
+  }
+  static void TearDownTestSuite() {
+    delete authenticator_;
+    delete key_;
+  }
+
+  void StartServer(int watch_streams_per_caller) {
+    TestServerOptions options;
+    options.authenticator = authenticator_;
+    options.watch_streams_per_caller = watch_streams_per_caller;
+    absl::StatusOr<std::unique_ptr<TestServer>> started =
+        TestServer::Start(SharedMariaDb(), options);
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = *std::move(started);
+  }
+
+  // A SuperAdmin's access token for `subject` whose exp is `exp`.
+  static std::string Token(const std::string& subject, absl::Time exp) {
+    Json claims = KeycloakClaims(absl::Now());
+    claims["sub"] = subject;
+    claims["exp"] = absl::ToUnixSeconds(exp);
+    return SignRs256(Json{{"alg", "RS256"}, {"typ", "JWT"}}, claims, key_->get());
+  }
+  static std::string LongLivedToken(const std::string& subject) {
+    return Token(subject, absl::Now() + absl::Minutes(10));
+  }
+
+  std::unique_ptr<grpc::ClientContext> WithToken(const std::string& token) {
+    std::unique_ptr<grpc::ClientContext> ctx = Context(absl::Seconds(30));
+    ctx->AddMetadata("authorization", "Bearer " + token);
+    return ctx;
+  }
+
+  // The newest feed position: a stream placed there sees only what happens next.
+  std::string Newest() {
+    absl::StatusOr<inv::EventFeed::Placement> now = server_->event_feed().Place("");
+    EXPECT_TRUE(now.ok()) << now.status();
+    return absl::StrCat(now.ok() ? now->newest : 0);
+  }
+
+  std::string Create(const std::string& tenant) {
+    pb::CreateInvitationRequest req;
+    req.set_email(UniqueEmail("watch-limits"));
+    req.set_role(pb::ROLE_VPN_USER);
+    req.set_tenant_id(tenant);
+    req.set_suppress_email(true);
+    pb::CreateInvitationResponse resp;
+    EXPECT_THAT(server_->stub().CreateInvitation(WithToken(LongLivedToken("sub-writer")).get(),
+                                                 req, &resp),
+                IsOk());
+    return resp.invitation().id();
+  }
+
+  // An open stream of one tenant's events.
+  struct Stream {
+    std::unique_ptr<grpc::ClientContext> ctx;
+    std::unique_ptr<grpc::ClientReader<pb::WatchInvitationEventsResponse>> reader;
+  };
+  Stream Watch(const std::string& token, const std::string& tenant, const std::string& after) {
+    pb::WatchInvitationEventsRequest req;
+    req.set_tenant_id(tenant);
+    req.set_after_event_id(after);
+    Stream stream;
+    stream.ctx = WithToken(token);
+    stream.reader = server_->stub().WatchInvitationEvents(stream.ctx.get(), req);
+    return stream;
+  }
+
+  static inline inv::SystemClock clock_;
+  static inline std::shared_ptr<EVP_PKEY>* key_ = nullptr;
+  static inline inv::Authenticator* authenticator_ = nullptr;
+  std::unique_ptr<TestServer> server_;
+};
+
+TEST_F(WatchStreamLimitsTest, AStreamEndsWhenItsTokenExpiresAndAFreshTokenResumesItMissingNothing) {
+  // One stream per caller: the resume below also shows that an expired stream gives its place
+  // back before its subscriber learns that it ended.
+  ASSERT_NO_FATAL_FAILURE(StartServer(/*watch_streams_per_caller=*/1));
+  const std::string tenant = UniqueTenant();
+  const absl::Time exp = absl::Now() + absl::Seconds(3);
+  Stream stream = Watch(Token("sub-watcher", exp), tenant, Newest());
+
+  std::vector<std::string> created = {Create(tenant), Create(tenant)};
+  Events first;
+  pb::WatchInvitationEventsResponse response;
+  while (first.size() < 2 && stream.reader->Read(&response)) first.push_back(response.event());
+  ASSERT_EQ(first.size(), 2u);
+  // Then the stream ends by itself (the context's 30 s deadline would end it otherwise).
+  while (stream.reader->Read(&response)) first.push_back(response.event());
+  const grpc::Status status = stream.reader->Finish();
+  const absl::Time ended = absl::Now();
+
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_EQ(ErrorReason(status), "TOKEN_EXPIRED");
+  const std::string resume = ErrorMetadata(status, "resume_after_event_id");
+  EXPECT_EQ(resume, first.back().event_id()) << "the last event it delivered";
+  EXPECT_THAT(status.error_message(), HasSubstr("fresh token"));
+  EXPECT_THAT(status.error_message(), HasSubstr(absl::StrCat("after_event_id=", resume)));
+  // Not before the token stopped being valid. exp is whole seconds; the slack covers gRPC's
+  // timer running on the monotonic clock rather than the wall clock the token is judged by.
+  EXPECT_GE(ended, absl::FromUnixSeconds(absl::ToUnixSeconds(exp)) + kLeeway -
+                       absl::Milliseconds(250));
+
+  created.push_back(Create(tenant));
+  created.push_back(Create(tenant));
+  Stream resumed = Watch(LongLivedToken("sub-watcher"), tenant, resume);
+  Events rest;
+  while (first.size() + rest.size() < created.size() && resumed.reader->Read(&response)) {
+    rest.push_back(response.event());
+  }
+  std::vector<std::string> seen;
+  for (const Events* part : {&first, &rest}) {
+    for (const pb::InvitationEvent& e : *part) seen.push_back(e.invitation_id());
+  }
+  EXPECT_EQ(seen, created) << "every event once, in order";
+  resumed.ctx->TryCancel();
+  EXPECT_THAT(resumed.reader->Finish(), StatusIs(absl::StatusCode::kCancelled));
+}
+
+TEST_F(WatchStreamLimitsTest, AStreamWithALongLivedTokenGoesOn) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(/*watch_streams_per_caller=*/16));
+  const std::string tenant = UniqueTenant();
+  const std::string start = Newest();
+  Stream lasting = Watch(LongLivedToken("sub-lasting"), tenant, start);
+  // A stream whose token expires in two seconds marks the moment the other has outlived it.
+  Stream brief = Watch(Token("sub-brief", absl::Now() + absl::Seconds(2)), tenant, start);
+  pb::WatchInvitationEventsResponse response;
+  EXPECT_FALSE(brief.reader->Read(&response));
+  const grpc::Status ended = brief.reader->Finish();
+  ASSERT_THAT(ended, StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_EQ(ErrorReason(ended), "TOKEN_EXPIRED");
+  EXPECT_EQ(ErrorMetadata(ended, "resume_after_event_id"), start) << "nothing delivered";
+
+  const std::string id = Create(tenant);
+  ASSERT_TRUE(lasting.reader->Read(&response));
+  EXPECT_EQ(response.event().invitation_id(), id);
+  lasting.ctx->TryCancel();
+  EXPECT_THAT(lasting.reader->Finish(), StatusIs(absl::StatusCode::kCancelled));
+}
+
+TEST_F(WatchStreamLimitsTest, TheSeventeenthStreamOfOneCallerIsRefusedUntilOneCloses) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(/*watch_streams_per_caller=*/16));
+  const std::string tenant = UniqueTenant();
+  const std::string before = Newest();
+  Create(tenant);
+  // A stream that replays the one event has been admitted by the server.
+  auto admitted = [&](Stream& stream) {
+    pb::WatchInvitationEventsResponse response;
+    return stream.reader->Read(&response);
+  };
+  const std::string token = LongLivedToken("sub-many-streams");
+  std::vector<Stream> open;
+  for (int i = 0; i < 16; ++i) {
+    open.push_back(Watch(token, tenant, before));
+    ASSERT_TRUE(admitted(open.back())) << "stream " << i + 1;
+  }
+
+  Stream seventeenth = Watch(token, tenant, before);
+  EXPECT_FALSE(admitted(seventeenth));
+  const grpc::Status refused = seventeenth.reader->Finish();
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(ErrorReason(refused), "TOO_MANY_STREAMS");
+  EXPECT_THAT(refused.error_message(), HasSubstr("16"));
+
+  // Another caller is not affected.
+  Stream other = Watch(LongLivedToken("sub-someone-else"), tenant, before);
+  EXPECT_TRUE(admitted(other));
+  other.ctx->TryCancel();
+  other.reader->Finish();
+
+  // Once the server has seen one of the sixteen close, there is room again. The client learns
+  // of its cancellation before the server does, so opening is retried until admitted.
+  open.front().ctx->TryCancel();
+  EXPECT_THAT(open.front().reader->Finish(), StatusIs(absl::StatusCode::kCancelled));
+  open.erase(open.begin());
+  std::optional<Stream> replacement;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        Stream attempt = Watch(token, tenant, before);
+        if (admitted(attempt)) {
+          replacement = std::move(attempt);
+          return true;
+        }
+        const grpc::Status status = attempt.reader->Finish();
+        EXPECT_EQ(ErrorReason(status), "TOO_MANY_STREAMS") << status.error_message();
+        return false;
+      },
+      absl::Seconds(10)));
+
+  if (replacement.has_value()) open.push_back(*std::move(replacement));
+  for (Stream& stream : open) stream.ctx->TryCancel();
+  for (Stream& stream : open) stream.reader->Finish();
 }
 
 }  // namespace

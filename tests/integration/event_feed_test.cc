@@ -480,5 +480,39 @@ TEST(EventFeedDrain, FollowersOfADrainingReplicaAreToldWhereToResume) {
   EXPECT_EQ(ErrorMetadata(status, "resume_after_event_id"), response.event().event_id());
 }
 
+TEST(EventFeedStreamLimit, WithAuthenticationDisabledEveryStreamCountsAgainstOneCaller) {
+  // Every caller is the pseudo caller "auth-disabled", so --watch_streams_per_caller bounds the
+  // replica's streams as a whole.
+  TestServerOptions options;
+  options.watch_streams_per_caller = 2;
+  absl::StatusOr<std::unique_ptr<TestServer>> started = TestServer::Start(SharedMariaDb(), options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  TestServer& server = **started;
+  const std::string tenant = UniqueTenant();
+  pb::WatchInvitationEventsRequest req;
+  req.set_tenant_id(tenant);
+  req.set_after_event_id(Now(server));
+  CreateVpnUser(server, UniqueEmail("limit"), tenant);
+
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<pb::WatchInvitationEventsResponse>>> readers;
+  pb::WatchInvitationEventsResponse response;
+  for (int i = 0; i < 3; ++i) {
+    contexts.push_back(Context());
+    readers.push_back(server.stub().WatchInvitationEvents(contexts.back().get(), req));
+    // Replaying the one event shows the server admitted the stream.
+    const bool admitted = readers.back()->Read(&response);
+    EXPECT_EQ(admitted, i < 2) << "stream " << i + 1;
+  }
+  const grpc::Status third = readers.back()->Finish();
+  EXPECT_THAT(third, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(ErrorReason(third), "TOO_MANY_STREAMS");
+  EXPECT_THAT(third.error_message(), HasSubstr("--watch_streams_per_caller=2"));
+  for (int i = 0; i < 2; ++i) {
+    contexts[i]->TryCancel();
+    EXPECT_THAT(readers[i]->Finish(), StatusIs(absl::StatusCode::kCancelled));
+  }
+}
+
 }  // namespace
 }  // namespace securelink::testing
