@@ -24,14 +24,20 @@ BulkInviter::BulkInviter(InvitationStore& store, const Clock& clock, TokenSealer
                          BulkInviteOptions options)
     : store_(store), clock_(clock), sealer_(std::move(sealer)), options_(options) {}
 
+absl::Status BulkInviter::CheckCaller(const Caller& caller) const {
+  // A caller who may invite nobody is refused before validation (SPEC §6: PERMISSION_DENIED);
+  // for such a caller CanInvite's answer depends on neither role nor tenant.
+  if (caller.kind == CallerKind::kOther) return CanInvite(caller, Role::kUnspecified, "");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
                                                  BulkInviteInput input) const {
   // A tenant admin inviting without naming a tenant means its own.
   if (input.tenant_id.empty() && caller.kind == CallerKind::kTenantAdmin) {
     input.tenant_id = caller.tenant_id;
   }
-  // A caller who may invite nobody is refused before validation (SPEC §6: PERMISSION_DENIED).
-  if (caller.kind == CallerKind::kOther) return CanInvite(caller, input.role, input.tenant_id);
+  RETURN_IF_ERROR(CheckCaller(caller));
   std::vector<FieldViolation> violations;
   if (input.source == BulkSource::kNone) {
     violations.push_back({"source", "is required: give emails, text or csv"});
@@ -49,23 +55,29 @@ absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
   if (!violations.empty()) return InvalidFields(std::move(violations));
   RETURN_IF_ERROR(CanInvite(caller, input.role, input.tenant_id));
 
+  // The parsers stop one entry past the maximum, so an oversized source costs no more than an
+  // allowed one, however many blank or repeated entries it holds.
+  const size_t max_entries = static_cast<size_t>(std::max(options_.max_addresses, 0));
   std::vector<BulkEntry> entries;
   switch (input.source) {
-    case BulkSource::kEmails: entries = ParseBulkEmailList(input.emails); break;
-    case BulkSource::kText: entries = ParseBulkText(input.document); break;
+    case BulkSource::kEmails: entries = ParseBulkEmailList(input.emails, max_entries); break;
+    case BulkSource::kText: entries = ParseBulkText(input.document, max_entries); break;
     case BulkSource::kCsv: {
-      absl::StatusOr<std::vector<BulkEntry>> parsed = ParseBulkCsv(input.document);
+      absl::StatusOr<std::vector<BulkEntry>> parsed = ParseBulkCsv(input.document, max_entries);
       if (!parsed.ok()) return InvalidField("csv", parsed.status().message());
       entries = *std::move(parsed);
       break;
     }
     case BulkSource::kNone: break;
   }
-  if (entries.size() > static_cast<size_t>(options_.max_addresses)) {
+  // The entries hold copies of what they need; the source can go before the plan is built.
+  std::vector<std::string>().swap(input.emails);
+  std::string().swap(input.document);
+  if (entries.size() > max_entries) {
     return InvalidField(input.source == BulkSource::kEmails ? "emails"
                         : input.source == BulkSource::kText ? "text" : "csv",
-                        absl::StrCat("holds ", entries.size(), " addresses; at most ",
-                                     options_.max_addresses, " are allowed in one call"));
+                        absl::StrCat("holds more than ", max_entries, " addresses; at most ",
+                                     max_entries, " are allowed in one call"));
   }
 
   BulkInvitePlan plan;

@@ -43,8 +43,9 @@ enum class BulkSource { kNone, kEmails, kText, kCsv };
 
 struct BulkInviteInput {
   BulkSource source = BulkSource::kNone;
-  std::vector<std::string> emails;  // kEmails
-  std::string document;             // kText / kCsv
+  // kEmails. Plan looks at no more than max_addresses + 1 elements, so a reader may stop there.
+  std::vector<std::string> emails;
+  std::string document;  // kText / kCsv
   Role role = Role::kUnspecified;
   std::string tenant_id;
   std::optional<absl::Duration> ttl;
@@ -64,6 +65,7 @@ struct BulkInviteOptions {
 class BulkInvitePlan {
  public:
   size_t size() const { return entries_.size(); }
+  bool validate_only() const { return validate_only_; }
 
  private:
   friend class BulkInviter;
@@ -88,10 +90,20 @@ class BulkInviter {
   BulkInviter(InvitationStore& store, const Clock& clock, TokenSealer sealer,
               BulkInviteOptions options);
 
-  // Checks the request as a whole and parses its source. INVALID_ARGUMENT (with field
-  // violations) for no source, a bad role/tenant/ttl, an unparseable CSV (naming the line) or
-  // more addresses than the configured maximum; nothing is decided or written then.
+  // OK when `caller` may invite anyone at all (a SuperAdmin or a TenantAdmin); otherwise the
+  // PERMISSION_DENIED that Plan answers, whatever the request says. Lets the gRPC edge refuse
+  // such a caller before reading the request (SPEC §10: nothing is big before authorization).
+  absl::Status CheckCaller(const Caller& caller) const;
+
+  // Checks the request as a whole and parses its source. PERMISSION_DENIED as CheckCaller, or for
+  // a role/tenant the caller may not invite; INVALID_ARGUMENT (with field violations) for no
+  // source, a bad role/tenant/ttl, an unparseable CSV (naming the line) or more addresses than
+  // the configured maximum ("holds more than N addresses": parsing stops once the maximum is
+  // passed, so memory stays bounded by it); nothing is decided or written then.
   absl::StatusOr<BulkInvitePlan> Plan(const Caller& caller, BulkInviteInput input) const;
+
+  // The most addresses one call may hold (--bulk_max_addresses).
+  int max_addresses() const { return options_.max_addresses; }
 
   // Decides the entries [begin, begin + chunk_size) in one database transaction and returns their
   // results in input order. Never fails as a whole: if the transaction fails, every address of

@@ -1,13 +1,21 @@
 #include "server/grpc_bulk_invite.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/proto_buffer_reader.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "securelink/invitations/v1/invitation_service.pb.h"
+#include "server/bulk_invite_wire.h"
 #include "server/grpc_status.h"
+#include "server/rpc_interceptor.h"
 #include "server/stream_actions.h"
+#include "server/util/status_macros.h"
 
 namespace securelink::invitations {
 namespace {
@@ -28,58 +36,50 @@ v1::BulkInviteOutcome ToProto(BulkOutcome outcome) {
   return v1::BULK_INVITE_OUTCOME_UNSPECIFIED;
 }
 
-Role RoleFrom(v1::Role role) {
-  switch (role) {
-    case v1::ROLE_SUPER_ADMIN: return Role::kSuperAdmin;
-    case v1::ROLE_TENANT_ADMIN: return Role::kTenantAdmin;
-    case v1::ROLE_VPN_USER: return Role::kVpnUser;
-    default: return Role::kUnspecified;
-  }
+// The response as the generated stub would have written it: the same serializer, so the same
+// bytes.
+grpc::ByteBuffer Serialized(const v1::BulkInviteResponse& response) {
+  grpc::ByteBuffer buffer;
+  bool own_buffer = false;
+  // Fails only for a message over 2 GiB; a result is a few hundred bytes at most.
+  (void)grpc::SerializationTraits<v1::BulkInviteResponse>::Serialize(response, &buffer,
+                                                                    &own_buffer);
+  return buffer;
 }
 
-BulkInviteInput InputFrom(const v1::BulkInviteRequest& request) {
-  BulkInviteInput in;
-  switch (request.source_case()) {
-    case v1::BulkInviteRequest::kEmails:
-      in.source = BulkSource::kEmails;
-      in.emails.assign(request.emails().emails().begin(), request.emails().emails().end());
-      break;
-    case v1::BulkInviteRequest::kText:
-      in.source = BulkSource::kText;
-      in.document = request.text();
-      break;
-    case v1::BulkInviteRequest::kCsv:
-      in.source = BulkSource::kCsv;
-      in.document = request.csv();
-      break;
-    default:
-      break;
+std::vector<grpc::ByteBuffer> ResultMessages(const std::vector<BulkResult>& results) {
+  std::vector<grpc::ByteBuffer> messages;
+  messages.reserve(results.size());
+  v1::BulkInviteResponse response;
+  for (const BulkResult& r : results) {
+    v1::BulkInviteResult* out = response.mutable_result();
+    out->set_input(r.input);
+    out->set_email(r.email);
+    out->set_line(r.line);
+    out->set_outcome(ToProto(r.outcome));
+    out->set_invitation_id(r.invitation_id);
+    out->set_message(r.message);
+    messages.push_back(Serialized(response));
   }
-  in.role = RoleFrom(request.role());
-  in.tenant_id = request.tenant_id();
-  if (request.has_ttl()) {
-    in.ttl = absl::Seconds(request.ttl().seconds()) + absl::Nanoseconds(request.ttl().nanos());
-  }
-  in.validate_only = request.validate_only();
-  in.suppress_email = request.suppress_email();
-  return in;
+  return messages;
 }
 
-using Actions = StreamActions<v1::BulkInviteResponse>;
+using Actions = StreamActions<grpc::ByteBuffer>;
 
-class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteResponse> {
+class BulkInviteReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   BulkInviteReactor(grpc::CallbackServerContext* ctx,
-                    std::function<absl::StatusOr<Caller>()> authenticate, BulkInviteInput input,
-                    BulkInviter& inviter, WorkerPool& workers)
+                    std::function<absl::StatusOr<Caller>()> authenticate,
+                    grpc::ByteBuffer* request, BulkInviter& inviter, WorkerPool& workers)
       : ctx_(ctx), inviter_(inviter), workers_(workers) {
+    request_.Swap(request);
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
-      // Parsing up to 4 MiB is work too: it runs on a worker like the chunks.
-      if (!ScheduleLocked([this, authenticate = std::move(authenticate),
-                           input = std::move(input)]() mutable {
-            PlanTask(authenticate, std::move(input));
+      // Authenticating (a key fetch) and reading up to 4 MiB are work too: on a worker, like the
+      // chunks.
+      if (!ScheduleLocked([this, authenticate = std::move(authenticate)] {
+            PlanTask(authenticate);
           })) {
         FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                   "the server is overloaded; retry BulkInvite with backoff"),
@@ -154,11 +154,11 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
     return queued.ok();
   }
 
-  void PlanTask(const std::function<absl::StatusOr<Caller>()>& authenticate,
-                BulkInviteInput input) {
+  void PlanTask(const std::function<absl::StatusOr<Caller>()>& authenticate) {
     absl::StatusOr<Caller> caller = authenticate();
-    absl::StatusOr<BulkInvitePlan> plan =
-        caller.ok() ? inviter_.Plan(*caller, std::move(input)) : caller.status();
+    absl::StatusOr<BulkInvitePlan> plan = caller.ok() ? ReadAndPlan(*caller) : caller.status();
+    // Whatever happened, the request's bytes are not needed any more.
+    request_.Clear();
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
@@ -177,15 +177,30 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
     actions.PerformOn(*this);
   }
 
+  // Reads the request, only for a caller who may invite at all, and plans it.
+  absl::StatusOr<BulkInvitePlan> ReadAndPlan(const Caller& caller) {
+    RETURN_IF_ERROR(inviter_.CheckCaller(caller));
+    absl::StatusOr<BulkInviteInput> input;
+    {
+      grpc::ProtoBufferReader reader(&request_);
+      input = ReadBulkInviteRequest(
+          reader, static_cast<size_t>(std::max(inviter_.max_addresses(), 0)));
+    }
+    request_.Clear();
+    if (!input.ok()) return input.status();
+    return inviter_.Plan(caller, *std::move(input));
+  }
+
   // Schedules the chunk starting at next_; the plan must exist and have entries left.
   void ProduceNextLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const size_t begin = next_;
     producing_ = true;
     if (!ScheduleLocked([this, begin] { ChunkTask(begin); })) {
       // Overloaded mid-stream: the chunk is reported FAILED rather than silently dropped.
-      AcceptResultsLocked(
-          begin, inviter_.FailChunk(*plan_, begin, "not invited: the server is overloaded"),
-          actions);
+      std::vector<BulkResult> failed =
+          inviter_.FailChunk(*plan_, begin, "not invited: the server is overloaded");
+      std::vector<grpc::ByteBuffer> messages = ResultMessages(failed);
+      AcceptResultsLocked(begin, failed, std::move(messages), actions);
     }
   }
 
@@ -199,28 +214,24 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
     }
     // plan_ is written once, before the first chunk is scheduled, so reading it unlocked is safe.
     std::vector<BulkResult> results = inviter_.ProcessChunk(*plan_, begin);
+    // Serialized here rather than under the lock that gRPC's threads wait on.
+    std::vector<grpc::ByteBuffer> messages = ResultMessages(results);
     Actions actions;
     {
       absl::MutexLock lock(&mu_);
-      AcceptResultsLocked(begin, std::move(results), actions);
+      AcceptResultsLocked(begin, results, std::move(messages), actions);
     }
     actions.PerformOn(*this);
   }
 
-  void AcceptResultsLocked(size_t begin, std::vector<BulkResult> results, Actions& actions)
+  // `messages` are `results` serialized, one each.
+  void AcceptResultsLocked(size_t begin, const std::vector<BulkResult>& results,
+                           std::vector<grpc::ByteBuffer> messages, Actions& actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     producing_ = false;
     if (cancelled_) return;
-    for (BulkResult& r : results) {
-      summary_.Add(r);
-      v1::BulkInviteResult* out = ready_.emplace_back().mutable_result();
-      out->set_input(std::move(r.input));
-      out->set_email(std::move(r.email));
-      out->set_line(r.line);
-      out->set_outcome(ToProto(r.outcome));
-      out->set_invitation_id(std::move(r.invitation_id));
-      out->set_message(std::move(r.message));
-    }
+    for (const BulkResult& r : results) summary_.Add(r);
+    for (grpc::ByteBuffer& message : messages) ready_.emplace_back().Swap(&message);
     next_ = inviter_.ChunkEnd(*plan_, begin);
     if (next_ >= plan_->size()) {
       QueueSummaryLocked();
@@ -231,13 +242,19 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
   }
 
   void QueueSummaryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    v1::BulkInviteSummary* s = ready_.emplace_back().mutable_summary();
+    v1::BulkInviteResponse response;
+    v1::BulkInviteSummary* s = response.mutable_summary();
     s->set_total(summary_.total);
     s->set_created(summary_.created);
     s->set_skipped(summary_.skipped);
     s->set_invalid(summary_.invalid);
     s->set_failed(summary_.failed);
+    ready_.push_back(Serialized(response));
     summary_queued_ = true;
+    if (!plan_->validate_only()) {
+      NoteBulkOutcomes(ctx_, summary_.created, summary_.skipped, summary_.invalid,
+                       summary_.failed);
+    }
   }
 
   // One write in flight at a time (flow control); finishes after the summary went out.
@@ -259,9 +276,12 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
   grpc::CallbackServerContext* const ctx_;
   BulkInviter& inviter_;
   WorkerPool& workers_;
+  // The request's bytes until PlanTask has read them; touched by no one else.
+  grpc::ByteBuffer request_;
   absl::Mutex mu_;
   std::optional<BulkInvitePlan> plan_;  // set once by PlanTask before any chunk runs
-  std::deque<v1::BulkInviteResponse> ready_ ABSL_GUARDED_BY(mu_);
+  // Serialized responses waiting for the reader; deque keeps references stable for StartWrite.
+  std::deque<grpc::ByteBuffer> ready_ ABSL_GUARDED_BY(mu_);
   BulkSummary summary_ ABSL_GUARDED_BY(mu_);
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
   bool producing_ ABSL_GUARDED_BY(mu_) = false;
@@ -275,12 +295,15 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<v1::BulkInviteRe
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::BulkInviteResponse>* StartBulkInvite(
-    grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest& request,
+grpc::ServerWriteReactor<grpc::ByteBuffer>* StartBulkInvite(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
     std::function<absl::StatusOr<Caller>()> authenticate, BulkInviter& inviter,
     WorkerPool& workers) {
-  return new BulkInviteReactor(ctx, std::move(authenticate), InputFrom(request), inviter,
-                               workers);
+  // gRPC keeps a request until its call is over, which for a bulk streaming to a slow reader may
+  // be minutes. Taking the slices lets the reactor free them once read. The object is gRPC's own,
+  // constructed non-const for this call and destroyed (empty, now) after OnDone.
+  return new BulkInviteReactor(ctx, std::move(authenticate),
+                               const_cast<grpc::ByteBuffer*>(request), inviter, workers);
 }
 
 }  // namespace securelink::invitations

@@ -4,9 +4,12 @@
 #ifndef SECURELINK_SERVER_GRPC_BULK_INVITE_H_
 #define SECURELINK_SERVER_GRPC_BULK_INVITE_H_
 
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
-#include "securelink/invitations/v1/invitation_service.pb.h"
+#include <functional>
+
+#include "absl/status/statusor.h"
 #include "server/bulk_invite.h"
 #include "server/worker_pool.h"
 
@@ -16,10 +19,16 @@ class CallbackServerContext;
 
 namespace securelink::invitations {
 
-// Creates the reactor for one BulkInvite call; it deletes itself when the call is done.
-// `authenticate` runs on a worker before anything else (it may fetch keys).
-grpc::ServerWriteReactor<v1::BulkInviteResponse>* StartBulkInvite(
-    grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest& request,
+// Creates the reactor for one BulkInvite call; it deletes itself when the call is done. The
+// request arrives as gRPC received it, unparsed (SPEC §10: nothing is big before authorization):
+// on a worker, `authenticate` runs first (it may fetch keys), a caller BulkInviter::CheckCaller
+// refuses gets its answer without the request being read, and only then is the request read,
+// keeping no more of an email list than --bulk_max_addresses + 1 elements. The reactor takes the
+// request's bytes from gRPC (which would hold them until the call ends) and frees them as soon as
+// they have been read. Responses are written serialized, byte for byte what the generated
+// message would be.
+grpc::ServerWriteReactor<grpc::ByteBuffer>* StartBulkInvite(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
     std::function<absl::StatusOr<Caller>()> authenticate, BulkInviter& inviter,
     WorkerPool& workers);
 

@@ -153,10 +153,10 @@ grpc::ServerUnaryReactor* GrpcInvitationService::ValidateInvitationToken(
   });
 }
 
-grpc::ServerWriteReactor<v1::BulkInviteResponse>* GrpcInvitationService::BulkInvite(
-    grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* GrpcInvitationService::BulkInvite(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) {
   return StartBulkInvite(
-      ctx, *request,
+      ctx, request,
       [this, ctx, authorization = AuthorizationOf(ctx)]() -> absl::StatusOr<Caller> {
         absl::StatusOr<Caller> caller = authenticator_.Authenticate(authorization);
         if (caller.ok()) NoteRpcCaller(ctx, caller->subject);  // for the call's log line

@@ -17,7 +17,12 @@
 
 namespace securelink::invitations {
 
-class GrpcInvitationService final : public v1::InvitationService::CallbackService {
+// BulkInvite is a raw method: its request arrives unparsed, so that it is read only for a caller
+// who may invite and no further than --bulk_max_addresses (SPEC §10). The service descriptor, and
+// so reflection and every client, are unchanged.
+class GrpcInvitationService final
+    : public v1::InvitationService::WithRawCallbackMethod_BulkInvite<
+          v1::InvitationService::CallbackService> {
  public:
   // Everything passed in must outlive this object and the gRPC server it is registered with.
   // `token_rate_limiter` throttles ValidateInvitationToken and AcceptInvitation per client.
@@ -52,8 +57,8 @@ class GrpcInvitationService final : public v1::InvitationService::CallbackServic
   grpc::ServerUnaryReactor* AcceptInvitation(grpc::CallbackServerContext* ctx,
                                              const v1::AcceptInvitationRequest* request,
                                              v1::AcceptInvitationResponse* response) override;
-  grpc::ServerWriteReactor<v1::BulkInviteResponse>* BulkInvite(
-      grpc::CallbackServerContext* ctx, const v1::BulkInviteRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* BulkInvite(grpc::CallbackServerContext* ctx,
+                                                         const grpc::ByteBuffer* request) override;
   grpc::ServerWriteReactor<v1::WatchInvitationEventsResponse>* WatchInvitationEvents(
       grpc::CallbackServerContext* ctx,
       const v1::WatchInvitationEventsRequest* request) override;

@@ -11,7 +11,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "securelink/invitations/v1/invitation_service.pb.h"
 #include "server/util/log.h"
 
 namespace securelink::invitations {
@@ -26,6 +25,10 @@ constexpr absl::string_view kHealthPrefix = "/grpc.health.v1.Health/";
 struct CallerRegistry {
   absl::Mutex mu;
   absl::flat_hash_map<const grpc::ServerContextBase*, std::string> subjects ABSL_GUARDED_BY(mu);
+  // The metrics of the BulkInvite calls in flight, for NoteBulkOutcomes: the handler reads its
+  // request and writes its responses as raw bytes, so the interceptor sees neither parsed.
+  absl::flat_hash_map<const grpc::ServerContextBase*, metrics::Metrics*> bulk_metrics
+      ABSL_GUARDED_BY(mu);
 };
 
 CallerRegistry& Callers() {
@@ -63,6 +66,7 @@ class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor
     CallerRegistry& callers = Callers();
     absl::MutexLock lock(&callers.mu);
     callers.subjects.emplace(ctx_, std::string());
+    if (is_bulk_ && metrics_ != nullptr) callers.bulk_metrics.emplace(ctx_, metrics_);
   }
 
   ~RpcObservabilityInterceptor() override {
@@ -71,27 +75,16 @@ class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor
     CallerRegistry& callers = Callers();
     absl::MutexLock lock(&callers.mu);
     callers.subjects.erase(ctx_);
+    if (is_bulk_) callers.bulk_metrics.erase(ctx_);
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using Hook = grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(Hook::POST_RECV_MESSAGE)) {
       if (series_ != nullptr) series_->msg_received->Increment();
-      if (is_bulk_) {
-        const auto* request = static_cast<const v1::BulkInviteRequest*>(methods->GetRecvMessage());
-        if (request != nullptr) bulk_validate_only_ = request->validate_only();
-      }
     }
     if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_MESSAGE)) {
       if (series_ != nullptr) series_->msg_sent->Increment();
-      if (is_bulk_ && metrics_ != nullptr && !bulk_validate_only_) {
-        const auto* response =
-            static_cast<const v1::BulkInviteResponse*>(methods->GetSendMessage());
-        if (response != nullptr && response->has_summary()) {
-          const v1::BulkInviteSummary& s = response->summary();
-          metrics_->BulkOutcomes(s.created(), s.skipped(), s.invalid(), s.failed());
-        }
-      }
     }
     if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_STATUS)) {
       Finished(methods->GetSendStatus());
@@ -137,7 +130,6 @@ class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor
   const metrics::GrpcMethodSeries* const series_;
   metrics::Metrics* const metrics_;
   const bool is_bulk_;
-  bool bulk_validate_only_ = false;
   bool finished_ = false;
 };
 
@@ -159,6 +151,19 @@ class RpcObservabilityFactory final
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 MakeRpcObservabilityInterceptorFactory(metrics::Metrics* metrics) {
   return std::make_unique<RpcObservabilityFactory>(metrics);
+}
+
+void NoteBulkOutcomes(const grpc::ServerContextBase* ctx, int created, int skipped, int invalid,
+                      int failed) {
+  metrics::Metrics* metrics = nullptr;
+  {
+    CallerRegistry& callers = Callers();
+    absl::MutexLock lock(&callers.mu);
+    auto it = callers.bulk_metrics.find(ctx);
+    if (it != callers.bulk_metrics.end()) metrics = it->second;
+  }
+  // The metrics outlive the server and so every call.
+  if (metrics != nullptr) metrics->BulkOutcomes(created, skipped, invalid, failed);
 }
 
 void NoteRpcCaller(const grpc::ServerContextBase* ctx, absl::string_view subject) {

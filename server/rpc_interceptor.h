@@ -23,6 +23,13 @@ MakeRpcObservabilityInterceptorFactory(metrics::Metrics* metrics);
 // line. Thread-safe; a no-op for a call without the interceptor.
 void NoteRpcCaller(const grpc::ServerContextBase* ctx, absl::string_view subject);
 
+// Tells the interceptor of the BulkInvite call behind `ctx` the totals of the summary it is about
+// to send, for the bulk outcome metric (callers leave validate_only calls out). The handler reads
+// its request and writes its responses as raw bytes, so the interceptor cannot see them parsed.
+// Thread-safe; a no-op for a call without the interceptor or without metrics.
+void NoteBulkOutcomes(const grpc::ServerContextBase* ctx, int created, int skipped, int invalid,
+                      int failed);
+
 }  // namespace securelink::invitations
 
 #endif  // SECURELINK_SERVER_RPC_INTERCEPTOR_H_

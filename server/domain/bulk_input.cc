@@ -163,7 +163,7 @@ class CsvFieldReader {
 
 }  // namespace
 
-std::vector<BulkEntry> ParseBulkText(absl::string_view text) {
+std::vector<BulkEntry> ParseBulkText(absl::string_view text, size_t max_entries) {
   absl::ConsumePrefix(&text, kUtf8Bom);
   std::vector<BulkEntry> entries;
   int line = 1;
@@ -172,14 +172,17 @@ std::vector<BulkEntry> ParseBulkText(absl::string_view text) {
     const bool at_end = i == text.size();
     if (!at_end && text[i] != '\n' && text[i] != ',' && text[i] != ';') continue;
     absl::string_view token = absl::StripAsciiWhitespace(text.substr(start, i - start));
-    if (!token.empty()) entries.push_back(BulkEntry{std::string(token), line});
+    if (!token.empty()) {
+      entries.push_back(BulkEntry{std::string(token), line});
+      if (entries.size() > max_entries) break;
+    }
     if (!at_end && text[i] == '\n') ++line;
     start = i + 1;
   }
   return entries;
 }
 
-absl::StatusOr<std::vector<BulkEntry>> ParseBulkCsv(absl::string_view csv) {
+absl::StatusOr<std::vector<BulkEntry>> ParseBulkCsv(absl::string_view csv, size_t max_entries) {
   absl::ConsumePrefix(&csv, kUtf8Bom);
   enum class Layout { kUndecided, kEmailColumn, kSingleColumn };
   Layout layout = Layout::kUndecided;
@@ -243,15 +246,21 @@ absl::StatusOr<std::vector<BulkEntry>> ParseBulkCsv(absl::string_view csv) {
         }
         break;
     }
-    if (!email.empty()) entries.push_back(BulkEntry{std::move(email), line});
+    if (!email.empty()) {
+      entries.push_back(BulkEntry{std::move(email), line});
+      if (entries.size() > max_entries) break;
+    }
   }
   return entries;
 }
 
-std::vector<BulkEntry> ParseBulkEmailList(const std::vector<std::string>& emails) {
+std::vector<BulkEntry> ParseBulkEmailList(const std::vector<std::string>& emails,
+                                          size_t max_entries) {
+  // One more than allowed is enough to tell the caller the list is too long.
+  const size_t count = max_entries < emails.size() ? max_entries + 1 : emails.size();
   std::vector<BulkEntry> entries;
-  entries.reserve(emails.size());
-  for (size_t i = 0; i < emails.size(); ++i) {
+  entries.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
     entries.push_back(
         BulkEntry{std::string(absl::StripAsciiWhitespace(emails[i])), static_cast<int>(i + 1)});
   }

@@ -1,5 +1,7 @@
 #include "server/domain/bulk_input.h"
 
+#include <cstddef>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,21 +28,30 @@ Entries Flatten(const std::vector<BulkEntry>& entries) {
   return out;
 }
 
-Entries Text(absl::string_view text) { return Flatten(ParseBulkText(text)); }
+// For the tests of splitting rather than of the maximum.
+constexpr size_t kNoLimit = std::numeric_limits<size_t>::max();
+
+Entries Text(absl::string_view text, size_t max_entries = kNoLimit) {
+  return Flatten(ParseBulkText(text, max_entries));
+}
 
 // The entries of a CSV that must parse; a parse error fails the calling test.
-Entries Csv(absl::string_view csv) {
-  absl::StatusOr<std::vector<BulkEntry>> parsed = ParseBulkCsv(csv);
+Entries Csv(absl::string_view csv, size_t max_entries = kNoLimit) {
+  absl::StatusOr<std::vector<BulkEntry>> parsed = ParseBulkCsv(csv, max_entries);
   EXPECT_TRUE(parsed.ok()) << parsed.status();
   if (!parsed.ok()) return {};
   return Flatten(*parsed);
 }
 
 // The error of a CSV that must not parse.
-absl::Status CsvError(absl::string_view csv) {
-  absl::StatusOr<std::vector<BulkEntry>> parsed = ParseBulkCsv(csv);
+absl::Status CsvError(absl::string_view csv, size_t max_entries = kNoLimit) {
+  absl::StatusOr<std::vector<BulkEntry>> parsed = ParseBulkCsv(csv, max_entries);
   EXPECT_FALSE(parsed.ok()) << "parsed into " << parsed->size() << " entries";
   return parsed.status();
+}
+
+Entries List(const std::vector<std::string>& emails, size_t max_entries = kNoLimit) {
+  return Flatten(ParseBulkEmailList(emails, max_entries));
 }
 
 // --- free text -----------------------------------------------------------------------------
@@ -95,7 +106,7 @@ TEST(BulkTextTest, TextHugeSingleLineOfManyAddressesIsSplitCompletely) {
   std::string text;
   constexpr size_t kCount = 400000;  // 5.2 MB on one line
   for (size_t i = 0; i < kCount; ++i) absl::StrAppend(&text, "u", i % 10, "@x.com;");
-  std::vector<BulkEntry> entries = ParseBulkText(text);
+  std::vector<BulkEntry> entries = ParseBulkText(text, kNoLimit);
   ASSERT_EQ(entries.size(), kCount);
   EXPECT_EQ(entries.front().input, "u0@x.com");
   EXPECT_EQ(entries.back().input, "u9@x.com");
@@ -350,26 +361,89 @@ TEST(BulkCsvTest, CsvHugeUnterminatedQuoteFailsWithItsLine) {
 // --- explicit list -------------------------------------------------------------------------
 
 TEST(BulkEmailListTest, EmailListUsesOneBasedPositionAsLine) {
-  EXPECT_EQ(Flatten(ParseBulkEmailList({"a@x.com", "b@x.com", "c@x.com"})),
+  EXPECT_EQ(List({"a@x.com", "b@x.com", "c@x.com"}),
             (Entries{{"a@x.com", 1}, {"b@x.com", 2}, {"c@x.com", 3}}));
 }
 
 TEST(BulkEmailListTest, EmailListKeepsBlankEntriesAtTheirPosition) {
-  EXPECT_EQ(Flatten(ParseBulkEmailList({"a@x.com", "", "  ", "b@x.com"})),
+  EXPECT_EQ(List({"a@x.com", "", "  ", "b@x.com"}),
             (Entries{{"a@x.com", 1}, {"", 2}, {"", 3}, {"b@x.com", 4}}));
 }
 
 TEST(BulkEmailListTest, EmailListTrimsWhitespaceButDoesNotSplit) {
-  EXPECT_EQ(Flatten(ParseBulkEmailList({" a@x.com\r\n", "b@x.com, c@x.com"})),
+  EXPECT_EQ(List({" a@x.com\r\n", "b@x.com, c@x.com"}),
             (Entries{{"a@x.com", 1}, {"b@x.com, c@x.com", 2}}));
 }
 
 TEST(BulkEmailListTest, EmailListPassesNulBytesThrough) {
-  EXPECT_EQ(Flatten(ParseBulkEmailList({"a\0b@x.com"s})), (Entries{{"a\0b@x.com"s, 1}}));
+  EXPECT_EQ(List({"a\0b@x.com"s}), (Entries{{"a\0b@x.com"s, 1}}));
 }
 
 TEST(BulkEmailListTest, EmptyEmailListYieldsNoEntries) {
-  EXPECT_EQ(Flatten(ParseBulkEmailList({})), Entries{});
+  EXPECT_EQ(List({}), Entries{});
+}
+
+// --- the maximum (SPEC §10: memory bounded by --bulk_max_addresses) ---------------------------
+
+// "a0@x.com\n" ... for `count` addresses, one per line.
+std::string Lines(int count) {
+  std::string text;
+  for (int i = 0; i < count; ++i) absl::StrAppend(&text, "a", i, "@x.com\n");
+  return text;
+}
+
+TEST(BulkMaximumTest, TextStopsOneEntryPastTheMaximum) {
+  EXPECT_EQ(Text(Lines(10), 3),
+            (Entries{{"a0@x.com", 1}, {"a1@x.com", 2}, {"a2@x.com", 3}, {"a3@x.com", 4}}));
+}
+
+TEST(BulkMaximumTest, TextOfExactlyTheMaximumIsWhole) {
+  EXPECT_EQ(Text(Lines(3), 3).size(), 3u);
+  EXPECT_EQ(Text("", 0), Entries{});
+}
+
+TEST(BulkMaximumTest, TextBlankEntriesAreNeitherKeptNorCounted) {
+  // A million blank lines and empty tokens around two addresses stay within a maximum of two.
+  const std::string blanks(1 << 20, '\n');
+  EXPECT_EQ(Text(absl::StrCat(blanks, ",, ;a@x.com\n", blanks, "b@x.com;;\n", blanks), 2),
+            (Entries{{"a@x.com", (1 << 20) + 1}, {"b@x.com", (2 << 20) + 2}}));
+}
+
+TEST(BulkMaximumTest, TextRepeatedEntriesCount) {
+  std::string text;
+  for (int i = 0; i < 10; ++i) text += "same@x.com\n";
+  EXPECT_EQ(Text(text, 4).size(), 5u);
+}
+
+TEST(BulkMaximumTest, CsvStopsOneEntryPastTheMaximumAndTheHeaderIsNoEntry) {
+  EXPECT_EQ(Csv(absl::StrCat("email\n", Lines(10)), 2),
+            (Entries{{"a0@x.com", 2}, {"a1@x.com", 3}, {"a2@x.com", 4}}));
+}
+
+TEST(BulkMaximumTest, CsvBlankRecordsAndBlankEmailFieldsAreNotCounted) {
+  EXPECT_EQ(Csv("name,email\n,,\n\nann,\n,a@x.com\n\n,b@x.com\n", 2),
+            (Entries{{"a@x.com", 5}, {"b@x.com", 7}}));
+}
+
+TEST(BulkMaximumTest, CsvProblemsPastTheMaximumAreNotLookedAt) {
+  // Parsing stops at the third address: the unterminated quote on line 4 is never reached, and
+  // the call is refused for its size instead.
+  EXPECT_EQ(Csv("a@x.com\nb@x.com\nc@x.com\n\"broken\n", 2).size(), 3u);
+  // Before the maximum, the same problem is reported as ever.
+  EXPECT_TRUE(absl::StartsWith(CsvError("a@x.com\n\"broken\n", 2).message(),
+                               "csv: line 2: unterminated quoted field"));
+}
+
+TEST(BulkMaximumTest, EmailListStopsOneElementPastTheMaximum) {
+  EXPECT_EQ(List({"a@x.com", "b@x.com", "c@x.com", "d@x.com"}, 2),
+            (Entries{{"a@x.com", 1}, {"b@x.com", 2}, {"c@x.com", 3}}));
+  EXPECT_EQ(List({"a@x.com", "b@x.com"}, 2).size(), 2u);
+}
+
+TEST(BulkMaximumTest, EmailListBlankElementsCountBecauseEachIsReported) {
+  const std::vector<std::string> blanks(2'000'000, "");
+  EXPECT_EQ(List(blanks, 100).size(), 101u);
+  EXPECT_EQ(List({"", " "}, 0), (Entries{{"", 1}}));
 }
 
 }  // namespace
