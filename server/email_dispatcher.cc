@@ -16,6 +16,16 @@ std::string DefaultOwner() {
   return absl::StrCat(host, ":", getpid(), ":", NewUuid().substr(0, 8));
 }
 
+// Whether a message may go out: its link is the invitation's current one and the invitation is
+// effectively PENDING at `now` (not resent, revoked, accepted or expired).
+bool Deliverable(bool link_current, InvitationState state, absl::Time expire_time,
+                 absl::Time now) {
+  Invitation as_stored;
+  as_stored.state = state;
+  as_stored.expire_time = expire_time;
+  return link_current && EffectiveState(as_stored, now) == InvitationState::kPending;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EmailDispatcher>> EmailDispatcher::Create(
@@ -90,6 +100,13 @@ void EmailDispatcher::Loop() {
   }
 }
 
+void EmailDispatcher::Supersede(const ClaimedEmail& email) {
+  absl::Status s = outbox_.MarkSuperseded(email, options_.owner, clock_.Now());
+  if (!s.ok()) {
+    Log(LogLevel::kWarning, "cannot record a superseded email", {{"error", s.ToString()}});
+  }
+}
+
 absl::StatusOr<int> EmailDispatcher::RunOnce() {
   absl::StatusOr<std::vector<ClaimedEmail>> claimed =
       outbox_.Claim(options_.owner, options_.batch, clock_.Now(), options_.lease);
@@ -101,20 +118,27 @@ absl::StatusOr<int> EmailDispatcher::RunOnce() {
 void EmailDispatcher::Deliver(const ClaimedEmail& email) {
   const std::string& owner = options_.owner;
   const Invitation& inv = email.invitation;
-  // The re-check just before sending: a resent, revoked, accepted or expired invitation's
-  // message must not go out with a dead link.
-  if (!email.link_current || EffectiveState(inv, clock_.Now()) != InvitationState::kPending) {
-    absl::Status s = outbox_.MarkSuperseded(email, owner, clock_.Now());
-    if (!s.ok()) Log(LogLevel::kWarning, "cannot record a superseded email", {{"error", s.ToString()}});
+  const LogFields fields = {{"invitation_id", inv.id}, {"message_id", email.message_id},
+                            {"attempt", absl::StrCat(email.attempts)}};
+  // Already dead in the claim's snapshot (resent, revoked, accepted or expired before the claim):
+  // nothing to render.
+  if (!Deliverable(email.link_current, inv.state, inv.expire_time, clock_.Now())) {
+    Supersede(email);
     return;
   }
-  absl::StatusOr<std::string> token = sealer_.Open(email.sealed_token);
   absl::Status outcome;
-  std::string data;
-  if (!token.ok()) {
-    // Sealed by a replica with another key: the deployment must share --token_sealing_key_file.
+  if (email.sealed_token.empty()) {
+    // A live link always has its sealed copy; only an operator clears it (rotating the sealing
+    // key discards copies the new key cannot open). Retrying cannot bring it back.
+    outcome = absl::FailedPreconditionError(
+        "the registration link's sealed copy was discarded (token sealing key rotation): resend "
+        "the invitation to mail a new link");
+  } else if (absl::StatusOr<std::string> token = sealer_.Open(email.sealed_token); !token.ok()) {
+    // Start-up refuses a key that does not match the database's, so this is a replica started
+    // without a key file next to others, or a key changed without the rotation procedure.
     outcome = absl::UnavailableError(
-        "cannot open the registration link: replicas must share --token_sealing_key_file");
+        "cannot open the registration link: it was sealed with another key; every replica of "
+        "one database must use the same --token_sealing_key_file");
   } else {
     mail::InvitationEmail message;
     message.to = inv.email;
@@ -128,14 +152,29 @@ void EmailDispatcher::Deliver(const ClaimedEmail& email) {
     if (!rendered.ok()) {
       outcome = rendered.status();
     } else {
-      outcome = sender_.Send(mail::OutgoingMail{envelope_from_, inv.email, email.message_id,
-                                                *std::move(rendered)});
+      // The last look before the hand-off (SPEC §10): a Resend or Revoke may have committed
+      // since the claim, while this thread was rendering.
+      absl::StatusOr<SendCheck> check = outbox_.RecheckBeforeSend(email, owner);
+      if (!check.ok()) {
+        outcome = absl::UnavailableError(absl::StrCat(
+            "cannot confirm that the link is still current: ", check.status().message()));
+      } else if (!check->still_claimed) {
+        // Superseded in the database already, or the lease ran out and another dispatcher owns
+        // the row now: sending or recording anything would be wrong either way.
+        Log(LogLevel::kInfo, "invitation email no longer ours to send", fields);
+        return;
+      } else if (!Deliverable(check->link_current, check->state, check->expire_time,
+                              clock_.Now())) {
+        Supersede(email);
+        return;
+      } else {
+        outcome = sender_.Send(mail::OutgoingMail{envelope_from_, inv.email, email.message_id,
+                                                  *std::move(rendered)});
+      }
     }
   }
   const absl::Time now = clock_.Now();
   absl::Status recorded;
-  const LogFields fields = {{"invitation_id", inv.id}, {"message_id", email.message_id},
-                            {"attempt", absl::StrCat(email.attempts)}};
   if (outcome.ok()) {
     recorded = outbox_.MarkSent(email, owner, now);
     Log(LogLevel::kInfo, "invitation email sent", fields);

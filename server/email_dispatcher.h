@@ -1,7 +1,8 @@
-// Delivers the email outbox (SPEC §4): worker threads claim due messages with a lease, check
-// that each still carries the invitation's current link, render and send it without holding any
-// database lock, then record the outcome; transient failures retry with exponential backoff and
-// jitter up to a limit. Every replica runs one; SKIP LOCKED keeps them from sending twice.
+// Delivers the email outbox (SPEC §4): worker threads claim due messages with a lease, render
+// each, re-read right before the SMTP hand-off that it still carries the invitation's current
+// link (SPEC §10), send it without holding any database lock, then record the outcome; transient
+// failures retry with exponential backoff and jitter up to a limit. Every replica runs one; SKIP
+// LOCKED keeps them from sending twice.
 #ifndef SECURELINK_SERVER_EMAIL_DISPATCHER_H_
 #define SECURELINK_SERVER_EMAIL_DISPATCHER_H_
 
@@ -63,6 +64,8 @@ class EmailDispatcher {
                   TokenSealer sealer, const Clock& clock, EmailDispatcherOptions options,
                   std::string envelope_from);
   void Deliver(const ClaimedEmail& email);
+  // Records that `email` will never be sent (its link is dead).
+  void Supersede(const ClaimedEmail& email);
   void Loop();
 
   OutboxStore& outbox_;

@@ -39,6 +39,7 @@
 #include "storage/mysql_event_store.h"
 #include "storage/mysql_invitation_store.h"
 #include "storage/mysql_outbox_store.h"
+#include "storage/sealing_key_check.h"
 
 namespace si = securelink::invitations;
 
@@ -109,10 +110,27 @@ int main(int argc, char** argv) {
           ? si::TokenSealer::CreateEphemeral()
           : si::TokenSealer::Create(config->token_sealing_key);
   if (!sealer.ok()) Fail("bad token sealing key", sealer.status());
+  // --- token sealing key check (SPEC §7): before anything seals or opens a link ---
+  absl::StatusOr<si::SealingKeyCheck> key_check =
+      si::CheckTokenSealingKey(pool, *sealer, clock.Now());
+  if (!key_check.ok()) {
+    Fail(absl::IsFailedPrecondition(key_check.status())
+             ? "refusing to start: this replica's token sealing key is not the database's"
+             : "cannot check the token sealing key against the database",
+         key_check.status());
+  }
   if (config->token_sealing_key.empty()) {
     si::Log(si::LogLevel::kWarning,
-            "no --token_sealing_key_file: a retried CreateInvitation answered by another "
-            "replica or after a restart returns no registration_url");
+            "no --token_sealing_key_file: links are sealed with a key of this process's own, "
+            "fit only for a single replica on a database of its own; while its links are live, "
+            "no other replica and no restart of this one may start on this database");
+  }
+  if (key_check->live_links_opened < key_check->live_links_sampled) {
+    si::Log(si::LogLevel::kWarning,
+            "some live links do not open with this token sealing key; their email cannot be sent "
+            "until they are resent",
+            {{"live_links_sampled", absl::StrCat(key_check->live_links_sampled)},
+             {"live_links_opened", absl::StrCat(key_check->live_links_opened)}});
   }
   // Keycloak: where accepted invitees get their accounts.
   std::unique_ptr<si::KeycloakAdminClient> keycloak;

@@ -127,6 +127,32 @@ absl::StatusOr<std::vector<ClaimedEmail>> MysqlOutboxStore::Claim(absl::string_v
   return claimed;
 }
 
+absl::StatusOr<SendCheck> MysqlOutboxStore::RecheckBeforeSend(const ClaimedEmail& email,
+                                                               absl::string_view owner) {
+  SendCheck check;
+  RETURN_IF_ERROR(RunReadOnly(pool_, "re-checking an email's link", [&](SqlSession& c) {
+    check = SendCheck{};
+    // Primary key, then uq_invitations_id: two point lookups. A plain (non-locking) read: a
+    // Resend or Revoke committed before it is seen, and holding a lock across the SMTP
+    // conversation would stall them for as long as the relay takes.
+    Statement s(c.Prepare(
+        "SELECT o.state, o.lease_owner, i.token_hash = o.token_hash AS link_current, "
+        "i.state AS invitation_state, i.expire_time "
+        "FROM email_outbox o LEFT JOIN invitations i ON i.id = o.invitation_id WHERE o.id = ?"));
+    s->setInt64(1, email.outbox_id);
+    Rows rs(s->executeQuery());
+    if (!rs->next()) return absl::OkStatus();  // gone: certainly not ours to send
+    check.still_claimed = rs->getString("state") == "PENDING" && !rs->isNull("lease_owner") &&
+                          rs->getString("lease_owner") == std::string(owner);
+    if (rs->isNull("invitation_state")) return absl::OkStatus();
+    check.link_current = rs->getBoolean("link_current");
+    check.state = StateFromName(std::string(rs->getString("invitation_state")));
+    check.expire_time = mysql::ParseSqlTime(rs->getString("expire_time"));
+    return absl::OkStatus();
+  }));
+  return check;
+}
+
 absl::Status MysqlOutboxStore::MarkSent(const ClaimedEmail& email, absl::string_view owner,
                                         absl::Time now) {
   return RunTransaction(pool_, "recording a sent email", [&](SqlSession& c) {

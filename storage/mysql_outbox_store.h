@@ -14,6 +14,8 @@ class MysqlOutboxStore final : public OutboxStore {
 
   absl::StatusOr<std::vector<ClaimedEmail>> Claim(absl::string_view owner, int limit,
                                                   absl::Time now, absl::Duration lease) override;
+  absl::StatusOr<SendCheck> RecheckBeforeSend(const ClaimedEmail& email,
+                                              absl::string_view owner) override;
   absl::Status MarkSent(const ClaimedEmail& email, absl::string_view owner,
                         absl::Time now) override;
   absl::Status MarkRetry(const ClaimedEmail& email, absl::string_view owner, absl::Time retry_at,

@@ -25,6 +25,17 @@ struct ClaimedEmail {
   std::string sealed_token;         // of the current link (only meaningful when link_current)
 };
 
+// A claimed message's standing, read again right before it is handed to the mail transport.
+struct SendCheck {
+  // The row is still PENDING and leased to the caller. False when a Resend, Revoke or expiry
+  // already superseded it in the database, or the lease ran out and another dispatcher took it:
+  // either way this caller must neither send it nor record anything.
+  bool still_claimed = false;
+  bool link_current = false;  // the message carries the invitation's current link
+  InvitationState state = InvitationState::kUnspecified;  // the invitation as stored now
+  absl::Time expire_time = absl::InfinitePast();
+};
+
 struct OutboxStats {
   int64_t due = 0;                       // PENDING rows whose time has come
   absl::Duration oldest_due_age;         // how long the oldest of them has waited
@@ -39,6 +50,13 @@ class OutboxStore {
   // counts the attempt, and commits before returning: no lock is held while the caller sends.
   virtual absl::StatusOr<std::vector<ClaimedEmail>> Claim(absl::string_view owner, int limit,
                                                           absl::Time now, absl::Duration lease) = 0;
+
+  // Re-reads, with one indexed lookup and no lock, whether `email` is still `owner`'s to send and
+  // still carries its invitation's current link (SPEC §10 "no stale link is ever sent"): a
+  // Resend or Revoke may have committed since the claim.
+  // UNAVAILABLE (or another error) when the database cannot say: then do not send.
+  virtual absl::StatusOr<SendCheck> RecheckBeforeSend(const ClaimedEmail& email,
+                                                      absl::string_view owner) = 0;
 
   // Records delivery: the message SENT, and — if it carried the invitation's current link — the
   // invitation's delivery state SENT and last_send_time, with an EMAIL_SENT event. No-op if the

@@ -1,6 +1,7 @@
 #include "server/domain/token.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -84,10 +85,26 @@ absl::StatusOr<TokenSealer> TokenSealer::Create(absl::string_view key) {
     return absl::InvalidArgumentError(
         absl::StrFormat("the sealing key must be 32 bytes, got %d", key.size()));
   }
-  return TokenSealer(std::string(key));
+  return TokenSealer(std::string(key), /*ephemeral=*/false);
 }
 
-TokenSealer TokenSealer::CreateEphemeral() { return TokenSealer(RandomBytes(32)); }
+TokenSealer TokenSealer::CreateEphemeral() {
+  return TokenSealer(RandomBytes(32), /*ephemeral=*/true);
+}
+
+std::string TokenSealer::KeyFingerprint() const {
+  // Versioned, so a future change of construction can never compare equal to this one.
+  constexpr absl::string_view kLabel = "securelink token sealing key check v1";
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  if (HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
+           reinterpret_cast<const unsigned char*>(kLabel.data()), kLabel.size(), mac,
+           &mac_len) == nullptr) {
+    std::abort();  // only on allocation failure inside OpenSSL
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(mac), mac_len));
+}
 
 std::string TokenSealer::Seal(absl::string_view plaintext) const {
   std::string nonce = RandomBytes(kNonceBytes);

@@ -55,9 +55,19 @@ class TokenSealer {
   // The plaintext, or DATA_LOSS when `sealed` was not sealed with this key or was altered.
   absl::StatusOr<std::string> Open(absl::string_view sealed) const;
 
+  // A key check value: 64 hex digits, equal for equal keys, different (but for a 2^-256 chance)
+  // for different ones, and of no use for opening or forging sealed values, so it may be stored
+  // and compared where the key itself must never go. HMAC-SHA256 of a fixed label under the key;
+  // not the classic "encrypt a zero block", which under GCM is the authentication subkey H.
+  std::string KeyFingerprint() const;
+
+  // Whether the key was invented by this process (CreateEphemeral) rather than configured.
+  bool ephemeral() const { return ephemeral_; }
+
  private:
-  explicit TokenSealer(std::string key) : key_(std::move(key)) {}
+  TokenSealer(std::string key, bool ephemeral) : key_(std::move(key)), ephemeral_(ephemeral) {}
   std::string key_;
+  bool ephemeral_;
 };
 
 }  // namespace securelink::invitations

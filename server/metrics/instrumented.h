@@ -62,6 +62,10 @@ class InstrumentedOutboxStore final : public OutboxStore {
                                                   absl::Time now, absl::Duration lease) override {
     return outbox_.Claim(owner, limit, now, lease);
   }
+  absl::StatusOr<SendCheck> RecheckBeforeSend(const ClaimedEmail& email,
+                                              absl::string_view owner) override {
+    return outbox_.RecheckBeforeSend(email, owner);
+  }
   absl::Status MarkSent(const ClaimedEmail& email, absl::string_view owner,
                         absl::Time now) override;
   absl::Status MarkRetry(const ClaimedEmail& email, absl::string_view owner, absl::Time retry_at,

@@ -3,8 +3,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -27,12 +29,65 @@ namespace pb = ::securelink::invitations::v1;
 namespace mail = ::securelink::invitations::mail;
 using ::testing::HasSubstr;
 
-// A dispatcher (own pool, own SMTP sender) as one replica would run it.
+// The real outbox, except that the first Claim() that claims anything runs `interpose` right
+// after the claim has committed: whatever it does (a Resend, a Revoke) lands exactly between the
+// claim and the SMTP hand-off, the window the dispatcher's last re-read is there for. Not
+// thread-safe: drive the dispatcher with RunOnce() from one thread.
+class InterposeAfterClaim final : public invitations::OutboxStore {
+ public:
+  InterposeAfterClaim(invitations::OutboxStore& real, std::function<void()> interpose)
+      : real_(real), interpose_(std::move(interpose)) {}
+
+  absl::StatusOr<std::vector<invitations::ClaimedEmail>> Claim(
+      absl::string_view owner, int limit, absl::Time now, absl::Duration lease) override {
+    auto claimed = real_.Claim(owner, limit, now, lease);
+    if (claimed.ok() && !claimed->empty() && interpose_ != nullptr) {
+      std::exchange(interpose_, nullptr)();
+    }
+    return claimed;
+  }
+  absl::StatusOr<invitations::SendCheck> RecheckBeforeSend(
+      const invitations::ClaimedEmail& email, absl::string_view owner) override {
+    return real_.RecheckBeforeSend(email, owner);
+  }
+  absl::Status MarkSent(const invitations::ClaimedEmail& email, absl::string_view owner,
+                        absl::Time now) override {
+    return real_.MarkSent(email, owner, now);
+  }
+  absl::Status MarkRetry(const invitations::ClaimedEmail& email, absl::string_view owner,
+                         absl::Time retry_at, absl::string_view error, absl::Time now) override {
+    return real_.MarkRetry(email, owner, retry_at, error, now);
+  }
+  absl::Status MarkFailed(const invitations::ClaimedEmail& email, absl::string_view owner,
+                          absl::string_view error, absl::Time now) override {
+    return real_.MarkFailed(email, owner, error, now);
+  }
+  absl::Status MarkSuperseded(const invitations::ClaimedEmail& email, absl::string_view owner,
+                              absl::Time now) override {
+    return real_.MarkSuperseded(email, owner, now);
+  }
+  absl::StatusOr<invitations::OutboxStats> Stats(absl::Time now) override {
+    return real_.Stats(now);
+  }
+
+ private:
+  invitations::OutboxStore& real_;
+  std::function<void()> interpose_;
+};
+
+// A dispatcher (own pool, own SMTP sender) as one replica would run it. With `after_first_claim`
+// its outbox is wrapped in InterposeAfterClaim.
 struct Replica {
-  Replica(TestServer& server, const std::string& smtp_url, const std::string& owner) {
+  Replica(TestServer& server, const std::string& smtp_url, const std::string& owner,
+          std::function<void()> after_first_claim = nullptr) {
     auto endpoint = invitations::ParseMysqlUri(SharedMariaDb().Uri(server.database()));
     pool = std::make_unique<invitations::ConnectionPool>(*endpoint, invitations::ConnectionPoolOptions{});
     outbox = std::make_unique<invitations::MysqlOutboxStore>(*pool);
+    invitations::OutboxStore* used = outbox.get();
+    if (after_first_claim != nullptr) {
+      interposer = std::make_unique<InterposeAfterClaim>(*outbox, std::move(after_first_claim));
+      used = interposer.get();
+    }
     mail::SmtpOptions smtp;
     smtp.url = smtp_url;
     smtp.connect_timeout = absl::Seconds(2);
@@ -45,12 +100,13 @@ struct Replica {
     options.max_backoff = absl::Milliseconds(200);
     options.max_attempts = 1000;
     options.poll_interval = absl::Milliseconds(50);
-    dispatcher = *invitations::EmailDispatcher::Create(*outbox, *sender, mail::DefaultMailTemplates(),
-                                                       server.sealer(), clock, options);
+    dispatcher = *invitations::EmailDispatcher::Create(
+        *used, *sender, mail::DefaultMailTemplates(), server.sealer(), clock, options);
   }
   invitations::SystemClock clock;
   std::unique_ptr<invitations::ConnectionPool> pool;
   std::unique_ptr<invitations::MysqlOutboxStore> outbox;
+  std::unique_ptr<InterposeAfterClaim> interposer;
   std::unique_ptr<mail::SmtpMailSender> sender;
   std::unique_ptr<invitations::EmailDispatcher> dispatcher;
 };
@@ -165,6 +221,117 @@ TEST_F(EmailOutboxTest, ARevokedInvitationsQueuedEmailIsNeverSent) {
   pb::RevokeInvitationResponse revoked;
   ASSERT_THAT(server_->stub().RevokeInvitation(Context().get(), req, &revoked), IsOk());
   EXPECT_EQ(OutboxStates(created.invitation().id()), "SUPERSEDED");
+}
+
+// SPEC §10: the Resend commits after the dispatcher claimed the old link's message and before
+// that message reaches SMTP. Send() is synchronous and the sink stores a message before it
+// answers 250, so whatever a round sent is in the sink when RunOnce() returns.
+TEST_F(EmailOutboxTest, AResendLandingAfterTheClaimKeepsTheOldLinkOutOfSmtp) {
+  auto sink = SmtpSink::Start();
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  pb::CreateInvitationResponse created = Create(UniqueEmail("late-resend"));
+  const std::string id = created.invitation().id();
+  pb::ResendInvitationResponse resent;
+  Replica replica(*server_, (*sink)->url(), "r1", [&] {
+    pb::ResendInvitationRequest req;
+    req.set_id(id);
+    ASSERT_THAT(server_->stub().ResendInvitation(Context().get(), req, &resent), IsOk());
+  });
+
+  absl::StatusOr<int> handled = replica.dispatcher->RunOnce();  // claims the old link's message
+  ASSERT_TRUE(handled.ok()) << handled.status();
+  ASSERT_EQ(*handled, 1);
+  ASSERT_FALSE(resent.registration_url().empty()) << "the Resend did not run after the claim";
+  EXPECT_EQ((*sink)->Messages().size(), 0u) << "the dead link was mailed";
+  EXPECT_EQ(OutboxStates(id), "SUPERSEDED,PENDING");
+
+  handled = replica.dispatcher->RunOnce();  // the new link's message
+  ASSERT_TRUE(handled.ok()) << handled.status();
+  ASSERT_TRUE((*sink)->WaitForMessages(1).ok());
+  std::vector<std::string> messages = (*sink)->Messages();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_THAT(messages[0], HasSubstr(TokenOf(resent.registration_url())));
+  EXPECT_THAT(messages[0], ::testing::Not(HasSubstr(TokenOf(created.registration_url()))));
+  EXPECT_EQ(OutboxStates(id), "SUPERSEDED,SENT");
+  EXPECT_EQ(Get(id).email_delivery_state(), pb::EMAIL_DELIVERY_STATE_SENT);
+}
+
+TEST_F(EmailOutboxTest, ARevokeLandingAfterTheClaimKeepsTheMessageOutOfSmtp) {
+  auto sink = SmtpSink::Start();
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  pb::CreateInvitationResponse created = Create(UniqueEmail("late-revoke"));
+  const std::string id = created.invitation().id();
+  bool revoked = false;
+  Replica replica(*server_, (*sink)->url(), "r1", [&] {
+    pb::RevokeInvitationRequest req;
+    req.set_id(id);
+    pb::RevokeInvitationResponse resp;
+    ASSERT_THAT(server_->stub().RevokeInvitation(Context().get(), req, &resp), IsOk());
+    revoked = true;
+  });
+
+  absl::StatusOr<int> handled = replica.dispatcher->RunOnce();
+  ASSERT_TRUE(handled.ok()) << handled.status();
+  ASSERT_EQ(*handled, 1);
+  ASSERT_TRUE(revoked) << "the Revoke did not run after the claim";
+  EXPECT_EQ((*sink)->Messages().size(), 0u) << "the revoked link was mailed";
+  EXPECT_EQ(OutboxStates(id), "SUPERSEDED");
+  handled = replica.dispatcher->RunOnce();
+  ASSERT_TRUE(handled.ok()) << handled.status();
+  EXPECT_EQ(*handled, 0);  // nothing left to try later either
+  EXPECT_EQ((*sink)->Messages().size(), 0u);
+}
+
+// A dispatcher whose lease ran out (it stalled) while another took the row over must leave the
+// message to the new owner: sending it too would mail it twice.
+TEST_F(EmailOutboxTest, ADispatcherThatLostItsLeaseDoesNotSend) {
+  auto sink = SmtpSink::Start();
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  pb::CreateInvitationResponse created = Create(UniqueEmail("lost-lease"));
+  const std::string id = created.invitation().id();
+  Replica replica(*server_, (*sink)->url(), "r1", [&] {
+    ASSERT_THAT(SharedMariaDb().Execute(
+                    server_->database(),
+                    absl::StrCat("UPDATE email_outbox SET lease_owner = 'another-replica' "
+                                 "WHERE invitation_id = '", id, "'")),
+                IsOk());
+  });
+
+  absl::StatusOr<int> handled = replica.dispatcher->RunOnce();
+  ASSERT_TRUE(handled.ok()) << handled.status();
+  ASSERT_EQ(*handled, 1);
+  EXPECT_EQ((*sink)->Messages().size(), 0u) << "sent by a dispatcher that no longer held it";
+  absl::StatusOr<std::string> row = SharedMariaDb().Query(
+      server_->database(),
+      absl::StrCat("SELECT state, lease_owner FROM email_outbox WHERE invitation_id = '", id,
+                   "'"));
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_EQ(absl::StripAsciiWhitespace(*row), "PENDING\tanother-replica");
+}
+
+// Rotating the sealing key (README) discards the sealed copies the new key cannot open. Their
+// queued mail can never be built: it fails at once, saying what to do, instead of being retried
+// for hours.
+TEST_F(EmailOutboxTest, MailWhoseSealedCopyWasDiscardedFailsAtOnceAskingForAResend) {
+  auto sink = SmtpSink::Start();
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  pb::CreateInvitationResponse created = Create(UniqueEmail("rotated"));
+  const std::string id = created.invitation().id();
+  ASSERT_THAT(SharedMariaDb().Execute(
+                  server_->database(),
+                  absl::StrCat("UPDATE invitations SET sealed_token = NULL WHERE id = '", id,
+                               "'")),
+              IsOk());
+  Replica replica(*server_, (*sink)->url(), "r1");
+
+  absl::StatusOr<int> handled = replica.dispatcher->RunOnce();
+  ASSERT_TRUE(handled.ok()) << handled.status();
+  ASSERT_EQ(*handled, 1);
+  EXPECT_EQ(OutboxStates(id), "FAILED");
+  pb::Invitation inv = Get(id);
+  EXPECT_EQ(inv.email_delivery_state(), pb::EMAIL_DELIVERY_STATE_FAILED);
+  EXPECT_THAT(inv.email_last_error(), HasSubstr("resend the invitation"));
+  EXPECT_EQ((*sink)->Messages().size(), 0u);
 }
 
 TEST_F(EmailOutboxTest, SmtpOutageDelaysMailButLosesNone) {
