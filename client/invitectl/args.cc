@@ -39,6 +39,10 @@ const std::vector<FlagSpec>& GlobalFlags() {
       {"deadline", "DURATION", "deadline of each call (default 10s; bulk 10m; watch none)"},
       {"tls", "", "use TLS with the system's root certificates"},
       {"ca-file", "FILE", "use TLS trusting the PEM certificates in FILE"},
+      {"cert-file", "FILE", "use TLS presenting the PEM client certificate in FILE (mutual TLS)"},
+      {"key-file", "FILE", "the PEM private key of --cert-file"},
+      {"tls-server-name", "NAME",
+       "with TLS: the name the server's certificate must carry (default: the address's host)"},
       {"json", "", "print responses as protobuf JSON"},
       {"help", "", "print this command's usage"},
   };

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -49,14 +50,27 @@ absl::StatusOr<ClientOptions> MakeOptions(const Invocation& invocation, const En
     options.deadline = *deadline;
     options.bulk_deadline = *deadline;
   }
-  if (invocation.Has("ca-file")) {
-    absl::StatusOr<std::string> pem = env.read_file(invocation.Get("ca-file"));
-    if (!pem.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--ca-file: ", pem.status().message()));
+  if (invocation.Has("cert-file") != invocation.Has("key-file")) {
+    return absl::InvalidArgumentError("--cert-file and --key-file go together");
+  }
+  // The PEM text of each file flag given; empty for one not given.
+  std::map<std::string, std::string> pem;
+  for (const char* flag : {"ca-file", "cert-file", "key-file"}) {
+    if (!invocation.Has(flag)) continue;
+    absl::StatusOr<std::string> text = env.read_file(invocation.Get(flag));
+    if (!text.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", text.status().message()));
     }
-    options.credentials = TlsCredentials(*pem);
-  } else if (invocation.GetBool("tls")) {
-    options.credentials = TlsCredentials("");
+    pem[flag] = *std::move(text);
+  }
+  if (!pem.empty() || invocation.GetBool("tls")) {
+    options.credentials = TlsCredentials(pem["ca-file"], pem["cert-file"], pem["key-file"]);
+  }
+  if (invocation.Has("tls-server-name")) {
+    if (options.credentials == nullptr) {
+      return absl::InvalidArgumentError("--tls-server-name needs TLS (--tls or --ca-file)");
+    }
+    options.tls_server_name = invocation.Get("tls-server-name");
   }
   return options;
 }
@@ -337,6 +351,10 @@ int Run(const std::vector<std::string>& argv, const Environment& env, std::ostre
 
   absl::StatusOr<ClientOptions> options = MakeOptions(invocation, env);
   if (!options.ok()) return UsageError(err, options.status().message());
+  // On stderr, so that stdout stays what scripts parse.
+  options->warning_sink = [&err](absl::string_view warning) {
+    err << "warning: " << warning << " (--tls or --ca-file)\n";
+  };
   InvitationClient client(*std::move(options));
 
   const std::string& command = invocation.command;

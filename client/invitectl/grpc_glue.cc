@@ -12,9 +12,13 @@
 
 namespace securelink::invitations::invitectl {
 
-std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(const std::string& ca_pem) {
+std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(const std::string& ca_pem,
+                                                         const std::string& cert_pem,
+                                                         const std::string& key_pem) {
   grpc::SslCredentialsOptions options;
   options.pem_root_certs = ca_pem;
+  options.pem_cert_chain = cert_pem;
+  options.pem_private_key = key_pem;
   return grpc::SslCredentials(options);
 }
 

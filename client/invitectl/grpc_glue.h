@@ -17,8 +17,11 @@ class ChannelCredentials;
 
 namespace securelink::invitations::invitectl {
 
-// TLS credentials trusting `ca_pem` (PEM certificates), or the system roots when it is empty.
-std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(const std::string& ca_pem);
+// TLS credentials trusting `ca_pem` (PEM certificates), or the system roots when it is empty,
+// presenting the client certificate `cert_pem` with its key `key_pem` when they are not empty.
+std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(const std::string& ca_pem,
+                                                         const std::string& cert_pem = "",
+                                                         const std::string& key_pem = "");
 
 // The fully-qualified service names the server lists through grpc.reflection.v1alpha (what
 // `grpcurl list` shows), sorted.

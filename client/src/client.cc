@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <utility>
 
@@ -15,6 +16,7 @@
 #include "grpcpp/support/channel_arguments.h"
 #include "retry.h"
 #include "securelink/invitations/v1/invitation_service.grpc.pb.h"
+#include "target.h"
 
 namespace securelink::invitations::client {
 
@@ -45,6 +47,12 @@ void StreamCanceller::Cancel() {
 bool StreamCanceller::IsCancelled() const {
   absl::MutexLock lock(&mu_);
   return cancelled_;
+}
+
+void WarnOnStderr(absl::string_view message) {
+  // One write per line, so that lines from concurrent writers do not interleave mid-line.
+  const std::string line = absl::StrCat("securelink-invitations-client: warning: ", message, "\n");
+  std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
 namespace {
@@ -81,6 +89,10 @@ int ToMillis(absl::Duration d) {
 class InvitationClient::Impl {
  public:
   explicit Impl(ClientOptions options) : options_(std::move(options)) {
+    if (std::optional<std::string> warning = internal::PlaintextTokenWarning(options_);
+        warning.has_value() && options_.warning_sink) {
+      options_.warning_sink(*warning);
+    }
     if (options_.channel != nullptr) {
       channel_ = options_.channel;
     } else {
@@ -91,6 +103,9 @@ class InvitationClient::Impl {
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, ToMillis(options_.retry.initial_backoff));
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
                   ToMillis(std::max(options_.retry.max_backoff, options_.retry.initial_backoff)));
+      if (!options_.tls_server_name.empty()) {
+        args.SetSslTargetNameOverride(options_.tls_server_name);
+      }
       std::shared_ptr<grpc::ChannelCredentials> credentials = options_.credentials;
       if (credentials == nullptr) credentials = grpc::InsecureChannelCredentials();
       channel_ = grpc::CreateCustomChannel(options_.target, credentials, args);

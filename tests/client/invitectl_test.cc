@@ -1,6 +1,7 @@
 // invitectl run in-process against the fake server: what each command prints and its exit code.
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "commands.h"
 #include "fake_invitation_service.h"
 #include "gmock/gmock.h"
@@ -252,6 +253,58 @@ TEST_F(InvitectlTest, ServicesListsWhatReflectionReports) {
   EXPECT_EQ(r.out,
             "grpc.reflection.v1alpha.ServerReflection\n"
             "securelink.invitations.v1.InvitationService\n");
+}
+
+// --- a bearer token over plaintext ----------------------------------------------------------
+
+// TEST-NET-1 (RFC 5737): no host answers there, so the token goes nowhere.
+constexpr char kRemoteAddress[] = "ipv4:192.0.2.1:50051";
+constexpr char kSecretToken[] = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl";
+
+TEST_F(InvitectlTest, WarnsOnStderrWhenTheTokenWouldTravelInPlaintextToARemoteAddress) {
+  env_["INVITATIONS_TOKEN"] = kSecretToken;
+  const Result r =
+      Invitectl({"get", "inv-1", "--json", "--address", kRemoteAddress, "--deadline", "200ms"});
+  EXPECT_EQ(r.code, kExitRpcError);
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, ::testing::StartsWith(
+                         "warning: the bearer token is sent without TLS to "
+                         "\"ipv4:192.0.2.1:50051\", which is not a loopback address"));
+  EXPECT_THAT(r.err, HasSubstr("(--tls or --ca-file)\n"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr(kSecretToken)));
+}
+
+TEST_F(InvitectlTest, NoWarningForTheLocalServerAndStdoutCarriesOnlyTheResult) {
+  env_["INVITATIONS_TOKEN"] = kSecretToken;
+  const Result r = Invitectl({"get", "inv-1", "--json"});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_THAT(r.out, ::testing::StartsWith("{"));
+  EXPECT_EQ(service_.LastAuthorization(), absl::StrCat("Bearer ", kSecretToken));
+}
+
+TEST_F(InvitectlTest, NoWarningWithTlsOrWithoutAToken) {
+  const Result tls = Invitectl({"get", "inv-1", "--address", kRemoteAddress, "--tls", "--token",
+                                kSecretToken, "--deadline", "200ms"});
+  EXPECT_EQ(tls.code, kExitRpcError);
+  EXPECT_THAT(tls.err, ::testing::Not(HasSubstr("warning")));
+  const Result no_token =
+      Invitectl({"get", "inv-1", "--address", kRemoteAddress, "--deadline", "200ms"});
+  EXPECT_EQ(no_token.code, kExitRpcError);
+  EXPECT_THAT(no_token.err, ::testing::Not(HasSubstr("warning")));
+}
+
+TEST_F(InvitectlTest, TlsFlagsThatCannotWorkAreUsageErrors) {
+  files_["client.pem"] = "-----BEGIN CERTIFICATE-----\n";
+  Result r = Invitectl({"health", "--cert-file", "client.pem"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(r.err, "error: --cert-file and --key-file go together\n");
+  r = Invitectl({"health", "--tls-server-name", "invitation-server.securelink.svc"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(r.err, "error: --tls-server-name needs TLS (--tls or --ca-file)\n");
+  r = Invitectl({"health", "--ca-file", "missing.pem"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(r.err, "error: --ca-file: cannot read missing.pem\n");
 }
 
 }  // namespace

@@ -2,17 +2,22 @@
 
 Every Kubernetes and compose file parses as YAML, and the properties that break a deployment
 silently when they drift apart hold: probes ask grpc.health.v1 about the right service on the
-right port, the termination grace covers the drain, selectors match, nothing carries a literal
-secret, Prometheus finds the metrics port, the image runs as non-root with a health check.
+right port over TLS, the termination grace covers the drain, selectors match, nothing carries a
+literal secret (no password inside a URI either), gRPC is served with a certificate from a
+mounted Secret, the database is reached over verified TLS, Keycloak over https, the
+NetworkPolicy admits exactly the peers and ports the service needs, Prometheus finds the metrics
+port, the image runs as non-root with a health check.
 
     /usr/bin/python3 -m unittest -v check_manifests   (argv: the repository root)
 """
 
 import glob
+import json
 import os
 import re
 import sys
 import unittest
+import urllib.parse
 
 import yaml
 
@@ -20,7 +25,11 @@ ROOT = os.environ.get("REPO_ROOT", os.path.join(os.path.dirname(__file__), "..",
 DEPLOY = os.path.join(ROOT, "deploy")
 SERVICE = "securelink.invitations.v1.InvitationService"
 # Names of settings whose values are secrets: they must come from a secret reference.
-SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|MYSQL_URI|SEALING_KEY", re.IGNORECASE)
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|SEALING_KEY", re.IGNORECASE)
+# A URI with a password in its userinfo: scheme://user:password@host.
+URI_WITH_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s@:]*:[^/\s@]*@", re.IGNORECASE)
+# Settings naming a Keycloak endpoint the service fetches from.
+KEYCLOAK_URL_SETTING = re.compile(r"KEYCLOAK_URL|JWKS_URL")
 
 
 def parse_duration_seconds(text):
@@ -30,6 +39,32 @@ def parse_duration_seconds(text):
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError("not a duration: %r" % text)
     return sum(float(n) * units[u] for n, u in parts)
+
+
+def strings_in(node):
+    """Every string anywhere inside a parsed YAML document."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from strings_in(key)
+            yield from strings_in(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings_in(value)
+
+
+def url_ports(url):
+    """The TCP ports a URL connects to (a MySQL URI may list several hosts)."""
+    parsed = urllib.parse.urlsplit(url)
+    default = {"https": 443, "http": 80, "smtp": 25, "smtps": 465, "mysql": 3306}[parsed.scheme]
+    hosts = parsed.netloc.rpartition("@")[2].split(",")
+    return {int(h.rpartition(":")[2]) if re.search(r":\d+$", h) else default for h in hosts}
+
+
+def peer_key(peer):
+    """A NetworkPolicy peer as a comparable value."""
+    return json.dumps(peer, sort_keys=True)
 
 
 def load_k8s():
@@ -57,6 +92,42 @@ class KubernetesManifests(unittest.TestCase):
         cls.container = cls.pod["containers"][0]
         cls.config = cls.docs[("ConfigMap", "invitation-server")]["data"]
         cls.ports = {p["name"]: p["containerPort"] for p in cls.container["ports"]}
+        cls.volumes = {v["name"]: v for v in cls.pod["volumes"]}
+        # What the process sees: the ConfigMap, overridden by literal env entries.
+        cls.settings = dict(cls.config)
+        cls.settings.update({e["name"]: e["value"] for e in cls.container.get("env", [])
+                             if "value" in e})
+        with open(os.path.join(DEPLOY, "k8s", "cert-manager", "certificate.yaml")) as f:
+            cls.certificate = yaml.safe_load(f)
+
+    def mounted_file(self, path):
+        """The volume a file path inside the container comes from, and its key in the source."""
+        for mount in self.container["volumeMounts"]:
+            if os.path.dirname(path) != mount["mountPath"]:
+                continue
+            volume = self.volumes[mount["name"]]
+            source = volume.get("secret") or volume.get("configMap")
+            self.assertIsNotNone(source, "%s: neither a Secret nor a ConfigMap" % mount["name"])
+            name = os.path.basename(path)
+            if "items" not in source:
+                return volume, name
+            items = {item["path"]: item["key"] for item in source["items"]}
+            self.assertIn(name, items, "%s is not among the items of volume %s"
+                          % (path, mount["name"]))
+            return volume, items[name]
+        self.fail("%s is on no volume mounted in the container" % path)
+
+    def probe_flags(self, probe):
+        """The --flag=value arguments of a probe that runs `invitectl health`."""
+        command = self.container[probe]["exec"]["command"]
+        self.assertEqual(command[:2], ["invitectl", "health"], probe)
+        flags = {}
+        for arg in command[2:]:
+            # --flag=value in one word: a list edit cannot then separate a flag from its value.
+            self.assertRegex(arg, r"^--[a-z-]+=", probe)
+            name, _, value = arg[2:].partition("=")
+            flags[name] = value
+        return flags
 
     def test_every_document_names_its_kind_and_namespace(self):
         for (kind, name), doc in self.docs.items():
@@ -72,15 +143,165 @@ class KubernetesManifests(unittest.TestCase):
 
     def test_readiness_and_startup_ask_grpc_health_about_the_invitation_service(self):
         for probe in ("readinessProbe", "startupProbe"):
-            grpc = self.container[probe]["grpc"]
-            self.assertEqual(grpc["service"], SERVICE, probe)
-            self.assertEqual(grpc["port"], self.ports["grpc"], probe)
+            flags = self.probe_flags(probe)
+            self.assertEqual(flags["service"], SERVICE, probe)
+            self.assertEqual(flags["address"], "127.0.0.1:%d" % self.ports["grpc"], probe)
 
     def test_liveness_asks_grpc_health_about_the_whole_server(self):
         # A database outage must make pods unready, not restart them all.
-        grpc = self.container["livenessProbe"]["grpc"]
-        self.assertEqual(grpc.get("service", ""), "")
-        self.assertEqual(grpc["port"], self.ports["grpc"])
+        flags = self.probe_flags("livenessProbe")
+        self.assertEqual(flags["service"], "")
+        self.assertEqual(flags["address"], "127.0.0.1:%d" % self.ports["grpc"])
+
+    def test_every_exec_command_is_a_list_of_strings(self):
+        # Kubernetes refuses a number in a command (YAML reads `- 5` as one).
+        for key in ("startupProbe", "readinessProbe", "livenessProbe"):
+            command = self.container[key]["exec"]["command"]
+            self.assertTrue(all(isinstance(arg, str) for arg in command), key)
+        command = self.container["lifecycle"]["preStop"]["exec"]["command"]
+        self.assertTrue(all(isinstance(arg, str) for arg in command), "preStop")
+
+    def test_grpc_is_served_over_tls_with_a_certificate_from_a_mounted_secret(self):
+        self.assertNotIn("grpc", {p for k in ("readinessProbe", "livenessProbe", "startupProbe")
+                                  for p in self.container[k]},
+                         "Kubernetes' grpc probe cannot speak TLS")
+        cert_volume, cert_key = self.mounted_file(self.settings["INVITATIONS_TLS_CERT_FILE"])
+        key_volume, key_key = self.mounted_file(self.settings["INVITATIONS_TLS_KEY_FILE"])
+        self.assertIn("secret", cert_volume)
+        self.assertIs(cert_volume, key_volume, "certificate and key from one Secret")
+        # The key names of a kubernetes.io/tls Secret, as cert-manager writes it.
+        self.assertEqual((cert_key, key_key), ("tls.crt", "tls.key"))
+        self.assertEqual(self.certificate["spec"]["secretName"],
+                         cert_volume["secret"]["secretName"])
+
+    def test_probes_verify_the_servers_certificate_and_can_present_the_pods_own(self):
+        cert_volume, _ = self.mounted_file(self.settings["INVITATIONS_TLS_CERT_FILE"])
+        dns_names = self.certificate["spec"]["dnsNames"]
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            flags = self.probe_flags(probe)
+            for flag in ("ca-file", "cert-file", "key-file", "tls-server-name", "deadline"):
+                self.assertIn(flag, flags, probe)
+            ca_volume, ca_key = self.mounted_file(flags["ca-file"])
+            self.assertIs(ca_volume, cert_volume, probe)
+            self.assertEqual(ca_key, "ca.crt", probe)
+            # The pod's own certificate, so that turning mutual TLS on keeps the probes working.
+            self.assertEqual(flags["cert-file"], self.settings["INVITATIONS_TLS_CERT_FILE"], probe)
+            self.assertEqual(flags["key-file"], self.settings["INVITATIONS_TLS_KEY_FILE"], probe)
+            self.assertIn(flags["tls-server-name"], dns_names, probe)
+            # invitectl reports a slow answer itself before the kubelet kills it.
+            self.assertLess(parse_duration_seconds(flags["deadline"]),
+                            self.container[probe]["timeoutSeconds"], probe)
+        self.assertIn("client auth", self.certificate["spec"]["usages"])
+        self.assertIn("server auth", self.certificate["spec"]["usages"])
+        client_ca = self.settings.get("INVITATIONS_TLS_CLIENT_CA_FILE")
+        if client_ca:
+            self.mounted_file(client_ca)
+
+    def test_the_certificate_names_every_service_callers_dial(self):
+        dns_names = set(self.certificate["spec"]["dnsNames"])
+        for (kind, name), doc in self.docs.items():
+            if kind == "Service" and any(p["targetPort"] == "grpc" for p in doc["spec"]["ports"]):
+                self.assertIn("%s.securelink.svc" % name, dns_names)
+                self.assertIn("%s.securelink.svc.cluster.local" % name, dns_names)
+
+    def test_the_database_is_reached_over_verified_tls_with_the_password_from_a_file(self):
+        uri = urllib.parse.urlsplit(self.settings["INVITATIONS_MYSQL_URI"])
+        self.assertEqual(uri.scheme, "mysql")
+        self.assertIsNone(uri.password, "the password belongs in INVITATIONS_MYSQL_PASSWORD_FILE")
+        query = urllib.parse.parse_qs(uri.query)
+        self.assertEqual(query["ssl-mode"], ["VERIFY_IDENTITY"])
+        self.mounted_file(query["ssl-ca"][0])
+        password_volume, _ = self.mounted_file(self.settings["INVITATIONS_MYSQL_PASSWORD_FILE"])
+        self.assertIn("secret", password_volume)
+
+    def test_keycloak_and_jwks_are_fetched_over_https(self):
+        for name, value in self.settings.items():
+            if KEYCLOAK_URL_SETTING.search(name):
+                self.assertTrue(value.startswith("https://"), "%s=%s" % (name, value))
+            elif "://" in value and urllib.parse.urlsplit(value).scheme.startswith("http"):
+                self.assertTrue(value.startswith("https://"), "%s=%s" % (name, value))
+
+    # --- NetworkPolicy ----------------------------------------------------------------------
+
+    def policy(self):
+        return self.docs[("NetworkPolicy", "invitation-server")]["spec"]
+
+    def assert_peer_is_narrow(self, peer):
+        # An empty selector or a world-wide ipBlock would admit everything the rule meant to
+        # limit.
+        for kind in ("namespaceSelector", "podSelector"):
+            if kind in peer:
+                self.assertTrue(peer[kind].get("matchLabels") or
+                                peer[kind].get("matchExpressions"), peer)
+        if "ipBlock" in peer:
+            self.assertNotIn(peer["ipBlock"]["cidr"], ("0.0.0.0/0", "::/0"), peer)
+
+    def test_a_network_policy_isolates_the_pods_both_ways(self):
+        labels = self.deployment["spec"]["template"]["metadata"]["labels"]
+        selector = self.policy()["podSelector"]["matchLabels"]
+        self.assertTrue(selector)
+        self.assertTrue(all(labels.get(k) == v for k, v in selector.items()))
+        self.assertEqual(set(self.policy()["policyTypes"]), {"Ingress", "Egress"})
+
+    def ingress_peers_by_port(self):
+        by_port = {}
+        for rule in self.policy()["ingress"]:
+            self.assertTrue(rule.get("from"), "an ingress rule without `from` admits anyone")
+            self.assertTrue(rule.get("ports"), "an ingress rule without `ports` opens them all")
+            for peer in rule["from"]:
+                self.assert_peer_is_narrow(peer)
+            for port in rule["ports"]:
+                self.assertEqual(port.get("protocol", "TCP"), "TCP")
+                number = self.ports.get(port["port"], port["port"])
+                self.assertIn(number, self.ports.values(), "not a container port: %s" % port)
+                by_port.setdefault(number, set()).update(peer_key(p) for p in rule["from"])
+        return by_port
+
+    def test_ingress_admits_callers_to_grpc_the_ingress_controller_and_prometheus(self):
+        by_port = self.ingress_peers_by_port()
+        self.assertEqual(set(by_port), set(self.ports.values()))
+        # The registration page: the ingress controller's pods, nothing else.
+        page = by_port[self.ports["http"]]
+        self.assertEqual(len(page), 1, page)
+        controller = json.loads(next(iter(page)))
+        self.assertIn("namespaceSelector", controller)
+        self.assertIn("podSelector", controller)
+        # gRPC: the ingress controller too, and callers that need both a namespace label (set by
+        # cluster admins) and a pod label.
+        grpc = by_port[self.ports["grpc"]]
+        self.assertIn(peer_key(controller), grpc)
+        callers = [json.loads(p) for p in grpc - page]
+        self.assertTrue(callers)
+        for caller in callers:
+            self.assertIn("namespaceSelector", caller)
+            self.assertIn("podSelector", caller)
+        # /metrics: one namespace, Prometheus's.
+        metrics = [json.loads(p) for p in by_port[self.ports["metrics"]]]
+        self.assertEqual(len(metrics), 1, metrics)
+        self.assertEqual(set(metrics[0]), {"namespaceSelector"})
+
+    def test_egress_reaches_only_dns_the_database_smtp_and_keycloak(self):
+        needed = {(53, "UDP"), (53, "TCP")}
+        for setting in ("INVITATIONS_MYSQL_URI", "INVITATIONS_SMTP_URL",
+                        "INVITATIONS_KEYCLOAK_URL", "INVITATIONS_JWT_JWKS_URL"):
+            needed |= {(port, "TCP") for port in url_ports(self.settings[setting])}
+        allowed = set()
+        for rule in self.policy()["egress"]:
+            self.assertTrue(rule.get("to"), "an egress rule without `to` reaches anywhere")
+            self.assertTrue(rule.get("ports"), "an egress rule without `ports` opens them all")
+            for peer in rule["to"]:
+                self.assert_peer_is_narrow(peer)
+            allowed |= {(p["port"], p.get("protocol", "TCP")) for p in rule["ports"]}
+        self.assertEqual(allowed, needed)
+
+    def test_no_password_inside_any_uri(self):
+        paths = sorted(glob.glob(os.path.join(DEPLOY, "k8s", "**", "*.yaml"), recursive=True))
+        for path in paths:
+            with open(path) as f:
+                for doc in yaml.safe_load_all(f):
+                    for text in strings_in(doc):
+                        self.assertIsNone(URI_WITH_PASSWORD.search(text),
+                                          "%s: %s" % (os.path.relpath(path, DEPLOY), text))
 
     def test_listeners_match_the_container_ports(self):
         for env, port in (("INVITATIONS_GRPC_ADDRESS", "grpc"),
@@ -220,6 +441,22 @@ class Compose(unittest.TestCase):
                     self.assertRegex(str(value), r"\$\{[A-Z_]+:\?", "%s.%s" % (name, key))
         for secret in self.compose["secrets"].values():
             self.assertEqual(set(secret), {"environment"})
+
+    def test_no_password_inside_any_uri_and_the_database_password_is_a_secret_file(self):
+        for text in strings_in(self.compose):
+            self.assertIsNone(URI_WITH_PASSWORD.search(text), text)
+        for name, replica in self.replicas.items():
+            path = replica["environment"]["INVITATIONS_MYSQL_PASSWORD_FILE"]
+            self.assertEqual(os.path.dirname(path), "/run/secrets", name)
+            self.assertIn(os.path.basename(path), replica["secrets"], name)
+
+    def test_keycloak_is_http_only_where_it_is_the_stacks_own(self):
+        # The compose network is private to the stack; any other Keycloak is reached over https.
+        for name, replica in self.replicas.items():
+            for key, value in replica["environment"].items():
+                if KEYCLOAK_URL_SETTING.search(key) and not value.startswith("https://"):
+                    self.assertIn(urllib.parse.urlsplit(value).hostname, self.services,
+                                  "%s.%s" % (name, key))
 
 
 class Dockerfile(unittest.TestCase):

@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "securelink/invitations/errors.h"
@@ -39,6 +40,10 @@ struct RetryPolicy {
   double jitter = 0.2;  // in [0, 1]
 };
 
+// The default ClientOptions::warning_sink: writes the message to stderr as one line,
+// "securelink-invitations-client: warning: <message>".
+void WarnOnStderr(absl::string_view message);
+
 struct ClientOptions {
   // gRPC target, e.g. "127.0.0.1:50051" or "dns:///invitations.internal:443".
   std::string target = "127.0.0.1:50051";
@@ -56,11 +61,24 @@ struct ClientOptions {
   bool watch_resume = true;
   // Channel credentials; null means insecure (plaintext), suitable for local runs only.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // With TLS credentials: the name the server's certificate must carry, instead of the target's
+  // host. For dialling one replica by address while its certificate names the Service (e.g. a
+  // probe inside the pod connecting to 127.0.0.1). Empty: the target's host.
+  std::string tls_server_name;
   // An existing channel to use instead of creating one from target and credentials (tests,
   // in-process servers, channels shared with other stubs). Reconnect tuning is then the caller's.
   std::shared_ptr<grpc::Channel> channel;
   // Prefix of the user-agent header.
   std::string user_agent = "securelink-invitations-client/0.1";
+  // Receives the client's warnings, each one line without a newline. There is one today: the
+  // constructor reports, once, that bearer_token would travel in plaintext (credentials and
+  // channel both null) to a target that is not loopback (127.0.0.0/8, ::1, localhost, unix:),
+  // where anyone on the network path can read it and use it until it expires. The message
+  // names the target, never the token. The client still connects rather than refusing: a
+  // service mesh may encrypt that hop outside gRPC's view, and a constructor cannot fail.
+  // Replace the sink to route warnings into your logs; null silences them, which is only right
+  // when the hop is encrypted some other way.
+  std::function<void(absl::string_view)> warning_sink = WarnOnStderr;
 };
 
 // Lets another thread stop a BulkInvite or WatchInvitationEvents call in progress. Thread-safe.
