@@ -186,7 +186,9 @@ TEST(ServerProcess, HelpListsEverySettingWithItsDefault) {
   for (const char* flag : {"--grpc_address", "--mysql_uri", "--mysql_password_file",
                            "--invitation_ttl", "--smtp_url",
                            "--keycloak_url", "--auth", "--jwt_issuer", "--bulk_max_addresses",
-                           "--token_rate_per_second"}) {
+                           "--token_rate_per_second", "--watch_streams_per_caller",
+                           "--jwks_max_stale", "--web_trusted_proxies",
+                           "--web_request_read_timeout", "--accept_saga_lease"}) {
     EXPECT_THAT(help, ::testing::HasSubstr(flag)) << flag;
   }
   EXPECT_THAT(help, ::testing::HasSubstr("default: \"127.0.0.1:50051\""));
