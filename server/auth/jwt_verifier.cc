@@ -1,6 +1,5 @@
 #include "server/auth/jwt_verifier.h"
 
-#include <curl/curl.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -16,7 +15,6 @@
 #include <sstream>
 #include <utility>
 
-#include "absl/base/call_once.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -26,6 +24,7 @@
 #include "nlohmann/json.hpp"
 #include "server/auth/base64url.h"
 #include "server/domain/errors.h"
+#include "server/http/curl_http_client.h"
 #include "server/util/log.h"
 
 namespace securelink::invitations {
@@ -201,12 +200,25 @@ absl::StatusOr<std::shared_ptr<EVP_PKEY>> KeyFromJwk(const json& jwk) {
   return RsaPublicKeyFromComponents(*n_bytes, *e_bytes);
 }
 
-size_t AppendCapped(char* data, size_t size, size_t count, void* user) {
-  auto* body = static_cast<std::string*>(user);
-  size_t n = size * count;
-  if (body->size() + n > kMaxJwksBytes) return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
-  body->append(data, n);
-  return n;
+// A libcurl client for JWKS fetches. Nothing is kept open between them: they come about an
+// hour apart (max_key_age), rotations aside, so a kept connection would only sit idle.
+absl::StatusOr<std::unique_ptr<http::CurlHttpClient>> JwksHttpClient(absl::Duration timeout) {
+  http::CurlHttpClientOptions options;
+  options.connect_timeout = timeout;
+  options.max_response_bytes = kMaxJwksBytes;
+  options.max_idle_connections = 0;
+  return http::CurlHttpClient::Create(std::move(options));
+}
+
+// HttpGet over a client of its own. Shared, since std::function must be copyable; a client that
+// could not be made (libcurl failed to initialise) fails every fetch with the reason.
+FetchFunction DefaultFetch(absl::Duration timeout) {
+  absl::StatusOr<std::shared_ptr<http::HttpClient>> client = JwksHttpClient(timeout);
+  return [client = std::move(client),
+          timeout](const std::string& url) -> absl::StatusOr<std::string> {
+    if (!client.ok()) return absl::UnavailableError(client.status().message());
+    return HttpGet(**client, url, timeout);
+  };
 }
 
 }  // namespace
@@ -291,52 +303,31 @@ absl::StatusOr<std::vector<Jwk>> ParseJwks(absl::string_view document) {
   return out;
 }
 
+absl::StatusOr<std::string> HttpGet(http::HttpClient& client, const std::string& url,
+                                    absl::Duration timeout) {
+  http::HttpRequest request;
+  request.method = "GET";
+  request.url = url;
+  request.timeout = timeout;
+  absl::StatusOr<http::HttpResponse> response = client.Send(request);
+  // The client's messages already name the method and URL.
+  if (!response.ok()) return absl::UnavailableError(response.status().message());
+  if (response->status != 200) {
+    return absl::UnavailableError(absl::StrCat("GET ", url, ": HTTP status ", response->status));
+  }
+  return std::move(response->body);
+}
+
 absl::StatusOr<std::string> HttpGet(const std::string& url, absl::Duration timeout) {
-  static absl::once_flag curl_once;
-  static CURLcode curl_init = CURLE_OK;
-  absl::call_once(curl_once, [] { curl_init = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (curl_init != CURLE_OK) {
-    return absl::UnavailableError(
-        absl::StrCat("curl_global_init: ", curl_easy_strerror(curl_init)));
-  }
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-  if (curl == nullptr) return absl::UnavailableError("curl_easy_init failed");
-  CURL* h = curl.get();
-  std::string body;
-  char error_buffer[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &AppendCapped);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
-  CURLcode rc = curl_easy_perform(h);
-  if (rc != CURLE_OK) {
-    if (rc == CURLE_WRITE_ERROR) {
-      return absl::UnavailableError(
-          absl::StrCat("GET ", url, ": response over ", kMaxJwksBytes, " bytes"));
-    }
-    return absl::UnavailableError(absl::StrCat(
-        "GET ", url, ": ", error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc)));
-  }
-  long status = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) {
-    return absl::UnavailableError(absl::StrCat("GET ", url, ": HTTP status ", status));
-  }
-  return body;
+  absl::StatusOr<std::unique_ptr<http::CurlHttpClient>> client = JwksHttpClient(timeout);
+  if (!client.ok()) return absl::UnavailableError(client.status().message());
+  return HttpGet(**client, url, timeout);
 }
 
 JwksKeySource::JwksKeySource(JwksOptions options, const Clock& clock, FetchFunction fetch)
     : options_(std::move(options)),
       clock_(clock),
-      fetch_(fetch != nullptr
-                 ? std::move(fetch)
-                 : FetchFunction([timeout = options_.fetch_timeout](const std::string& url) {
-                     return HttpGet(url, timeout);
-                   })) {}
+      fetch_(fetch != nullptr ? std::move(fetch) : DefaultFetch(options_.fetch_timeout)) {}
 
 absl::Time JwksKeySource::TrustedUntil() const {
   return last_success_ + options_.max_key_age + options_.max_stale;

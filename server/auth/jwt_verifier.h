@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/domain/clock.h"
+#include "server/http/http_client.h"
 
 namespace securelink::invitations {
 
@@ -98,8 +99,14 @@ absl::StatusOr<std::vector<Jwk>> ParseJwks(absl::string_view document);
 // Fetches the body of `url`; tests substitute their own to count or fake fetches.
 using FetchFunction = std::function<absl::StatusOr<std::string>(const std::string& url)>;
 
-// HTTP(S) GET of `url` through libcurl: no redirects, body capped at 1 MiB, `timeout` for the
-// whole exchange. UNAVAILABLE for a transport error or a status other than 200.
+// HTTP(S) GET of `url` through `client` (no redirects), `timeout` for the whole exchange: the
+// body of a 200 answer. UNAVAILABLE, naming the URL, for anything else: a transport error,
+// another status, a response over the client's size cap, a URL that is not http(s).
+absl::StatusOr<std::string> HttpGet(http::HttpClient& client, const std::string& url,
+                                    absl::Duration timeout);
+
+// The same through a libcurl client made for this one request (nothing kept open afterwards),
+// the response capped at 1 MiB.
 absl::StatusOr<std::string> HttpGet(const std::string& url, absl::Duration timeout);
 
 struct JwksOptions {
@@ -117,7 +124,7 @@ struct JwksOptions {
   // (kReasonAuthKeysUnavailable) until a fetch succeeds. InfiniteDuration() trusts the last keys
   // forever.
   absl::Duration max_stale = absl::Hours(1);
-  absl::Duration fetch_timeout = absl::Seconds(5);  // for the default libcurl fetch
+  absl::Duration fetch_timeout = absl::Seconds(5);  // for the default fetch (HttpGet)
 };
 
 // The keys of a JWKS URL, fetched lazily (the first lookup fetches) and cached. An unknown kid
@@ -126,7 +133,8 @@ struct JwksOptions {
 // Thread-safe.
 class JwksKeySource final : public KeySource {
  public:
-  // `clock` must outlive this object. `fetch` defaults to HttpGet(url, options.fetch_timeout).
+  // `clock` must outlive this object. `fetch` defaults to HttpGet over a libcurl client of this
+  // source's own (response capped at 1 MiB, options.fetch_timeout).
   JwksKeySource(JwksOptions options, const Clock& clock, FetchFunction fetch = nullptr);
 
   // The cached key for `kid`. Unknown kid (or a stale cache): refetch if the floor allows, then

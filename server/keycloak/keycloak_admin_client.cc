@@ -1,10 +1,7 @@
 #include "server/keycloak/keycloak_admin_client.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cctype>
-#include <mutex>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -17,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 #include "server/domain/errors.h"
+#include "server/http/curl_http_client.h"
 #include "server/util/log.h"
 #include "server/util/status_macros.h"
 
@@ -24,33 +22,12 @@ namespace securelink::invitations {
 
 using json = nlohmann::json;
 
-struct KeycloakAdminClient::HttpRequest {
-  std::string method;  // GET, POST, PUT, DELETE
-  std::string url;
-  std::string body;
-  std::string content_type;  // empty: no body
-  std::string bearer;        // empty: no Authorization header
-  std::string what;          // "POST /admin/realms/x/users", for messages (never a query)
-};
-
-struct KeycloakAdminClient::HttpResponse {
-  long status = 0;
-  std::string body;
-  std::string location;
-};
-
 namespace {
 
-constexpr char kUserAgent[] = "securelink-invitations";
 constexpr absl::string_view kRedacted = "[redacted]";
 // Shorter strings are not scrubbed from messages: replacing every "ab" would mangle the text,
 // and no password policy admits them anyway.
 constexpr size_t kMinScrubLength = 4;
-
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 // Percent-encodes everything but RFC 3986 unreserved characters: safe for a query value and for
 // a single path segment.
@@ -237,36 +214,6 @@ bool HasValue(const ExistingUser& user, absl::string_view attribute, absl::strin
   return std::find(it->second.begin(), it->second.end(), value) != it->second.end();
 }
 
-// libcurl callbacks.
-struct Sink {
-  std::string* body;
-  size_t max;
-  bool overflow = false;
-};
-
-size_t WriteBody(char* data, size_t size, size_t count, void* user) {
-  auto* sink = static_cast<Sink*>(user);
-  size_t n = size * count;
-  if (sink->body->size() + n > sink->max) {
-    sink->overflow = true;
-    return 0;  // aborts the transfer with CURLE_WRITE_ERROR
-  }
-  sink->body->append(data, n);
-  return n;
-}
-
-size_t WriteHeader(char* data, size_t size, size_t count, void* user) {
-  auto* location = static_cast<std::string*>(user);
-  size_t n = size * count;
-  absl::string_view line(data, n);
-  if (absl::StartsWith(line, "HTTP/")) {
-    location->clear();  // a new response (e.g. after 100 Continue)
-  } else if (absl::StartsWithIgnoreCase(line, "location:")) {
-    *location = std::string(absl::StripAsciiWhitespace(line.substr(9)));
-  }
-  return n;
-}
-
 const Clock& DefaultClock() {
   static const SystemClock* clock = new SystemClock();
   return *clock;
@@ -292,119 +239,76 @@ absl::StatusOr<std::unique_ptr<KeycloakAdminClient>> KeycloakAdminClient::Create
   if (options.client_secret.empty()) {
     return InvalidField("keycloak_client_secret", "must not be empty");
   }
-  if (options.connect_timeout <= absl::ZeroDuration() ||
-      options.request_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("Keycloak timeouts must be positive");
+  for (absl::Duration timeout : {options.connect_timeout, options.request_timeout}) {
+    if (timeout <= absl::ZeroDuration() || timeout == absl::InfiniteDuration()) {
+      return absl::InvalidArgumentError("Keycloak timeouts must be positive and finite");
+    }
   }
-  InitCurlOnce();
-  return std::unique_ptr<KeycloakAdminClient>(
-      new KeycloakAdminClient(std::move(options), clock != nullptr ? clock : &DefaultClock()));
+  http::CurlHttpClientOptions http_options;
+  http_options.connect_timeout = options.connect_timeout;
+  http_options.max_response_bytes = options.max_response_bytes;
+  http_options.ca_file = options.ca_file;
+  http_options.max_idle_connections = options.max_idle_connections;
+  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpClient> http,
+                   http::CurlHttpClient::Create(std::move(http_options)));
+  return std::unique_ptr<KeycloakAdminClient>(new KeycloakAdminClient(
+      std::move(options), clock != nullptr ? clock : &DefaultClock(), std::move(http)));
 }
 
-KeycloakAdminClient::KeycloakAdminClient(KeycloakAdminOptions options, const Clock* clock)
+KeycloakAdminClient::KeycloakAdminClient(KeycloakAdminOptions options, const Clock* clock,
+                                         std::unique_ptr<http::HttpClient> http)
     : options_(std::move(options)),
       clock_(clock),
       admin_base_(absl::StrCat(options_.base_url, "/admin/realms/", Escape(options_.realm))),
       token_url_(absl::StrCat(options_.base_url, "/realms/", Escape(options_.realm),
-                              "/protocol/openid-connect/token")) {}
+                              "/protocol/openid-connect/token")),
+      http_(std::move(http)) {}
 
 KeycloakAdminClient::~KeycloakAdminClient() = default;
 
 absl::StatusOr<KeycloakAdminClient::HttpResponse> KeycloakAdminClient::Perform(
-    const HttpRequest& request) const {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> handle(curl_easy_init(),
-                                                             &curl_easy_cleanup);
-  if (handle == nullptr) return absl::ResourceExhaustedError("libcurl could not create a handle");
-  CURL* h = handle.get();
-
-  HttpResponse response;
-  Sink sink{&response.body, options_.max_response_bytes};
-  char error_buffer[CURL_ERROR_SIZE] = {0};
-
-  curl_slist* headers = nullptr;
-  headers = curl_slist_append(headers, "Accept: application/json");
-  headers = curl_slist_append(headers, "Expect:");
-  std::string content_type, authorization;
-  if (!request.content_type.empty()) {
-    content_type = absl::StrCat("Content-Type: ", request.content_type);
-    headers = curl_slist_append(headers, content_type.c_str());
+    const http::HttpRequest& request, absl::string_view what) const {
+  absl::StatusOr<HttpResponse> response = http_->Send(request);
+  if (response.ok()) return response;
+  const absl::Status& failed = response.status();
+  if (absl::IsResourceExhausted(failed)) {
+    return absl::InternalError(absl::StrCat("Keycloak's answer to ", what, " exceeded ",
+                                            options_.max_response_bytes, " bytes"));
   }
-  if (!request.bearer.empty()) {
-    authorization = absl::StrCat("Authorization: Bearer ", request.bearer);
-    headers = curl_slist_append(headers, authorization.c_str());
+  if (!absl::IsUnavailable(failed)) {
+    return absl::InternalError(absl::StrCat("cannot send ", what, " to Keycloak: ",
+                                            failed.message()));
   }
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_list(headers,
-                                                                          &curl_slist_free_all);
-
-  curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // required for timeouts in multi-threaded use
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(options_.request_timeout)));
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500  // 7.85.0
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
-#endif
-  curl_easy_setopt(h, CURLOPT_USERAGENT, kUserAgent);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, header_list.get());
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteBody);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &WriteHeader);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &response.location);
-  if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
-
-  if (request.method == "GET") {
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-  } else {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.c_str());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(request.body.size()));
+  // The client's message names the method, the URL without its query, and libcurl's reason.
+  if (ReasonOf(failed) == http::kReasonHttpTimeout) {
+    return Unavailable(
+        absl::StrCat("Keycloak did not answer in time: ", OneLine(failed.message(), 400)));
   }
-
-  CURLcode rc = curl_easy_perform(h);
-  if (sink.overflow) {
-    return absl::InternalError(absl::StrCat("Keycloak's answer to ", request.what,
-                                            " exceeded ", options_.max_response_bytes,
-                                            " bytes"));
-  }
-  if (rc != CURLE_OK) {
-    std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
-    if (rc == CURLE_OPERATION_TIMEDOUT) {
-      return Unavailable(absl::StrCat("Keycloak at ", options_.base_url, " did not answer ",
-                                      request.what, " in time (", detail, ")"));
-    }
-    return Unavailable(absl::StrCat("Keycloak at ", options_.base_url, " is unreachable (",
-                                    request.what, "): ", OneLine(detail, 300)));
-  }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
-  return response;
+  return Unavailable(absl::StrCat("Keycloak is unreachable: ", OneLine(failed.message(), 400)));
 }
 
 absl::StatusOr<KeycloakAdminClient::CachedToken> KeycloakAdminClient::FetchToken() const {
-  HttpRequest request;
+  http::HttpRequest request;
   request.method = "POST";
   request.url = token_url_;
-  request.content_type = "application/x-www-form-urlencoded";
+  request.headers = {{"Accept", "application/json"},
+                     {"Content-Type", "application/x-www-form-urlencoded"}};
   request.body = absl::StrCat("grant_type=client_credentials&client_id=",
                               Escape(options_.client_id),
                               "&client_secret=", Escape(options_.client_secret));
-  request.what =
+  request.timeout = options_.request_timeout;
+  const std::string what =
       absl::StrCat("POST /realms/", options_.realm, "/protocol/openid-connect/token");
   // Measure the lifetime from before the request: the token may be older than its arrival.
   const absl::Time sent = clock_->Now();
-  ASSIGN_OR_RETURN(HttpResponse response, Perform(request));
+  ASSIGN_OR_RETURN(HttpResponse response, Perform(request, what));
 
   if (response.status == 200) {
     json j = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object() || !j.contains("access_token") || !j["access_token"].is_string() ||
         j["access_token"].get<std::string>().empty()) {
       return absl::InternalError(absl::StrCat(
-          "Keycloak's token endpoint answered 200 without an access_token (", request.what, ")"));
+          "Keycloak's token endpoint answered 200 without an access_token (", what, ")"));
     }
     absl::Duration lifetime = absl::Seconds(60);  // RFC 6749: expires_in is RECOMMENDED only
     if (j.contains("expires_in") && j["expires_in"].is_number()) {
@@ -469,23 +373,25 @@ absl::StatusOr<std::string> KeycloakAdminClient::AccessToken(absl::string_view r
 
 absl::StatusOr<KeycloakAdminClient::HttpResponse> KeycloakAdminClient::AdminCall(
     absl::string_view method, absl::string_view path, absl::string_view query, std::string body) {
-  HttpRequest request;
+  http::HttpRequest request;
   request.method = std::string(method);
   request.url = absl::StrCat(admin_base_, path, query.empty() ? "" : "?", query);
-  request.what = absl::StrCat(method, " /admin/realms/", options_.realm, path);
-  if (!body.empty()) request.content_type = "application/json";
+  request.headers = {{"Accept", "application/json"}};
+  if (!body.empty()) request.headers.emplace_back("Content-Type", "application/json");
   request.body = std::move(body);
+  request.timeout = options_.request_timeout;
+  const std::string what = absl::StrCat(method, " /admin/realms/", options_.realm, path);
 
-  ASSIGN_OR_RETURN(request.bearer, AccessToken(/*rejected=*/""));
-  ASSIGN_OR_RETURN(HttpResponse response, Perform(request));
+  ASSIGN_OR_RETURN(request.bearer_token, AccessToken(/*rejected=*/""));
+  ASSIGN_OR_RETURN(HttpResponse response, Perform(request, what));
   if (response.status != 401) return response;
 
   // Keycloak restarted with new keys, the session behind the token was revoked, or clocks
   // disagree: one fresh token, one retry.
   Log(LogLevel::kWarning, "Keycloak rejected the service-account token; fetching a new one",
-      {{"request", request.what}});
-  ASSIGN_OR_RETURN(request.bearer, AccessToken(/*rejected=*/request.bearer));
-  return Perform(request);
+      {{"request", what}});
+  ASSIGN_OR_RETURN(request.bearer_token, AccessToken(/*rejected=*/request.bearer_token));
+  return Perform(request, what);
 }
 
 absl::Status KeycloakAdminClient::ErrorFromResponse(const HttpResponse& response,
@@ -646,7 +552,8 @@ absl::StatusOr<std::string> KeycloakAdminClient::CreateUser(const NewUser& user)
     return Scrub(ErrorFromResponse(*response, "creating the user"), user.password);
   }
   // Location: {base}/admin/realms/{realm}/users/{id}
-  absl::string_view location = response->location;
+  const std::string location_header = response->Header("Location");
+  absl::string_view location = location_header;
   location = location.substr(0, location.find_first_of("?#"));
   while (absl::ConsumeSuffix(&location, "/")) {
   }
@@ -654,7 +561,7 @@ absl::StatusOr<std::string> KeycloakAdminClient::CreateUser(const NewUser& user)
   absl::string_view id = slash == absl::string_view::npos ? "" : location.substr(slash + 1);
   if (id.empty() || !absl::StrContains(location, "/users/")) {
     return absl::InternalError(absl::StrCat(
-        "Keycloak created the user but its Location header ('", OneLine(response->location, 200),
+        "Keycloak created the user but its Location header ('", OneLine(location_header, 200),
         "') names no user id; look the user up by invitation id"));
   }
   return std::string(id);

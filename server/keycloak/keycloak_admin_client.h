@@ -1,5 +1,5 @@
-// IdentityProvider over the Keycloak Admin REST API (libcurl + nlohmann-json), authenticated as
-// a confidential client's service account (OAuth 2 client credentials).
+// IdentityProvider over the Keycloak Admin REST API (server/http's HttpClient + nlohmann-json),
+// authenticated as a confidential client's service account (OAuth 2 client credentials).
 #ifndef SECURELINK_SERVER_KEYCLOAK_KEYCLOAK_ADMIN_CLIENT_H_
 #define SECURELINK_SERVER_KEYCLOAK_KEYCLOAK_ADMIN_CLIENT_H_
 
@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/domain/clock.h"
+#include "server/http/http_client.h"
 #include "server/keycloak/identity_provider.h"
 
 namespace securelink::invitations {
@@ -41,11 +42,14 @@ struct KeycloakAdminOptions {
   std::string ca_file;
   // Responses larger than this are refused (INTERNAL) rather than buffered.
   size_t max_response_bytes = 4 << 20;
+  // Connections to Keycloak kept open between requests, so the five to nine requests of one
+  // accept share one TCP and TLS handshake. About the number of threads that call at once.
+  size_t max_idle_connections = 4;
 };
 
-// Thread-safe: every request uses its own curl easy handle; the cached token is guarded by a
-// mutex, and at most one token request is in flight at a time (threads that need a new token
-// wait for it instead of each fetching their own).
+// Thread-safe: requests go through one HttpClient (a pool of kept-alive connections); the cached
+// token is guarded by a mutex, and at most one token request is in flight at a time (threads
+// that need a new token wait for it instead of each fetching their own).
 //
 // Tokens: fetched lazily on the first call with POST {base}/realms/{realm}/protocol/openid-
 // connect/token (grant_type=client_credentials, client_id and client_secret in the form body),
@@ -53,9 +57,9 @@ struct KeycloakAdminOptions {
 // answers 401 to an admin call, after which that call is retried once.
 class KeycloakAdminClient final : public IdentityProvider {
  public:
-  // Validates `options` (INVALID_ARGUMENT naming the bad option) and initialises libcurl once per
-  // process. Makes no network request. `clock` (default: the system clock) drives token expiry
-  // and must outlive the client.
+  // Validates `options` (INVALID_ARGUMENT naming the bad option) and makes its libcurl client
+  // (FAILED_PRECONDITION if libcurl cannot be initialised). Makes no network request. `clock`
+  // (default: the system clock) drives token expiry and must outlive the client.
   static absl::StatusOr<std::unique_ptr<KeycloakAdminClient>> Create(
       KeycloakAdminOptions options, const Clock* clock = nullptr);
 
@@ -87,13 +91,16 @@ class KeycloakAdminClient final : public IdentityProvider {
     std::string access_token;
     absl::Time refresh_at = absl::InfinitePast();
   };
-  struct HttpResponse;
-  struct HttpRequest;
+  using HttpResponse = http::HttpResponse;
 
-  KeycloakAdminClient(KeycloakAdminOptions options, const Clock* clock);
+  KeycloakAdminClient(KeycloakAdminOptions options, const Clock* clock,
+                      std::unique_ptr<http::HttpClient> http);
 
-  // One HTTP exchange; transport failures only (UNAVAILABLE); any HTTP status is a response.
-  absl::StatusOr<HttpResponse> Perform(const HttpRequest& request) const;
+  // One HTTP exchange; `what` ("POST /admin/realms/x/users", never a query) names it in errors.
+  // Transport failures only (UNAVAILABLE, or INTERNAL for an oversized answer); any HTTP status
+  // is a response.
+  absl::StatusOr<HttpResponse> Perform(const http::HttpRequest& request,
+                                       absl::string_view what) const;
 
   // An admin call with the service-account token: on 401, one token refresh and one retry.
   // `path` starts with "/" and is relative to {base}/admin/realms/{realm}.
@@ -120,6 +127,7 @@ class KeycloakAdminClient final : public IdentityProvider {
   const Clock* const clock_;
   const std::string admin_base_;  // {base}/admin/realms/{realm}
   const std::string token_url_;   // {base}/realms/{realm}/protocol/openid-connect/token
+  const std::unique_ptr<http::HttpClient> http_;
 
   // fetch_mu_ serialises token requests; mu_ guards the cache and is never held across I/O.
   absl::Mutex fetch_mu_ ABSL_ACQUIRED_BEFORE(mu_);

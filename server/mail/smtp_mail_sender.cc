@@ -7,11 +7,11 @@
 #include <string>
 #include <utility>
 
-#include "absl/base/call_once.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "server/http/libcurl.h"
 #include "server/mail/mime.h"
 #include "server/util/log.h"
 #include "server/util/status_macros.h"
@@ -21,9 +21,6 @@ namespace {
 
 // Enough of a relay's reply to explain a failure; a longer one is cut.
 constexpr size_t kMaxReplyLength = 512;
-
-absl::once_flag curl_init_once;
-CURLcode curl_init_result = CURLE_OK;
 
 // The SMTP commands whose verb may be remembered. Anything else the client sends is an AUTH
 // continuation line (base64 credentials) and is never looked at.
@@ -131,11 +128,7 @@ std::string Millis(absl::Duration d) { return absl::StrCat(absl::ToInt64Millisec
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SmtpMailSender>> SmtpMailSender::Create(SmtpOptions options) {
-  absl::call_once(curl_init_once, [] { curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (curl_init_result != CURLE_OK) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("curl_global_init: ", curl_easy_strerror(curl_init_result)));
-  }
+  RETURN_IF_ERROR(http::InitLibcurl());
   const curl_version_info_data* version = curl_version_info(CURLVERSION_NOW);
   bool has_smtp = false;
   bool has_smtps = false;

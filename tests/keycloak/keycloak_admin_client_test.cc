@@ -534,6 +534,30 @@ TEST_F(KeycloakAdminClientTest, ServiceAccountWithoutManageUsersIsFailedPrecondi
   EXPECT_THAT(std::string(id.status().message()), HasSubstr("manage-users"));
 }
 
+// --- Connections -------------------------------------------------------------------------------
+
+// What one accept asks of Keycloak (token, look-ups, create, read-back, role, enable) travels over
+// one kept-alive connection: one TCP and, in production, one TLS handshake instead of nine.
+TEST_F(KeycloakAdminClientTest, TheRequestsOfOneAcceptShareOneConnection) {
+  NewUser user = MakeUser("ada");
+  user.enabled = false;
+
+  ASSERT_THAT(client_->FindUserByInvitation(user.invitation_id).status(), IsOk());
+  ASSERT_THAT(client_->FindUserByEmail(user.email).status(), IsOk());
+  absl::StatusOr<std::string> id = client_->CreateUser(user);
+  ASSERT_THAT(id.status(), IsOk());
+  ASSERT_THAT(client_->VerifyAttributes(*id, user), IsOk());
+  ASSERT_THAT(client_->AssignRealmRole(*id, user.realm_role), IsOk());
+  UserChanges enable;
+  enable.enabled = true;
+  ASSERT_THAT(client_->UpdateUser(*id, enable), IsOk());
+
+  absl::StatusOr<json> requests = standin_->Requests();
+  ASSERT_THAT(requests.status(), IsOk());
+  EXPECT_EQ(requests->size(), 9u) << requests->dump();
+  EXPECT_EQ(standin_->Stat("connections"), 1);
+}
+
 // --- Outages -----------------------------------------------------------------------------------
 
 TEST_F(KeycloakAdminClientTest, KeycloakDownIsUnavailableAndRecoveryNeedsNoRestart) {

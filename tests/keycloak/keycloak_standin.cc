@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <mutex>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -22,6 +21,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/http/libcurl.h"
 
 #ifndef KEYCLOAK_STANDIN_SCRIPT
 #error "KEYCLOAK_STANDIN_SCRIPT must name keycloak_standin.py"
@@ -70,8 +70,8 @@ json KeycloakStandin::Response::Json() const {
 
 absl::StatusOr<std::unique_ptr<KeycloakStandin>> KeycloakStandin::Start(
     KeycloakStandinOptions options) {
-  static std::once_flag curl_once;
-  std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  absl::Status curl = invitations::http::InitLibcurl();
+  if (!curl.ok()) return curl;
   const char* tmp = std::getenv("TMPDIR");
   std::string pattern = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
                                      "/keycloak-standin-XXXXXX");

@@ -93,7 +93,8 @@ class KeycloakStandin {
 
   // Inspection: every user (with credentials' type and realm role names), the counters
   // (token_requests, tokens_issued, token_failures, admin_requests, unauthorized, forbidden,
-  // active_tokens) and the request log ([{method, path, status}]).
+  // active_tokens, connections: the TCP connections that carried token or admin requests) and
+  // the request log ([{method, path, status}]).
   absl::StatusOr<nlohmann::json> Users() const;
   absl::StatusOr<nlohmann::json> Stats() const;
   absl::StatusOr<nlohmann::json> Requests() const;

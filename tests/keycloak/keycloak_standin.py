@@ -48,7 +48,10 @@ Test control API (no auth, never faulted):
   POST   /_standin/release  lets every held request go on
   GET    /_standin/users    every user, with credentials (type/temporary only) and role names
   GET    /_standin/stats    counters: token_requests, tokens_issued, token_failures,
-                            admin_requests, unauthorized, forbidden, active_tokens
+                            admin_requests, unauthorized, forbidden, active_tokens, connections
+                            (TCP connections that carried token or admin requests: HTTP/1.1
+                            keeps one open for the requests that follow; connections carrying
+                            only control requests are not counted)
   GET    /_standin/requests the request log: [{method, path (with query), status}] (no bodies)
   POST   /_standin/revoke_tokens   every issued token stops working (as a Keycloak key rotation)
   POST   /_standin/config   {"token_lifetime", "attributes", "roles", "password_policy",
@@ -273,7 +276,7 @@ class State:
         self.mappings = {}   # user id -> [role id]
         self.tokens = {}     # access token -> {exp, kind, roles, sub}
         self.stats = dict(token_requests=0, tokens_issued=0, token_failures=0, admin_requests=0,
-                          unauthorized=0, forbidden=0)
+                          unauthorized=0, forbidden=0, connections=0)
         self.roles = getattr(self, "roles", {})
         default_roles = f"default-roles-{self.realm}"
         for name in ("offline_access", "uma_authorization", default_roles):
@@ -389,10 +392,18 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "keycloak-standin"
     sys_version = ""
+    # TCP_NODELAY, as Keycloak's Vert.x server sets it: a response goes out in two writes (head,
+    # body), and on a kept-alive connection Nagle would hold the body back until the client's
+    # delayed ACK, some 40 ms per request.
+    disable_nagle_algorithm = True
 
     @property
     def state(self):
         return self.server.state
+
+    def setup(self):
+        super().setup()  # once per accepted TCP connection; handle() then serves its requests
+        self.counted_connection = False
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
@@ -441,6 +452,9 @@ class Handler(BaseHTTPRequestHandler):
 
         state = self.state
         with state.lock:
+            if not self.counted_connection:
+                self.counted_connection = True
+                state.stats["connections"] = state.stats.get("connections", 0) + 1
             faults = [f for f in state.faults if f.matches(method, self.path)]
             delays = [f for f in faults if f.delay_ms is not None]
             hold = next((f for f in faults if f.hold), None)

@@ -5,6 +5,7 @@ Run: /usr/bin/python3 -m unittest -v keycloak_standin_test (from this directory)
 """
 
 import base64
+import http.client
 import json
 import os
 import subprocess
@@ -396,6 +397,20 @@ class FaultsAndStateTest(unittest.TestCase):
         stats = self.kc.call("GET", "/_standin/stats")[1]
         self.assertEqual((stats["token_requests"], stats["unauthorized"], stats["active_tokens"]),
                          (1, 1, 0))
+
+    def test_connections_count_kept_alive_keycloak_connections_only(self):
+        token = self.kc.token()  # urllib: one connection per request
+        kept = http.client.HTTPConnection("127.0.0.1", self.kc.port, timeout=10)
+        try:
+            for _ in range(3):
+                kept.request("GET", USERS, headers={"Authorization": "Bearer " + token})
+                response = kept.getresponse()
+                response.read()
+                self.assertEqual(response.status, 200)
+        finally:
+            kept.close()
+        self.kc.call("GET", "/_standin/users")  # control requests are not counted
+        self.assertEqual(self.kc.call("GET", "/_standin/stats")[1]["connections"], 2)
 
 
 class RealmExportTest(unittest.TestCase):
