@@ -9,13 +9,13 @@
 #include <optional>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "absl/base/thread_annotations.h"
 #include "securelink/invitations/v1/invitation_service.pb.h"
 #include "server/bulk_invite_wire.h"
 #include "server/grpc_status.h"
 #include "server/rpc_interceptor.h"
-#include "server/stream_actions.h"
 #include "server/util/status_macros.h"
+#include "server/worker_stream_reactor.h"
 
 namespace securelink::invitations {
 namespace {
@@ -64,117 +64,39 @@ std::vector<grpc::ByteBuffer> ResultMessages(const std::vector<BulkResult>& resu
   return messages;
 }
 
-using Actions = StreamActions<grpc::ByteBuffer>;
-
-class BulkInviteReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+class BulkInviteReactor final : public WorkerStreamReactor<grpc::ByteBuffer> {
  public:
   BulkInviteReactor(grpc::CallbackServerContext* ctx,
                     std::function<absl::StatusOr<Caller>()> authenticate,
                     grpc::ByteBuffer* request, BulkInviter& inviter, WorkerPool& workers)
-      : ctx_(ctx), inviter_(inviter), workers_(workers) {
+      : WorkerStreamReactor(ctx, workers), inviter_(inviter) {
     request_.Swap(request);
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      // Authenticating (a key fetch) and reading up to 4 MiB are work too: on a worker, like the
-      // chunks.
-      if (!ScheduleLocked([this, authenticate = std::move(authenticate)] {
-            PlanTask(authenticate);
-          })) {
-        FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                  "the server is overloaded; retry BulkInvite with backoff"),
-                     actions);
-      }
-    }
-    actions.PerformOn(*this);
-  }
-
-  void OnWriteDone(bool ok) override {
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (!ok) {
-        cancelled_ = true;  // the client is gone
-        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed"), actions);
-      } else {
-        ready_.pop_front();
-        if (cancelled_) {
-          FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"),
-                       actions);
-        } else {
-          if (plan_.has_value() && !producing_ && next_ < plan_->size() &&
-              ready_.size() < kResumeBelow) {
-            ProduceNextLocked(actions);
-          }
-          PumpLocked(actions);
-        }
-      }
-    }
-    actions.PerformOn(*this);
-  }
-
-  void OnCancel() override {
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      if (!writing_) {
-        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"), actions);
-      }
-    }
-    actions.PerformOn(*this);
-  }
-
-  void OnDone() override {
-    bool last;
-    {
-      absl::MutexLock lock(&mu_);
-      done_ = true;
-      last = tasks_in_flight_ == 0;
-    }
-    if (last) delete this;
+    // Authenticating (a key fetch) and reading up to 4 MiB are work too: on a worker, like the
+    // chunks.
+    StartOnWorker(
+        [this, authenticate = std::move(authenticate)] { PlanTask(authenticate); },
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     "the server is overloaded; retry BulkInvite with backoff"));
   }
 
  private:
-  // Runs `task` on the worker pool, keeping this reactor alive until it returns. False when the
-  // pool refused it.
-  bool ScheduleLocked(std::function<void()> task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    ++tasks_in_flight_;
-    absl::Status queued = workers_.TrySubmit([this, task = std::move(task)] {
-      task();
-      bool last;
-      {
-        absl::MutexLock lock(&mu_);
-        last = --tasks_in_flight_ == 0 && done_;
-      }
-      if (last) delete this;
-    });
-    if (!queued.ok()) --tasks_in_flight_;
-    return queued.ok();
-  }
-
   void PlanTask(const std::function<absl::StatusOr<Caller>()>& authenticate) {
     absl::StatusOr<Caller> caller = authenticate();
     absl::StatusOr<BulkInvitePlan> plan = caller.ok() ? ReadAndPlan(*caller) : caller.status();
     // Whatever happened, the request's bytes are not needed any more.
     request_.Clear();
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!plan.ok()) {
-        FinishLocked(ToGrpcStatus(plan.status()), actions);
-      } else if (!cancelled_) {
-        plan_ = *std::move(plan);
-        if (plan_->size() == 0) {
-          QueueSummaryLocked();
-          PumpLocked(actions);
-        } else {
-          ProduceNextLocked(actions);
-        }
+    Locked lock(this);
+    if (!plan.ok()) {
+      FinishLocked(ToGrpcStatus(plan.status()));
+    } else if (!cancelled_locked()) {
+      plan_ = *std::move(plan);
+      if (plan_->size() == 0) {
+        QueueSummaryLocked();
+        PumpLocked();
+      } else {
+        ProduceNextLocked();
       }
     }
-    actions.PerformOn(*this);
   }
 
   // Reads the request, only for a caller who may invite at all, and plans it.
@@ -192,7 +114,7 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer
   }
 
   // Schedules the chunk starting at next_; the plan must exist and have entries left.
-  void ProduceNextLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void ProduceNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const size_t begin = next_;
     producing_ = true;
     if (!ScheduleLocked([this, begin] { ChunkTask(begin); })) {
@@ -200,14 +122,14 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer
       std::vector<BulkResult> failed =
           inviter_.FailChunk(*plan_, begin, "not invited: the server is overloaded");
       std::vector<grpc::ByteBuffer> messages = ResultMessages(failed);
-      AcceptResultsLocked(begin, failed, std::move(messages), actions);
+      AcceptResultsLocked(begin, failed, std::move(messages));
     }
   }
 
   void ChunkTask(size_t begin) {
     {
-      absl::MutexLock lock(&mu_);
-      if (cancelled_ || ctx_->IsCancelled()) {
+      Locked lock(this);
+      if (StoppedLocked()) {
         producing_ = false;
         return;
       }
@@ -216,29 +138,25 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer
     std::vector<BulkResult> results = inviter_.ProcessChunk(*plan_, begin);
     // Serialized here rather than under the lock that gRPC's threads wait on.
     std::vector<grpc::ByteBuffer> messages = ResultMessages(results);
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      AcceptResultsLocked(begin, results, std::move(messages), actions);
-    }
-    actions.PerformOn(*this);
+    Locked lock(this);
+    AcceptResultsLocked(begin, results, std::move(messages));
   }
 
   // `messages` are `results` serialized, one each.
   void AcceptResultsLocked(size_t begin, const std::vector<BulkResult>& results,
-                           std::vector<grpc::ByteBuffer> messages, Actions& actions)
+                           std::vector<grpc::ByteBuffer> messages)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     producing_ = false;
-    if (cancelled_) return;
+    if (cancelled_locked()) return;
     for (const BulkResult& r : results) summary_.Add(r);
     for (grpc::ByteBuffer& message : messages) ready_.emplace_back().Swap(&message);
     next_ = inviter_.ChunkEnd(*plan_, begin);
     if (next_ >= plan_->size()) {
       QueueSummaryLocked();
     } else if (ready_.size() < kPauseAbove) {
-      ProduceNextLocked(actions);
+      ProduceNextLocked();
     }
-    PumpLocked(actions);
+    PumpLocked();
   }
 
   void QueueSummaryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -252,45 +170,39 @@ class BulkInviteReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer
     ready_.push_back(Serialized(response));
     summary_queued_ = true;
     if (!plan_->validate_only()) {
-      NoteBulkOutcomes(ctx_, summary_.created, summary_.skipped, summary_.invalid,
+      NoteBulkOutcomes(context(), summary_.created, summary_.skipped, summary_.invalid,
                        summary_.failed);
     }
   }
 
-  // One write in flight at a time (flow control); finishes after the summary went out.
-  void PumpLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finished_ || cancelled_) return;
+  // Results in input order; the call ends OK once the summary went out.
+  void NextLocked() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!ready_.empty()) {
-      writing_ = true;
-      actions.write = &ready_.front();  // deque keeps references stable across push_back
+      WriteLocked(&ready_.front());  // deque keeps references stable across push_back
     } else if (summary_queued_) {
-      FinishLocked(grpc::Status::OK, actions);
+      FinishLocked(grpc::Status::OK);
     }
   }
 
-  void FinishLocked(const grpc::Status& status, Actions& actions)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    actions.FinishOnce(status, &finished_);
+  // The reader took one more: production resumes once the backlog is down to half.
+  void WrittenLocked() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ready_.pop_front();
+    if (plan_.has_value() && !producing_ && next_ < plan_->size() &&
+        ready_.size() < kResumeBelow) {
+      ProduceNextLocked();
+    }
   }
 
-  grpc::CallbackServerContext* const ctx_;
   BulkInviter& inviter_;
-  WorkerPool& workers_;
   // The request's bytes until PlanTask has read them; touched by no one else.
   grpc::ByteBuffer request_;
-  absl::Mutex mu_;
   std::optional<BulkInvitePlan> plan_;  // set once by PlanTask before any chunk runs
   // Serialized responses waiting for the reader; deque keeps references stable for StartWrite.
   std::deque<grpc::ByteBuffer> ready_ ABSL_GUARDED_BY(mu_);
   BulkSummary summary_ ABSL_GUARDED_BY(mu_);
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
   bool producing_ ABSL_GUARDED_BY(mu_) = false;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool summary_queued_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  int tasks_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace

@@ -13,9 +13,9 @@
 #include "server/domain/errors.h"
 #include "server/domain/validation.h"
 #include "server/grpc_status.h"
-#include "server/stream_actions.h"
 #include "server/proto_convert.h"
 #include "server/util/status_macros.h"
+#include "server/worker_stream_reactor.h"
 
 namespace securelink::invitations {
 namespace {
@@ -23,126 +23,53 @@ namespace {
 // Events taken at a time, from the database or the buffer: the most a stream holds in memory.
 constexpr int kPageSize = 64;
 
-using Actions = StreamActions<v1::WatchInvitationEventsResponse>;
-
-class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvitationEventsResponse>,
-                                 public EventFeedListener {
+class WatchEventsReactor final
+    : public WorkerStreamReactor<v1::WatchInvitationEventsResponse>,
+      public EventFeedListener {
  public:
   WatchEventsReactor(grpc::CallbackServerContext* ctx, v1::WatchInvitationEventsRequest request,
                      std::function<absl::StatusOr<Caller>()> authenticate, EventFeed& feed,
                      WorkerPool& workers, WatchStreamLimiter& limiter)
-      : ctx_(ctx), feed_(feed), workers_(workers), limiter_(limiter) {
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!ScheduleLocked([this, request = std::move(request),
-                           authenticate = std::move(authenticate)] {
-            SetUp(request, authenticate);
-          })) {
-        FinishLocked(ToGrpcStatus(ReasonedError(
-                         absl::StatusCode::kResourceExhausted,
-                         "the server is overloaded; retry WatchInvitationEvents with backoff",
-                         kReasonOverloaded)),
-                     actions);
-      }
-    }
-    actions.PerformOn(*this);
-  }
-
-  void OnWriteDone(bool ok) override {
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (!ok) {
-        cancelled_ = true;  // the client is gone
-        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed"), actions);
-      } else {
-        delivered_through_ = pending_.front().first;
-        pending_.pop_front();
-        if (cancelled_) {
-          // OnCancel came while this write was in flight and left finishing to us.
-          FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"),
-                       actions);
-        } else {
-          PumpLocked(actions);
-        }
-      }
-    }
-    actions.PerformOn(*this);
-  }
-
-  void OnCancel() override {
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      if (!writing_) {
-        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"), actions);
-      }
-    }
-    actions.PerformOn(*this);
-  }
-
-  void OnDone() override {
-    bool subscribed;
-    WatchStreamLimiter::Slot slot;  // the caller's place is given back as this returns
-    {
-      absl::MutexLock lock(&mu_);
-      done_ = true;
-      subscribed = subscribed_;
-      slot = std::move(slot_);
-      ++refs_;  // held across Unsubscribe; a racing notification may hold the others
-    }
-    if (subscribed) feed_.Unsubscribe(this);
-    DisarmExpiry();
-    Release();
+      : WorkerStreamReactor(ctx, workers), feed_(feed), limiter_(limiter) {
+    StartOnWorker(
+        [this, request = std::move(request), authenticate = std::move(authenticate)] {
+          SetUp(request, authenticate);
+        },
+        ToGrpcStatus(ReasonedError(
+            absl::StatusCode::kResourceExhausted,
+            "the server is overloaded; retry WatchInvitationEvents with backoff",
+            kReasonOverloaded)));
   }
 
   void OnFeedAdvanced() override {
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      PumpLocked(actions);
-    }
-    actions.PerformOn(*this);
+    Locked lock(this);
+    PumpLocked();
   }
 
-  void Retain() override {
-    absl::MutexLock lock(&mu_);
-    ++refs_;
-  }
-
-  void Release() override {
-    bool last;
-    {
-      absl::MutexLock lock(&mu_);
-      last = --refs_ == 0 && done_;
-    }
-    if (last) delete this;
-  }
+  void Retain() override { Ref(); }
+  void Release() override { Unref(); }
 
  private:
-  // Runs `task` on the worker pool, keeping this reactor alive until it returns. False when the
-  // pool refused it.
-  bool ScheduleLocked(std::function<void()> task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    ++refs_;
-    absl::Status queued = workers_.TrySubmit([this, task = std::move(task)] {
-      task();
-      Release();
-    });
-    if (!queued.ok()) --refs_;
-    return queued.ok();
+  void OnStreamDone() override {
+    bool subscribed;
+    WatchStreamLimiter::Slot slot;  // the caller's place is given back as this returns
+    {
+      Locked lock(this);
+      subscribed = std::exchange(subscribed_, false);
+      slot = std::move(slot_);
+    }
+    if (subscribed) feed_.Unsubscribe(this);
+    DisarmExpiry();
   }
 
   // Ends the stream when its token expires (SPEC §10). The alarm's callback holds a reference,
-  // so the reactor outlives it; OnDone cancels it (the callback then runs at once with false)
-  // so that a finished stream is not kept alive until its token's expiry.
+  // so the reactor outlives it; OnStreamDone cancels it (the callback then runs at once with
+  // false) so that a finished stream is not kept alive until its token's expiry.
   void ArmExpiry(absl::Time at) {
     if (at == absl::InfiniteFuture()) return;
     absl::MutexLock lock(&alarm_mu_);
-    if (alarm_disarmed_) return;  // OnDone came first
-    Retain();
+    if (alarm_disarmed_) return;  // OnStreamDone came first
+    Ref();
     alarm_armed_ = true;
     // Not under mu_: the callback takes mu_, and nothing promises it never runs inside Set.
     expiry_alarm_.Set(absl::ToChronoTime(at), [this](bool fired) { OnExpiry(fired); });
@@ -161,15 +88,11 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
 
   void OnExpiry(bool fired) {
     if (fired) {
-      Actions actions;
-      {
-        absl::MutexLock lock(&mu_);
-        token_expired_ = true;
-        PumpLocked(actions);  // a write or read in flight finishes it when it completes
-      }
-      actions.PerformOn(*this);
+      Locked lock(this);
+      token_expired_ = true;
+      PumpLocked();  // a write or read in flight finishes it when it completes
     }
-    Release();
+    Unref();
   }
 
   // Authenticates, decides the tenant filter and places the starting position (database work).
@@ -180,24 +103,23 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
     if (start.ok() && request.replay_only()) stop_at = start->newest;
     const bool follow = start.ok() && !request.replay_only();
     if (follow) feed_.Subscribe(this);
-    Actions actions;
     bool unsubscribe = false;
     {
-      absl::MutexLock lock(&mu_);
+      Locked lock(this);
       if (!start.ok()) {
-        FinishLocked(ToGrpcStatus(start.status()), actions);
+        FinishLocked(ToGrpcStatus(start.status()));
       } else {
-        subscribed_ = follow;
-        unsubscribe = follow && done_;  // OnDone came first and did not know to unsubscribe
+        // When OnDone came first, OnStreamDone did not know to unsubscribe.
+        unsubscribe = follow && done_locked();
+        subscribed_ = follow && !unsubscribe;
         cursor_ = delivered_through_ = start->start;
         stop_at_ = stop_at;
         started_ = true;
-        PumpLocked(actions);
+        PumpLocked();
       }
     }
     if (unsubscribe) feed_.Unsubscribe(this);
     if (start.ok()) ArmExpiry(valid_until_);
-    actions.PerformOn(*this);
   }
 
   absl::StatusOr<EventFeed::Placement> Authorize(
@@ -212,18 +134,18 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
     ASSIGN_OR_RETURN(WatchStreamLimiter::Slot slot, limiter_.Acquire(caller.subject));
     valid_until_ = caller.valid_until;
     {
-      absl::MutexLock lock(&mu_);
+      Locked lock(this);
       if (!tenant.empty()) tenant_ = tenant;
       // When the stream already ended the slot is given back as this scope ends.
-      if (!done_ && !finished_) slot_ = std::move(slot);
+      if (!done_locked() && !finished_locked()) slot_ = std::move(slot);
     }
     return feed_.Place(request.after_event_id());
   }
 
-  // One write in flight at a time. Takes the next events from the live buffer when the stream
-  // is within it, from the database while it is further back.
-  void PumpLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!started_ || writing_ || reading_ || finished_ || cancelled_) return;
+  // Takes the next events from the live buffer when the stream is within it, from the database
+  // while it is further back.
+  void NextLocked() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!started_ || reading_) return;
     if (token_expired_) {
       // Events taken but not written stay unsent: the resumed stream replays them.
       FinishLocked(
@@ -233,31 +155,28 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
                            "with a fresh token and after_event_id=",
                            delivered_through_, " to resume"),
               kReasonTokenExpired,
-              {{"resume_after_event_id", absl::StrCat(delivered_through_)}})),
-          actions);
+              {{"resume_after_event_id", absl::StrCat(delivered_through_)}})));
       return;
     }
     if (!pending_.empty()) {
-      writing_ = true;
-      actions.write = &pending_.front().second;
+      WriteLocked(&pending_.front().second);
       return;
     }
     if (stop_at_.has_value()) {
       if (cursor_ >= *stop_at_) {
-        FinishLocked(grpc::Status::OK, actions);
+        FinishLocked(grpc::Status::OK);
       } else {
-        ReadStoredLocked(actions);
+        ReadStoredLocked();
       }
       return;
     }
     if (feed_.closing()) {
       FinishLocked(ToGrpcStatus(ReasonedError(
-                       absl::StatusCode::kUnavailable,
-                       absl::StrCat("this replica is shutting down; resume with after_event_id=",
-                                    delivered_through_, " on any replica"),
-                       kReasonServerShuttingDown,
-                       {{"resume_after_event_id", absl::StrCat(delivered_through_)}})),
-                   actions);
+          absl::StatusCode::kUnavailable,
+          absl::StrCat("this replica is shutting down; resume with after_event_id=",
+                       delivered_through_, " on any replica"),
+          kReasonServerShuttingDown,
+          {{"resume_after_event_id", absl::StrCat(delivered_through_)}})));
       return;
     }
     EventFeed::Read read = feed_.ReadBuffered(cursor_, tenant_, kPageSize);
@@ -270,41 +189,45 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
       case EventFeed::BufferedRead::kEvents:
         live_ = true;
         Enqueue(std::move(read.events), read.scanned_through);
-        if (!pending_.empty()) {
-          writing_ = true;
-          actions.write = &pending_.front().second;
-        }
+        if (!pending_.empty()) WriteLocked(&pending_.front().second);
         return;
       case EventFeed::BufferedRead::kBehind:
         if (!live_) {
-          ReadStoredLocked(actions);
+          ReadStoredLocked();
           return;
         }
-        FinishLocked(
-            ToGrpcStatus(ReasonedError(
-                absl::StatusCode::kAborted,
-                absl::StrCat("this subscriber fell more than ", feed_.options().buffered_events,
-                             " events behind the live feed; resume with after_event_id=",
-                             delivered_through_, " to replay the rest"),
-                kReasonEventSubscriberBehind,
-                {{"resume_after_event_id", absl::StrCat(delivered_through_)}})),
-            actions);
+        FinishLocked(ToGrpcStatus(ReasonedError(
+            absl::StatusCode::kAborted,
+            absl::StrCat("this subscriber fell more than ", feed_.options().buffered_events,
+                         " events behind the live feed; resume with after_event_id=",
+                         delivered_through_, " to replay the rest"),
+            kReasonEventSubscriberBehind,
+            {{"resume_after_event_id", absl::StrCat(delivered_through_)}})));
         return;
     }
   }
 
-  void ReadStoredLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void WrittenLocked() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    delivered_through_ = pending_.front().first;
+    pending_.pop_front();
+  }
+
+  // The caller's place is free once the server has decided to end the stream, not only at
+  // OnDone: a subscriber told TOKEN_EXPIRED may reconnect before OnDone has run.
+  void OnFinishLocked() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    slot_ = WatchStreamLimiter::Slot();
+  }
+
+  void ReadStoredLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     reading_ = true;
     const int64_t after = cursor_;
     if (!ScheduleLocked([this, after] { ReadStoredTask(after); })) {
       reading_ = false;
       FinishLocked(ToGrpcStatus(ReasonedError(
-                       absl::StatusCode::kUnavailable,
-                       absl::StrCat("the server is overloaded; resume with after_event_id=",
-                                    delivered_through_),
-                       kReasonOverloaded,
-                       {{"resume_after_event_id", absl::StrCat(delivered_through_)}})),
-                   actions);
+          absl::StatusCode::kUnavailable,
+          absl::StrCat("the server is overloaded; resume with after_event_id=",
+                       delivered_through_),
+          kReasonOverloaded, {{"resume_after_event_id", absl::StrCat(delivered_through_)}})));
     }
   }
 
@@ -312,8 +235,8 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
     std::optional<std::string> tenant;
     std::optional<int64_t> through;
     {
-      absl::MutexLock lock(&mu_);
-      if (finished_ || cancelled_ || ctx_->IsCancelled()) {
+      Locked lock(this);
+      if (StoppedLocked()) {
         reading_ = false;
         return;
       }
@@ -321,18 +244,14 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
       through = stop_at_;
     }
     absl::StatusOr<FeedPage> page = feed_.ReadStored(after, tenant, kPageSize, through);
-    Actions actions;
-    {
-      absl::MutexLock lock(&mu_);
-      reading_ = false;
-      if (!page.ok()) {
-        FinishLocked(ToGrpcStatus(page.status()), actions);
-      } else {
-        Enqueue(std::move(page->events), page->scanned_through);
-        PumpLocked(actions);
-      }
+    Locked lock(this);
+    reading_ = false;
+    if (!page.ok()) {
+      FinishLocked(ToGrpcStatus(page.status()));
+    } else {
+      Enqueue(std::move(page->events), page->scanned_through);
+      PumpLocked();
     }
-    actions.PerformOn(*this);
   }
 
   void Enqueue(std::vector<FeedEvent> events, int64_t scanned_through)
@@ -345,29 +264,18 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
     cursor_ = std::max(cursor_, scanned_through);
   }
 
-  void FinishLocked(const grpc::Status& status, Actions& actions)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    actions.FinishOnce(status, &finished_);
-    // The caller's place is free once the server has decided to end the stream, not only at
-    // OnDone: a subscriber told TOKEN_EXPIRED may reconnect before OnDone has run.
-    slot_ = WatchStreamLimiter::Slot();
-  }
-
-  grpc::CallbackServerContext* const ctx_;
   EventFeed& feed_;
-  WorkerPool& workers_;
   WatchStreamLimiter& limiter_;
   // The caller's Principal::valid_until; written and read only by SetUp's worker.
   absl::Time valid_until_ = absl::InfiniteFuture();
 
-  // Serialises arming against OnDone's disarming, so that no alarm is armed after OnDone.
-  // Taken before mu_ (ArmExpiry's Retain), never after it.
+  // Serialises arming against OnStreamDone's disarming, so that no alarm is armed after OnDone.
+  // Taken before mu_ (ArmExpiry's Ref), never after it.
   absl::Mutex alarm_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   bool alarm_armed_ ABSL_GUARDED_BY(alarm_mu_) = false;
   bool alarm_disarmed_ ABSL_GUARDED_BY(alarm_mu_) = false;
   grpc::Alarm expiry_alarm_;
 
-  absl::Mutex mu_;
   WatchStreamLimiter::Slot slot_ ABSL_GUARDED_BY(mu_);
   bool token_expired_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<std::string> tenant_ ABSL_GUARDED_BY(mu_);  // nullopt: every tenant
@@ -379,12 +287,7 @@ class WatchEventsReactor final : public grpc::ServerWriteReactor<v1::WatchInvita
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool live_ ABSL_GUARDED_BY(mu_) = false;  // reading from the buffer, not the database
   bool subscribed_ ABSL_GUARDED_BY(mu_) = false;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool reading_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  int refs_ ABSL_GUARDED_BY(mu_) = 0;  // worker tasks, notifications and OnDone in progress
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;  // a database page is being read for the stream
 };
 
 }  // namespace
