@@ -117,11 +117,13 @@ absl::StatusOr<Invitation> AcceptSaga::Accept(const Invitation& invitation,
     absl::Status prepared = idp_.VerifyAttributes(user_id, user);
     if (prepared.ok()) prepared = idp_.AssignRealmRole(user_id, user.realm_role);
     if (absl::IsNotFound(prepared)) {
-      // The recorded account is gone (an operator removed it): forget it so that the next
+      // The account is gone: the recoverer removed it because a revoke or an expiry overtook
+      // this attempt (the fence then says so), or an operator did. Forget it so that the next
       // attempt makes a fresh one instead of failing forever.
-      (void)Fenced(invitation.id, attempt, link, [&](InvitationChange& c) {
+      absl::StatusOr<Invitation> forgot = Fenced(invitation.id, attempt, link, [&](InvitationChange& c) {
         if (c.invitation.accept_user_id == user_id) c.invitation.accept_user_id.clear();
       });
+      if (!forgot.ok()) return forgot.status();
       return absl::UnavailableError(
           "the account being created for this invitation disappeared; try again");
     }

@@ -9,8 +9,19 @@
 #include "absl/strings/string_view.h"
 #include "server/auth/authorization.h"
 #include "server/auth/jwt_verifier.h"
+#include "server/domain/clock.h"
 
 namespace securelink::invitations {
+
+// Who may call (SPEC §6): bearer JWTs checked against a PEM key or a JWKS URL, or nobody
+// checked at all (an explicit choice for local experiments).
+struct AuthOptions {
+  bool enabled = true;
+  JwtOptions jwt;               // issuer, audience (both required when enabled), leeway
+  std::string public_key_file;  // exactly one of this and jwks.url when enabled
+  JwksOptions jwks;
+  RoleNames roles;
+};
 
 class Authenticator {
  public:
@@ -30,6 +41,11 @@ class Authenticator {
   std::shared_ptr<JwtVerifier> verifier_;
   RoleNames roles_;
 };
+
+// The authenticator `options` describe. With JWKS the keys are fetched once now (a failure is
+// logged and retried on demand); disabled authentication logs a warning. INVALID_ARGUMENT when
+// the PEM key file is unusable.
+absl::StatusOr<Authenticator> MakeAuthenticator(const AuthOptions& options, const Clock& clock);
 
 }  // namespace securelink::invitations
 

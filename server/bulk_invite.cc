@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "server/domain/errors.h"
+#include "server/invite_rule.h"
 #include "server/util/status_macros.h"
 
 namespace securelink::invitations {
@@ -24,36 +25,15 @@ BulkInviter::BulkInviter(InvitationStore& store, const Clock& clock, TokenSealer
                          BulkInviteOptions options)
     : store_(store), clock_(clock), sealer_(std::move(sealer)), options_(options) {}
 
-absl::Status BulkInviter::CheckCaller(const Caller& caller) const {
-  // A caller who may invite nobody is refused before validation (SPEC §6: PERMISSION_DENIED);
-  // for such a caller CanInvite's answer depends on neither role nor tenant.
-  if (caller.kind == CallerKind::kOther) return CanInvite(caller, Role::kUnspecified, "");
-  return absl::OkStatus();
-}
-
 absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
                                                  BulkInviteInput input) const {
-  // A tenant admin inviting without naming a tenant means its own.
-  if (input.tenant_id.empty() && caller.kind == CallerKind::kTenantAdmin) {
-    input.tenant_id = caller.tenant_id;
-  }
-  RETURN_IF_ERROR(CheckCaller(caller));
   std::vector<FieldViolation> violations;
   if (input.source == BulkSource::kNone) {
     violations.push_back({"source", "is required: give emails, text or csv"});
   }
-  if (input.role == Role::kUnspecified) {
-    violations.push_back({"role", "is required: ROLE_SUPER_ADMIN, ROLE_TENANT_ADMIN or ROLE_VPN_USER"});
-  }
-  if (std::optional<std::string> problem = TenantIdProblem(input.tenant_id)) {
-    violations.push_back({"tenant_id", *problem});
-  } else if (input.tenant_id.empty() && RoleRequiresTenant(input.role)) {
-    violations.push_back({"tenant_id", absl::StrCat("is required for role ", RoleName(input.role))});
-  }
-  absl::StatusOr<absl::Duration> ttl = ResolveTtl(input.ttl, options_.ttl);
-  if (!ttl.ok()) violations.push_back({"ttl", std::string(ttl.status().message())});
-  if (!violations.empty()) return InvalidFields(std::move(violations));
-  RETURN_IF_ERROR(CanInvite(caller, input.role, input.tenant_id));
+  ASSIGN_OR_RETURN(CheckedInviteScope scope,
+                   CheckInvite(caller, InviteScope{input.role, input.tenant_id, input.ttl},
+                               options_.ttl, std::move(violations)));
 
   // The parsers stop one entry past the maximum, so an oversized source costs no more than an
   // allowed one, however many blank or repeated entries it holds.
@@ -82,9 +62,9 @@ absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
 
   BulkInvitePlan plan;
   plan.caller_ = caller;
-  plan.role_ = input.role;
-  plan.tenant_id_ = input.tenant_id;
-  plan.ttl_ = *ttl;
+  plan.role_ = scope.role;
+  plan.tenant_id_ = scope.tenant_id;
+  plan.ttl_ = scope.ttl;
   plan.validate_only_ = input.validate_only;
   plan.suppress_email_ = input.suppress_email;
   plan.entries_.reserve(entries.size());

@@ -90,13 +90,9 @@ class BulkInviter {
   BulkInviter(InvitationStore& store, const Clock& clock, TokenSealer sealer,
               BulkInviteOptions options);
 
-  // OK when `caller` may invite anyone at all (a SuperAdmin or a TenantAdmin); otherwise the
-  // PERMISSION_DENIED that Plan answers, whatever the request says. Lets the gRPC edge refuse
-  // such a caller before reading the request (SPEC §10: nothing is big before authorization).
-  absl::Status CheckCaller(const Caller& caller) const;
-
-  // Checks the request as a whole and parses its source. PERMISSION_DENIED as CheckCaller, or for
-  // a role/tenant the caller may not invite; INVALID_ARGUMENT (with field violations) for no
+  // Checks the request as a whole (server/invite_rule.h: PERMISSION_DENIED first for a caller who
+  // may invite nobody, then for a role/tenant the caller may not invite) and parses its source.
+  // INVALID_ARGUMENT (with field violations) for no
   // source, a bad role/tenant/ttl, an unparseable CSV (naming the line) or more addresses than
   // the configured maximum ("holds more than N addresses": parsing stops once the maximum is
   // passed, so memory stays bounded by it); nothing is decided or written then.

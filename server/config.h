@@ -1,5 +1,6 @@
-// The one config struct, built from flags whose environment-variable twins (SPEC §7) are applied
-// first; a flag given on the command line wins over its variable.
+// The one config struct: the replica's settings, composed of the components' own Options structs
+// so that each default is written once, beside the component that uses it. Built from flags whose
+// environment twins (SPEC §7, INVITATIONS_<NAME>) are applied first; the command line wins.
 #ifndef SECURELINK_SERVER_CONFIG_H_
 #define SECURELINK_SERVER_CONFIG_H_
 
@@ -8,94 +9,65 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/accept_saga.h"
-#include "server/auth/authorization.h"
-#include "server/auth/jwt_verifier.h"
-#include "server/domain/validation.h"
-#include "server/keycloak/keycloak_admin_client.h"
+#include "server/authenticator.h"
+#include "server/bulk_invite.h"
 #include "server/email_dispatcher.h"
 #include "server/event_feed.h"
+#include "server/expiry_sweeper.h"
+#include "server/grpc_invitation_service.h"
+#include "server/grpc_server.h"
+#include "server/health_monitor.h"
+#include "server/invitation_service.h"
+#include "server/keycloak/keycloak_admin_client.h"
 #include "server/mail/smtp_mail_sender.h"
+#include "server/metrics/metrics.h"
+#include "server/rate_limiter.h"
 #include "server/util/log.h"
-#include "server/web/forwarded_for.h"
+#include "server/web/registration_site.h"
+#include "server/web/web_server.h"
+#include "server/worker_pool.h"
 #include "storage/connection_pool.h"
 #include "storage/mysql_uri.h"
 
 namespace securelink::invitations {
 
 struct ServerConfig {
-  std::string grpc_address;
-  std::string metrics_address;
+  // The gRPC edge: transport limits and TLS, and the RPCs' own limits.
+  GrpcServerOptions grpc;
+  RpcOptions rpc;
+  // The database. pool.max_connections is derived: one per worker, per email dispatcher and per
+  // background thread that talks to the database, so that nobody ever waits for a connection.
   MysqlEndpoint mysql;
-  TtlPolicy ttl;
-  std::string registration_base_url;
-  int default_page_size = 50;
-  int max_page_size = 500;
-  int bulk_max_addresses = 10000;
-  // Resource limits (STYLE: visible in one place). One worker per pooled connection: a worker
-  // never waits for a connection another worker holds.
-  int worker_threads = 16;
-  int worker_queue_capacity = 1024;
   ConnectionPoolOptions pool;
-  absl::Duration db_startup_timeout = absl::Seconds(60);
-  absl::Duration shutdown_grace = absl::Seconds(25);
-  int max_receive_message_bytes = 4 * 1024 * 1024;
-  // 32 raw bytes, or empty for a per-process key (see BUILD_NOTES "request_id replays").
-  std::string token_sealing_key;
-  LogLevel log_level = LogLevel::kInfo;
-  // Email: SMTP relay (url empty: .eml files in mail_dir), templates, dispatcher limits.
-  mail::SmtpOptions smtp;
-  std::string mail_dir;
-  std::string mail_template_dir;
-  EmailDispatcherOptions email;
-  // Callers (SPEC §6): JWT verification, or none with --auth=disabled.
-  bool auth_enabled = true;
-  JwtOptions jwt;
-  std::string jwt_public_key_file;
-  std::string jwt_jwks_url;
-  // JWKS keys stay trusted this long past a failed refresh (SPEC §10; JwksOptions::max_stale).
-  absl::Duration jwks_max_stale = absl::Hours(1);
-  RoleNames roles;
-  double token_rate_per_second = 5;
-  int token_rate_burst = 20;
-  absl::Duration expiry_sweep_interval = absl::Seconds(30);
+  absl::Duration db_startup_timeout = absl::Seconds(60);  // to reach the database at start-up
+  WorkerPoolOptions workers;
+  // The service and its background work.
+  InvitationServiceOptions service;  // its ttl, base URL and roles are the other parts' too
+  BulkInviteOptions bulk;
   AcceptSagaOptions accept_saga;
+  ExpirySweeperOptions expiry;
   EventFeedOptions event_feed;
-  // Open WatchInvitationEvents streams per token `sub` on one replica (SPEC §10).
-  int watch_streams_per_caller = 16;
+  // Callers, and the token RPCs' per-client limit.
+  AuthOptions auth;
+  TokenBucketOptions token_rate;
   // Keycloak's Admin REST API (SPEC §5); base_url empty: AcceptInvitation is UNAVAILABLE.
   KeycloakAdminOptions keycloak;
-  // The registration page (issue 9): its listener, where it sends new users, replacement
-  // templates, and its limits (its service calls share the worker pool above).
-  std::string web_address;
-  std::string login_url;  // empty: the pages show no usable log-in link (main warns)
-  std::string web_template_dir;
-  int web_threads = 8;  // handler threads of the page's listener
-  int web_connection_queue = 64;  // complete requests waiting for one; beyond: 503
-  int web_max_connections = 512;
-  // A page request must arrive whole within this, from its first byte (SPEC §10).
-  absl::Duration web_request_read_timeout = absl::Seconds(10);
-  absl::Duration web_idle_timeout = absl::Seconds(30);
-  // Whose X-Forwarded-For names the client (SPEC §10); empty: nobody's.
-  web::TrustedProxies web_trusted_proxies;
-
-  // --- Operations (issue 8): deadlines, health, gRPC transport limits, TLS ---
-  // A call that carries no deadline gets this one (SPEC §9; BulkInvite and Watch exempt).
-  absl::Duration default_deadline = absl::Seconds(30);
-  // How often the database is probed for grpc.health.v1.
-  absl::Duration health_check_interval = absl::Seconds(5);
-  // Keepalive enforcement and connection lifetime (reasons in server/grpc_server.h).
-  absl::Duration grpc_min_ping_interval = absl::Seconds(10);
-  int grpc_max_ping_strikes = 2;
-  absl::Duration grpc_keepalive_time = absl::Minutes(1);
-  absl::Duration grpc_keepalive_timeout = absl::Seconds(20);
-  absl::Duration grpc_max_connection_age = absl::Minutes(30);
-  absl::Duration grpc_max_connection_age_grace = absl::Minutes(1);
-  int grpc_max_threads = 64;
-  // PEM text read from --tls_cert_file / --tls_key_file / --tls_client_ca_file; all empty:
-  // plaintext; a client CA: mutual TLS.
-  std::string tls_cert_chain;
-  std::string tls_private_key;
-  std::string tls_client_ca;
+  // Email: an SMTP relay, or .eml files in mail_dir when smtp.url is empty.
+  mail::SmtpOptions smtp;
+  std::string mail_dir = ".local/mail";
+  std::string mail_template_dir;  // empty: the built-in templates
+  EmailDispatcherOptions email;
+  // 32 raw bytes shared by every replica of the database; empty: a key of this process's own.
+  std::string token_sealing_key;
+  // The registration page.
+  web::WebServerOptions web;
+  web::RegistrationSiteOptions site;
+  std::string web_template_dir;  // empty: the built-in pages
+  // Operations.
+  metrics::MetricsOptions metrics;
+  HealthMonitorOptions health;
+  absl::Duration shutdown_grace = absl::Seconds(25);  // for calls in flight after SIGTERM
+  LogLevel log_level = LogLevel::kInfo;
 };
 
 // Copies every set INVITATIONS_* variable into its flag, then parses `argv` (handles --help).
@@ -103,7 +75,8 @@ struct ServerConfig {
 void ParseFlagsWithEnvironment(int argc, char** argv);
 
 // The configuration the flags describe. INVALID_ARGUMENT naming the setting when a value is
-// out of range or inconsistent (e.g. --invitation_ttl_min above --invitation_ttl_max).
+// out of range or inconsistent (e.g. --invitation_ttl_min above --invitation_ttl_max), or a file
+// it names cannot be read.
 absl::StatusOr<ServerConfig> ConfigFromFlags();
 
 }  // namespace securelink::invitations

@@ -12,11 +12,19 @@
 
 namespace securelink::invitations {
 
+struct ExpirySweeperOptions {
+  // How long a passed expiry may stay unpersisted (reads are right without the sweep).
+  absl::Duration interval = absl::Seconds(30);
+  int batch = 500;
+};
+
 class ExpirySweeper {
  public:
   // `store` and `clock` must outlive the sweeper.
   ExpirySweeper(InvitationStore& store, const Clock& clock, absl::Duration interval,
                 int batch = 500);
+  ExpirySweeper(InvitationStore& store, const Clock& clock, const ExpirySweeperOptions& options)
+      : ExpirySweeper(store, clock, options.interval, options.batch) {}
 
   // Starts the background thread: a sweep at once, then every `interval`.
   void Start() { loop_.Start(); }

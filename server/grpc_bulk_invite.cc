@@ -13,6 +13,7 @@
 #include "securelink/invitations/v1/invitation_service.pb.h"
 #include "server/bulk_invite_wire.h"
 #include "server/grpc_status.h"
+#include "server/proto_convert.h"
 #include "server/rpc_interceptor.h"
 #include "server/util/status_macros.h"
 #include "server/worker_stream_reactor.h"
@@ -24,17 +25,6 @@ namespace {
 // which it resumes: roughly two chunks, so the database stays busy but memory stays bounded.
 constexpr size_t kPauseAbove = 1000;
 constexpr size_t kResumeBelow = 500;
-
-v1::BulkInviteOutcome ToProto(BulkOutcome outcome) {
-  switch (outcome) {
-    case BulkOutcome::kCreated: return v1::BULK_INVITE_OUTCOME_CREATED;
-    case BulkOutcome::kSkippedPending: return v1::BULK_INVITE_OUTCOME_SKIPPED_PENDING;
-    case BulkOutcome::kSkippedDuplicate: return v1::BULK_INVITE_OUTCOME_SKIPPED_DUPLICATE;
-    case BulkOutcome::kInvalidEmail: return v1::BULK_INVITE_OUTCOME_INVALID_EMAIL;
-    case BulkOutcome::kFailed: return v1::BULK_INVITE_OUTCOME_FAILED;
-  }
-  return v1::BULK_INVITE_OUTCOME_UNSPECIFIED;
-}
 
 // The response as the generated stub would have written it: the same serializer, so the same
 // bytes.
@@ -101,7 +91,7 @@ class BulkInviteReactor final : public WorkerStreamReactor<grpc::ByteBuffer> {
 
   // Reads the request, only for a caller who may invite at all, and plans it.
   absl::StatusOr<BulkInvitePlan> ReadAndPlan(const Caller& caller) {
-    RETURN_IF_ERROR(inviter_.CheckCaller(caller));
+    RETURN_IF_ERROR(RequireAdmin(caller));
     absl::StatusOr<BulkInviteInput> input;
     {
       grpc::ProtoBufferReader reader(&request_);

@@ -21,8 +21,8 @@ namespace securelink::invitations {
 
 // Creates the reactor for one BulkInvite call; it deletes itself when the call is done. The
 // request arrives as gRPC received it, unparsed (SPEC §10: nothing is big before authorization):
-// on a worker, `authenticate` runs first (it may fetch keys), a caller BulkInviter::CheckCaller
-// refuses gets its answer without the request being read, and only then is the request read,
+// on a worker, `authenticate` runs first (it may fetch keys), a caller who may invite nobody
+// (RequireAdmin) gets its answer without the request being read, and only then is the request read,
 // keeping no more of an email list than --bulk_max_addresses + 1 elements. The reactor takes the
 // request's bytes from gRPC (which would hold them until the call ends) and frees them as soon as
 // they have been read. Responses are written serialized, byte for byte what the generated

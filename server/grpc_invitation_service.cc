@@ -29,7 +29,7 @@ grpc::ServerUnaryReactor* GrpcInvitationService::Offload(grpc::CallbackServerCon
   if (deadline == std::chrono::system_clock::time_point::max()) {
     deadline = std::chrono::system_clock::now() +
                std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                   absl::ToChronoNanoseconds(default_deadline_));
+                   absl::ToChronoNanoseconds(options_.default_deadline));
   }
   absl::Status queued = workers_.TrySubmit([ctx, reactor, deadline, work = std::move(work)] {
     if (ctx->IsCancelled()) {

@@ -20,6 +20,16 @@ namespace securelink::invitations {
 // BulkInvite is a raw method: its request arrives unparsed, so that it is read only for a caller
 // who may invite and no further than --bulk_max_addresses (SPEC §10). The service descriptor, and
 // so reflection and every client, are unchanged.
+// Limits of the RPCs themselves (the transport's are in GrpcServerOptions).
+struct RpcOptions {
+  // The deadline of unary calls whose client set none (SPEC §9): a call still waiting for a
+  // worker when it passes is answered DEADLINE_EXCEEDED. BulkInvite and Watch are exempt.
+  absl::Duration default_deadline = absl::Seconds(30);
+  // WatchInvitationEvents streams one caller (token `sub`) may hold open on this replica at
+  // once (SPEC §10; at least 1).
+  int watch_streams_per_caller = 16;
+};
+
 class GrpcInvitationService final
     : public v1::InvitationService::WithRawCallbackMethod_BulkInvite<
           v1::InvitationService::CallbackService> {
@@ -28,13 +38,15 @@ class GrpcInvitationService final
   // `token_rate_limiter` throttles ValidateInvitationToken and AcceptInvitation per client.
   GrpcInvitationService(InvitationService& service, BulkInviter& bulk, EventFeed& feed,
                         WorkerPool& workers, const Authenticator& authenticator,
-                        RateLimiter& token_rate_limiter)
+                        RateLimiter& token_rate_limiter, RpcOptions options = {})
       : service_(service),
         bulk_(bulk),
         feed_(feed),
         workers_(workers),
         authenticator_(authenticator),
-        token_rate_limiter_(token_rate_limiter) {}
+        token_rate_limiter_(token_rate_limiter),
+        options_(options),
+        watch_streams_(options.watch_streams_per_caller) {}
 
   grpc::ServerUnaryReactor* CreateInvitation(grpc::CallbackServerContext* ctx,
                                              const v1::CreateInvitationRequest* request,
@@ -63,13 +75,6 @@ class GrpcInvitationService final
       grpc::CallbackServerContext* ctx,
       const v1::WatchInvitationEventsRequest* request) override;
 
-  // The deadline of unary calls whose client set none (SPEC §9, --default_deadline): a call
-  // still waiting for a worker when it passes is answered DEADLINE_EXCEEDED. Set before serving.
-  void set_default_deadline(absl::Duration deadline) { default_deadline_ = deadline; }
-  // WatchInvitationEvents streams one caller (token `sub`) may hold open on this replica at once
-  // (SPEC §10, --watch_streams_per_caller; at least 1). Set before serving.
-  void set_watch_streams_per_caller(int limit) { watch_streams_.set_per_caller(limit); }
-
  private:
   // Runs `work` on the worker pool and finishes the call with its result. Refuses with
   // RESOURCE_EXHAUSTED when the pool's queue is full, and skips work whose caller has already
@@ -90,8 +95,8 @@ class GrpcInvitationService final
   WorkerPool& workers_;
   const Authenticator& authenticator_;
   RateLimiter& token_rate_limiter_;
-  absl::Duration default_deadline_ = absl::Seconds(30);  // ops: set_default_deadline
-  WatchStreamLimiter watch_streams_{16};  // set_watch_streams_per_caller
+  const RpcOptions options_;
+  WatchStreamLimiter watch_streams_;
 };
 
 }  // namespace securelink::invitations

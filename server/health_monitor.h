@@ -14,6 +14,11 @@
 
 namespace securelink::invitations {
 
+struct HealthMonitorOptions {
+  // How often the database is probed: how long a dead database goes unnoticed, at most.
+  absl::Duration interval = absl::Seconds(5);
+};
+
 class HealthMonitor {
  public:
   // `probe` checks the database (OK: reachable); it runs on the monitor's thread and should be
@@ -22,6 +27,9 @@ class HealthMonitor {
   HealthMonitor(std::function<absl::Status()> probe, std::function<void(bool serving)> publish,
                 absl::Duration interval)
       : probe_(std::move(probe)), publish_(std::move(publish)), interval_(interval) {}
+  HealthMonitor(std::function<absl::Status()> probe, std::function<void(bool serving)> publish,
+                const HealthMonitorOptions& options)
+      : HealthMonitor(std::move(probe), std::move(publish), options.interval) {}
   ~HealthMonitor() { Stop(); }
   HealthMonitor(const HealthMonitor&) = delete;
   HealthMonitor& operator=(const HealthMonitor&) = delete;

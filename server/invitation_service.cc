@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "server/domain/errors.h"
+#include "server/invite_rule.h"
 #include "server/util/status_macros.h"
 
 namespace securelink::invitations {
@@ -94,32 +95,17 @@ std::string InvitationService::RegistrationUrl(absl::string_view token) const {
 }
 
 absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
-                                                           const CreateInvitationInput& request) {
-  CreateInvitationInput in = request;
-  // A tenant admin inviting without naming a tenant means its own.
-  if (in.tenant_id.empty() && caller.kind == CallerKind::kTenantAdmin) in.tenant_id = caller.tenant_id;
-  // A caller who may invite nobody is refused before validation (SPEC §6: PERMISSION_DENIED),
-  // so that a bad request does not turn the answer into INVALID_ARGUMENT.
-  if (caller.kind == CallerKind::kOther) return CanInvite(caller, in.role, in.tenant_id);
+                                                           const CreateInvitationInput& in) {
   std::vector<FieldViolation> violations;
   absl::StatusOr<std::string> email = NormalizeEmail(in.email);
   if (!email.ok()) violations.push_back({"email", std::string(email.status().message())});
-  if (in.role == Role::kUnspecified) {
-    violations.push_back({"role", "is required: ROLE_SUPER_ADMIN, ROLE_TENANT_ADMIN or ROLE_VPN_USER"});
-  }
-  if (std::optional<std::string> problem = TenantIdProblem(in.tenant_id)) {
-    violations.push_back({"tenant_id", *problem});
-  } else if (in.tenant_id.empty() && RoleRequiresTenant(in.role)) {
-    violations.push_back({"tenant_id", absl::StrCat("is required for role ", RoleName(in.role))});
-  }
-  absl::StatusOr<absl::Duration> ttl = ResolveTtl(in.ttl, options_.ttl);
-  if (!ttl.ok()) violations.push_back({"ttl", std::string(ttl.status().message())});
   if (in.request_id.size() > kMaxRequestIdLength) {
     violations.push_back({"request_id", absl::StrCat("is longer than ", kMaxRequestIdLength,
                                                      " characters")});
   }
-  if (!violations.empty()) return InvalidFields(std::move(violations));
-  RETURN_IF_ERROR(CanInvite(caller, in.role, in.tenant_id));
+  ASSIGN_OR_RETURN(CheckedInviteScope scope,
+                   CheckInvite(caller, InviteScope{in.role, in.tenant_id, in.ttl}, options_.ttl,
+                               std::move(violations)));
 
   const absl::Time now = clock_.Now();
   const std::string token = NewRegistrationToken();
@@ -127,12 +113,12 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
   Invitation& inv = row.invitation;
   inv.id = NewUuid();
   inv.email = *email;
-  inv.role = in.role;
-  inv.tenant_id = in.tenant_id;
+  inv.role = scope.role;
+  inv.tenant_id = scope.tenant_id;
   inv.state = InvitationState::kPending;
   inv.create_time = now;
   inv.update_time = now;
-  inv.expire_time = now + *ttl;
+  inv.expire_time = now + scope.ttl;
   inv.send_count = in.suppress_email ? 0 : 1;
   inv.email_delivery_state =
       in.suppress_email ? EmailDeliveryState::kSuppressed : EmailDeliveryState::kQueued;

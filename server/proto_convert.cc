@@ -37,6 +37,17 @@ v1::InvitationState ToProto(InvitationState state) {
   return v1::INVITATION_STATE_UNSPECIFIED;
 }
 
+v1::BulkInviteOutcome ToProto(BulkOutcome outcome) {
+  switch (outcome) {
+    case BulkOutcome::kCreated: return v1::BULK_INVITE_OUTCOME_CREATED;
+    case BulkOutcome::kSkippedPending: return v1::BULK_INVITE_OUTCOME_SKIPPED_PENDING;
+    case BulkOutcome::kSkippedDuplicate: return v1::BULK_INVITE_OUTCOME_SKIPPED_DUPLICATE;
+    case BulkOutcome::kInvalidEmail: return v1::BULK_INVITE_OUTCOME_INVALID_EMAIL;
+    case BulkOutcome::kFailed: return v1::BULK_INVITE_OUTCOME_FAILED;
+  }
+  return v1::BULK_INVITE_OUTCOME_UNSPECIFIED;
+}
+
 namespace {
 
 v1::EmailDeliveryState ToProto(EmailDeliveryState state) {

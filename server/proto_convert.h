@@ -8,15 +8,16 @@
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "securelink/invitations/v1/invitation_service.pb.h"
+#include "server/bulk_invite.h"
 #include "server/domain/invitation.h"
 #include "storage/event_store.h"
 
 namespace securelink::invitations {
 
-
 void ToProto(const Invitation& in, v1::Invitation* out);
 v1::Role ToProto(Role role);
 v1::InvitationState ToProto(InvitationState state);
+v1::BulkInviteOutcome ToProto(BulkOutcome outcome);
 void ToProto(absl::Time t, google::protobuf::Timestamp* out);
 // event_id is the decimal feed position.
 void ToProto(const FeedEvent& in, v1::InvitationEvent* out);

@@ -14,8 +14,16 @@
 
 namespace securelink::invitations {
 
+// The limit of one client's calls of the token RPCs and the registration page (SPEC §9).
+struct TokenBucketOptions {
+  double per_second = 5;
+  int burst = 20;
+};
+
 class RateLimiter {
  public:
+  RateLimiter(const Clock& clock, const TokenBucketOptions& options)
+      : RateLimiter(clock, options.per_second, options.burst) {}
   // Remembers at most `max_keys` clients; beyond that, clients whose buckets have refilled are
   // forgotten (they would be allowed anyway), so memory stays bounded under address floods.
   // `clock` must outlive the limiter.

@@ -14,10 +14,21 @@
 
 namespace securelink::invitations {
 
+struct WorkerPoolOptions {
+  // Workers, each holding at most one database connection at a time: the pool's size is the
+  // target call rate times the time one call spends in the database.
+  int threads = 16;
+  // Tasks that may wait for a busy worker; beyond it calls are refused at once
+  // (RESOURCE_EXHAUSTED) rather than queued without bound.
+  int queue_capacity = 1024;
+};
+
 class WorkerPool {
  public:
   // Starts `threads` workers; at most `queue_capacity` tasks wait for a busy worker.
   WorkerPool(int threads, int queue_capacity);
+  explicit WorkerPool(const WorkerPoolOptions& options)
+      : WorkerPool(options.threads, options.queue_capacity) {}
   // Runs every queued task, then joins the workers.
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;

@@ -2,8 +2,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 #include <vector>
 
@@ -16,6 +14,7 @@
 #include "absl/time/civil_time.h"
 #include "server/mail/embedded_templates.h"
 #include "server/mail/mime.h"
+#include "server/util/file.h"
 #include "server/util/log.h"
 #include "server/util/status_macros.h"
 #include "server/util/template_walk.h"
@@ -118,19 +117,6 @@ uint64_t Fingerprint(absl::string_view s) {
 }
 
 // Reads `path` into *out. NOT_FOUND when it does not exist, UNAVAILABLE when it cannot be read.
-absl::Status ReadFile(const std::filesystem::path& path, std::string* out) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    return absl::NotFoundError(absl::StrCat(path.string(), " does not exist"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in.is_open()) return absl::UnavailableError(absl::StrCat("cannot open ", path.string()));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return absl::UnavailableError(absl::StrCat("cannot read ", path.string()));
-  *out = std::move(buffer).str();
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -217,14 +203,14 @@ absl::StatusOr<MailTemplates> LoadMailTemplates(const std::string& dir) {
                {"body.txt", &templates.text},
                {"body.html", &templates.html}};
   for (const auto& part : parts) {
-    std::string content;
-    absl::Status status = ReadFile(std::filesystem::path(dir) / part.file, &content);
-    if (absl::IsNotFound(status)) {
+    absl::StatusOr<std::string> content =
+        ReadWholeFile((std::filesystem::path(dir) / part.file).string());
+    if (absl::IsNotFound(content.status())) {
       defaulted.push_back(part.file);
       continue;
     }
-    RETURN_IF_ERROR(status);
-    *part.text = std::move(content);
+    RETURN_IF_ERROR(content.status());
+    *part.text = *std::move(content);
     from_dir.push_back(part.file);
   }
   // Editors end files with a newline; a subject is one line.

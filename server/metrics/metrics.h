@@ -57,6 +57,13 @@ struct GrpcMethodSeries {
 // How a method streams, as grpc_type spells it.
 enum class GrpcType { kUnary, kClientStream, kServerStream, kBidiStream };
 
+struct MetricsOptions {
+  // The /metrics listener (host:port; port 0 picks a free one).
+  std::string address = "127.0.0.1:9464";
+  // How often the outbox backlog is counted (a COUNT query: too slow to run inside a scrape).
+  absl::Duration outbox_sample_interval = absl::Seconds(15);
+};
+
 class Metrics {
  public:
   // Creates every metric family (all at zero). Thread-safe afterwards, except where noted.

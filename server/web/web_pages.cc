@@ -1,8 +1,6 @@
 #include "server/web/web_pages.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -14,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "server/mail/mime.h"
+#include "server/util/file.h"
 #include "server/util/log.h"
 #include "server/util/status_macros.h"
 #include "server/util/template_walk.h"
@@ -81,17 +80,6 @@ absl::Status Walk(absl::string_view tmpl, absl::string_view file, Known known, E
   return WalkTemplate(tmpl, "web template", file, known, "", emit, placeholder);
 }
 
-absl::Status ReadFile(const std::filesystem::path& path, std::string* out) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return absl::NotFoundError(path.string());
-  std::ifstream in(path, std::ios::binary);
-  if (!in.is_open()) return absl::UnavailableError(absl::StrCat("cannot open ", path.string()));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return absl::UnavailableError(absl::StrCat("cannot read ", path.string()));
-  *out = std::move(buffer).str();
-  return absl::OkStatus();
-}
 
 // A colour goes into CSS unescaped: allow only what colour values are made of, so a value can
 // never close the declaration or the stylesheet.
@@ -158,11 +146,11 @@ absl::StatusOr<WebPages> WebPages::Load(const std::string& dir) {
     }
     std::vector<std::string> from_dir;
     for (auto& [name, text] : pages.files_) {
-      std::string content;
-      absl::Status status = ReadFile(std::filesystem::path(dir) / name, &content);
-      if (absl::IsNotFound(status)) continue;
-      RETURN_IF_ERROR(status);
-      text = std::move(content);
+      absl::StatusOr<std::string> content =
+          ReadWholeFile((std::filesystem::path(dir) / name).string());
+      if (absl::IsNotFound(content.status())) continue;
+      RETURN_IF_ERROR(content.status());
+      text = *std::move(content);
       from_dir.push_back(name);
     }
     Log(LogLevel::kInfo, "web templates loaded",

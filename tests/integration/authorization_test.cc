@@ -958,7 +958,7 @@ class WatchStreamLimitsTest : public ::testing::Test {
   void StartServer(int watch_streams_per_caller) {
     TestServerOptions options;
     options.authenticator = authenticator_;
-    options.watch_streams_per_caller = watch_streams_per_caller;
+    options.rpc.watch_streams_per_caller = watch_streams_per_caller;
     absl::StatusOr<std::unique_ptr<TestServer>> started =
         TestServer::Start(SharedMariaDb(), options);
     ASSERT_TRUE(started.ok()) << started.status();

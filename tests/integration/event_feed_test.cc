@@ -484,7 +484,7 @@ TEST(EventFeedStreamLimit, WithAuthenticationDisabledEveryStreamCountsAgainstOne
   // Every caller is the pseudo caller "auth-disabled", so --watch_streams_per_caller bounds the
   // replica's streams as a whole.
   TestServerOptions options;
-  options.watch_streams_per_caller = 2;
+  options.rpc.watch_streams_per_caller = 2;
   absl::StatusOr<std::unique_ptr<TestServer>> started = TestServer::Start(SharedMariaDb(), options);
   ASSERT_TRUE(started.ok()) << started.status();
   TestServer& server = **started;

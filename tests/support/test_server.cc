@@ -83,8 +83,7 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   t->grpc_service_ = std::make_unique<inv::GrpcInvitationService>(
       *t->service_, *t->bulk_, *t->event_feed_, *t->workers_,
       options.authenticator != nullptr ? *options.authenticator : t->disabled_auth_,
-      *t->rate_limiter_);
-  t->grpc_service_->set_watch_streams_per_caller(options.watch_streams_per_caller);
+      *t->rate_limiter_, options.rpc);
   inv::GrpcServerOptions server_options;
   server_options.address = "127.0.0.1:0";
   absl::StatusOr<inv::StartedServer> started =

@@ -47,8 +47,8 @@ struct TestServerOptions {
   int token_rate_burst = 1000;
   // The event feed; polled often so that tests wait little.
   inv::EventFeedOptions event_feed = FastEventFeed();
-  // --watch_streams_per_caller.
-  int watch_streams_per_caller = 16;
+  // The RPCs' own limits (default deadline, Watch streams per caller).
+  inv::RpcOptions rpc;
 
   static inv::EventFeedOptions FastEventFeed() {
     inv::EventFeedOptions feed;
