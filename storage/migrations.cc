@@ -6,6 +6,8 @@
 #include <cppconn/statement.h>
 #include <mysql_connection.h>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -14,6 +16,18 @@ namespace securelink::invitations {
 namespace {
 
 constexpr char kLockName[] = "securelink_invitations_migrations";
+
+// NNNN_name.sql: the version and the name; -1 for a file not named so.
+int VersionOf(absl::string_view file, std::string* name) {
+  const size_t underscore = file.find('_');
+  int version = -1;
+  if (underscore == absl::string_view::npos || !absl::EndsWith(file, ".sql") ||
+      !absl::SimpleAtoi(file.substr(0, underscore), &version)) {
+    return -1;
+  }
+  *name = std::string(file.substr(underscore + 1, file.size() - underscore - 1 - 4));
+  return version;
+}
 
 std::vector<std::string> SplitStatements(const std::string& sql) {
   std::vector<std::string> statements;
@@ -39,6 +53,20 @@ int ScalarInt(SqlSession& c, const std::string& query) {
 }
 
 }  // namespace
+
+const std::vector<Migration>& EmbeddedMigrations() {
+  static const std::vector<Migration>* const migrations = [] {
+    auto* out = new std::vector<Migration>();
+    for (const EmbeddedFile& file : MigrationFiles()) {
+      std::string name;
+      const int version = VersionOf(file.name, &name);
+      if (version < 0) continue;  // storage/CMakeLists.txt refuses such a name at configure time
+      out->push_back(Migration{version, std::move(name), std::string(file.content)});
+    }
+    return out;
+  }();
+  return *migrations;
+}
 
 absl::StatusOr<int> ApplyMigrations(ConnectionPool& pool, const std::vector<Migration>& migrations,
                                     absl::Duration lock_timeout) {

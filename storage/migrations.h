@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/util/embedded_files.h"
 #include "storage/connection_pool.h"
 
 namespace securelink::invitations {
@@ -16,6 +17,9 @@ struct Migration {
   std::string name;
   std::string sql;  // statements separated by ';' at the end of a line
 };
+
+// The migration files compiled into this binary (storage/migrations/NNNN_name.sql).
+EmbeddedFiles MigrationFiles();
 
 // The migrations compiled into this binary, in ascending version order.
 const std::vector<Migration>& EmbeddedMigrations();

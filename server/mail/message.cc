@@ -12,7 +12,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/civil_time.h"
-#include "server/mail/embedded_templates.h"
 #include "server/mail/mime.h"
 #include "server/util/file.h"
 #include "server/util/log.h"
@@ -144,9 +143,11 @@ std::string FormatExpireTime(absl::Time t) {
 
 MailTemplates DefaultMailTemplates() {
   MailTemplates t;
-  t.subject = std::string(absl::StripTrailingAsciiWhitespace(embedded::SubjectTxt()));
-  t.text = std::string(embedded::BodyTxt());
-  t.html = std::string(embedded::BodyHtml());
+  const EmbeddedFiles files = DefaultTemplateFiles();
+  t.subject =
+      std::string(absl::StripTrailingAsciiWhitespace(*FindEmbeddedFile(files, "subject.txt")));
+  t.text = std::string(*FindEmbeddedFile(files, "body.txt"));
+  t.html = std::string(*FindEmbeddedFile(files, "body.html"));
   return t;
 }
 

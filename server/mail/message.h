@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/domain/invitation.h"
+#include "server/util/embedded_files.h"
 
 namespace securelink::invitations::mail {
 
@@ -53,6 +54,9 @@ std::string FormatExpireTime(absl::Time t);
 
 // The defaults shipped in server/mail/templates/ and compiled into the binary.
 MailTemplates DefaultMailTemplates();
+
+// The shipped templates (server/mail/templates/), compiled in.
+EmbeddedFiles DefaultTemplateFiles();
 
 // OK when every placeholder in `templates` is known and closed, the subject is one line, not
 // empty and without {{registration_url}} (subjects get logged), and every template is valid UTF-8. Otherwise INVALID_ARGUMENT naming the template, the

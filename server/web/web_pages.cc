@@ -16,7 +16,6 @@
 #include "server/util/log.h"
 #include "server/util/status_macros.h"
 #include "server/util/template_walk.h"
-#include "server/web/embedded_templates.h"
 
 namespace securelink::invitations::web {
 namespace {
@@ -56,21 +55,12 @@ const PageFile& FileOf(Page page) {
 }
 
 // The shipped templates, by file name.
-std::map<std::string, std::string> EmbeddedFiles() {
-  return {{"brand.conf", std::string(embedded::BrandConf())},
-          {"layout.html", std::string(embedded::LayoutHtml())},
-          {"style.css", std::string(embedded::StyleCss())},
-          {"register.html", std::string(embedded::RegisterHtml())},
-          {"success.html", std::string(embedded::SuccessHtml())},
-          {"expired.html", std::string(embedded::ExpiredHtml())},
-          {"revoked.html", std::string(embedded::RevokedHtml())},
-          {"used.html", std::string(embedded::UsedHtml())},
-          {"invalid.html", std::string(embedded::InvalidHtml())},
-          {"refused.html", std::string(embedded::RefusedHtml())},
-          {"busy.html", std::string(embedded::BusyHtml())},
-          {"rate_limited.html", std::string(embedded::RateLimitedHtml())},
-          {"not_found.html", std::string(embedded::NotFoundHtml())},
-          {"error.html", std::string(embedded::ErrorHtml())}};
+std::map<std::string, std::string> ShippedFiles() {
+  std::map<std::string, std::string> files;
+  for (const EmbeddedFile& file : DefaultPageFiles()) {
+    files.emplace(std::string(file.name), std::string(file.content));
+  }
+  return files;
 }
 
 // WalkTemplate for the web templates.
@@ -137,7 +127,7 @@ WebPages WebPages::Defaults() {
 
 absl::StatusOr<WebPages> WebPages::Load(const std::string& dir) {
   WebPages pages;
-  pages.files_ = EmbeddedFiles();
+  pages.files_ = ShippedFiles();
   if (!dir.empty()) {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec)) {
@@ -166,7 +156,8 @@ absl::StatusOr<WebPages> WebPages::Load(const std::string& dir) {
 
 absl::Status WebPages::Finish() {
   using Brand = std::map<std::string, std::string>;
-  ASSIGN_OR_RETURN(Brand defaults, ParseBrand(embedded::BrandConf(), {}));
+  ASSIGN_OR_RETURN(Brand defaults,
+                   ParseBrand(*FindEmbeddedFile(DefaultPageFiles(), "brand.conf"), {}));
   ASSIGN_OR_RETURN(brand_, ParseBrand(files_["brand.conf"], std::move(defaults)));
   auto is_brand = [this](absl::string_view name) { return brand_.count(std::string(name)) > 0; };
   auto ignore = [](absl::string_view) {};

@@ -9,8 +9,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/util/embedded_files.h"
 
 namespace securelink::invitations::web {
+
+// The shipped page templates (server/web/templates/), compiled in.
+EmbeddedFiles DefaultPageFiles();
 
 // The pages the site shows. Each is a fragment (templates/<name>.html) placed into
 // templates/layout.html's {{content}}.
