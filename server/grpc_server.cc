@@ -6,13 +6,21 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <grpc/grpc.h>
+#include <grpc/support/alloc.h>
+
 #include <mutex>
+#include <set>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
 #include "securelink/invitations/v1/invitation_service.grpc.pb.h"
 #include "server/metrics/metrics.h"
 #include "server/rpc_interceptor.h"
+#include "server/util/log.h"
 
 namespace securelink::invitations {
 namespace {
@@ -53,6 +61,35 @@ void AddServedMethods(metrics::Metrics& m) {
                   metrics::GrpcType::kBidiStream);
 }
 
+// grpc_channelz_* answers are JSON strings the caller frees.
+nlohmann::json Channelz(char* answer) {
+  if (answer == nullptr) return nlohmann::json();
+  nlohmann::json parsed = nlohmann::json::parse(answer, nullptr, /*allow_exceptions=*/false);
+  gpr_free(answer);
+  return parsed;
+}
+
+std::set<intptr_t> ChannelzServerIds() {
+  std::set<intptr_t> ids;
+  intptr_t start = 0;
+  while (true) {
+    nlohmann::json page = Channelz(grpc_channelz_get_servers(start));
+    if (!page.is_object() || !page.contains("server")) break;
+    for (const nlohmann::json& server : page["server"]) {
+      int64_t id = 0;
+      if (absl::SimpleAtoi(server["ref"].value("serverId", ""), &id)) ids.insert(id);
+    }
+    if (page.value("end", false) || ids.empty()) break;
+    start = *ids.rbegin() + 1;
+  }
+  return ids;
+}
+
+bool HasClientConnections(intptr_t channelz_id) {
+  nlohmann::json page = Channelz(grpc_channelz_get_server_sockets(channelz_id, 0, 1));
+  return page.is_object() && page.contains("socketRef") && !page["socketRef"].empty();
+}
+
 }  // namespace
 
 absl::StatusOr<StartedServer> StartGrpcServer(const GrpcServerOptions& options,
@@ -85,6 +122,7 @@ absl::StatusOr<StartedServer> StartGrpcServer(const GrpcServerOptions& options,
     builder.experimental().SetInterceptorCreators(std::move(factories));
   }
   builder.RegisterService(service);
+  const std::set<intptr_t> servers_before = ChannelzServerIds();
   started.server = builder.BuildAndStart();
   if (started.server == nullptr || started.port == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -93,7 +131,31 @@ absl::StatusOr<StartedServer> StartGrpcServer(const GrpcServerOptions& options,
                               : " (address in use?)"));
   }
   SetServing(*started.server, false);
+  std::vector<intptr_t> new_servers;
+  for (intptr_t id : ChannelzServerIds()) {
+    if (servers_before.count(id) == 0) new_servers.push_back(id);
+  }
+  // Two servers started at once in one process leave it unknown; the drain then does not wait.
+  if (new_servers.size() == 1) started.channelz_id = new_servers.front();
   return started;
+}
+
+void ShutdownGracefully(StartedServer& server, absl::Time deadline) {
+  if (server.server == nullptr) return;
+  server.server->Shutdown(absl::ToChronoTime(deadline));
+  if (server.channelz_id == 0) return;
+  // gRPC has sent GOAWAY: a client closes its connection once it has read its last stream.
+  // Polled, because gRPC offers no notification of a server-side connection closing.
+  const absl::Time start = absl::Now();
+  bool connected = HasClientConnections(server.channelz_id);
+  while (connected && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+    connected = HasClientConnections(server.channelz_id);
+  }
+  Log(connected ? LogLevel::kWarning : LogLevel::kInfo,
+      connected ? "clients still connected at the end of the shutdown grace"
+                : "gRPC server drained",
+      {{"waited_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start))}});
 }
 
 void SetServing(grpc::Server& server, bool serving) {

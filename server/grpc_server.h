@@ -60,6 +60,8 @@ struct GrpcServerOptions {
 struct StartedServer {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  // The server's channelz id (0 when unknown): how the drain sees its client connections.
+  intptr_t channelz_id = 0;
 };
 
 // Builds and starts a server hosting `service` (which must outlive it). The health status of
@@ -67,6 +69,12 @@ struct StartedServer {
 // UNAVAILABLE when the address cannot be bound (or the TLS material is unusable).
 absl::StatusOr<StartedServer> StartGrpcServer(const GrpcServerOptions& options,
                                               grpc::Service* service);
+
+// Stops accepting calls, lets the running ones finish until `deadline` (then cancels them), and
+// then waits, also until `deadline`, for the clients to close their connections. A process that
+// exits while a client is still reading the last responses of a stream would reset the
+// connection (the client's window updates reach a closed socket) and the client would lose them.
+void ShutdownGracefully(StartedServer& server, absl::Time deadline);
 
 // Sets the grpc.health.v1 status of kHealthServiceName (readiness). The overall "" status
 // (liveness) stays SERVING from start until the health service is shut down for the drain.

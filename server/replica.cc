@@ -240,10 +240,7 @@ void Replica::Drain() {
   // Followers of the feed end at once with where to resume, so they move to another replica
   // instead of holding the drain open until the grace period runs out.
   if (event_feed_ != nullptr) event_feed_->CloseSubscriptions();
-  if (server_.server != nullptr) {
-    server_.server->Shutdown(std::chrono::system_clock::now() +
-                             absl::ToChronoSeconds(config_.shutdown_grace));
-  }
+  ShutdownGracefully(server_, absl::Now() + config_.shutdown_grace);
   if (workers_ != nullptr) workers_->Shutdown();
   if (dispatcher_ != nullptr) dispatcher_->Stop();
   if (sweeper_ != nullptr) sweeper_->Stop();

@@ -140,6 +140,9 @@ TEST(Drain, SigtermLetsARunningBulkInviteFinishAndExitsZero) {
   EXPECT_EQ(results, kAddresses);
   terminator.join();
   EXPECT_EQ(exit_code, 0) << server->Log();
+  // The process waited for this client to read the stream's end and leave, rather than exiting
+  // under it (which resets the connection and loses responses the client has not read yet).
+  EXPECT_THAT(server->Log(), ::testing::HasSubstr("gRPC server drained")) << server->Log();
 }
 
 TEST(Drain, AStalledStreamIsCutCleanlyAtTheGraceAndTheProcessStillExitsZero) {
