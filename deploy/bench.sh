@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (not tests): every figure of issue 10 next to its limit, measured in ONE run on this
+# Benchmarks (not tests): every figure next to its limit, measured in ONE run on this
 # machine, as ratios. Run it on a quiet machine: the service, the load generator and the database
 # share the same cores, so other work on the machine lowers (and blurs) every figure.
 #
@@ -17,7 +17,7 @@
 # growth per stream. Results: a table on stdout and $RESULTS (JSON lines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-deploy/install-deps.sh
+deploy/install-deps.sh test
 BUILD_DIR=${BUILD_DIR:-build}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}

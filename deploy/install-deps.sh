@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages the build, the tests and local runs need.
+# Installs the Debian 12 packages the build and local runs need (and, with `test`, the tests).
 # Idempotent and quiet when everything is already present.
 set -euo pipefail
 
+# What building and running the service needs (deploy/run-local.sh, the image's build stage;
+# python3 runs the Keycloak stand-in of local runs).
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
@@ -10,16 +12,22 @@ PACKAGES=(
   libgtest-dev libgmock-dev libcurl4-openssl-dev nlohmann-json3-dev libssl-dev
   golang-github-gogo-googleapis-dev
   mariadb-server mariadb-client
-  python3-grpcio python3-aiosmtpd openssl curl
-  # issue 10: libFuzzer targets and their runtime (deploy/test.sh builds them with clang)
-  clang libclang-rt-14-dev
-  # deploy/ checks: promtool (config, rules, rule unit tests), a real Prometheus scraping the
-  # service, and a YAML parser for the Kubernetes/compose manifests.
-  prometheus python3-yaml
-  # The registration page (issue 9): civetweb serves it; the browser tests drive Debian's
-  # chromium headless through chromium-driver with python3-selenium.
-  libcivetweb-dev chromium chromium-driver python3-selenium
+  openssl curl python3
 )
+# What the test command needs on top (deploy/install-deps.sh test): a second gRPC stack and an
+# SMTP sink for the tests, clang for the libFuzzer targets, promtool and a real Prometheus for
+# deploy/'s checks, a YAML parser for the manifests, and a headless browser for the page.
+TEST_PACKAGES=(
+  python3-grpcio python3-aiosmtpd
+  clang libclang-rt-14-dev
+  prometheus python3-yaml
+  chromium chromium-driver python3-selenium
+)
+case "${1:-}" in
+  "") ;;
+  test) PACKAGES+=("${TEST_PACKAGES[@]}") ;;
+  *) echo "usage: deploy/install-deps.sh [test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

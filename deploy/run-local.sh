@@ -20,7 +20,7 @@ ADDR=$INVITATIONS_GRPC_ADDRESS
 local_auth
 local_keycloak
 
-# The registration page (issue 9), served by the service itself: the links in the emails lead
+# The registration page, served by the service itself: the links in the emails lead
 # here. After registering, users are sent to the Keycloak account console unless
 # INVITATIONS_LOGIN_URL says otherwise.
 export INVITATIONS_WEB_ADDRESS=${INVITATIONS_WEB_ADDRESS:-127.0.0.1:8080}
@@ -28,7 +28,7 @@ export INVITATIONS_REGISTRATION_BASE_URL=${INVITATIONS_REGISTRATION_BASE_URL:-ht
 export INVITATIONS_LOGIN_URL=${INVITATIONS_LOGIN_URL:-$INVITATIONS_KEYCLOAK_URL/realms/${INVITATIONS_KEYCLOAK_REALM:-securelink}/account/}
 WEB_NOTE="Registration page: $INVITATIONS_REGISTRATION_BASE_URL?token=… — open the link in the newest
   .eml file under $INVITATIONS_MAIL_DIR in a browser; deploy/invitation-link.sh [ADDRESS] prints it."
-# Prometheus metrics (issue 8); a second instance needs its own port (or 0 for a free one).
+# Prometheus metrics; a second instance needs its own port (or 0 for a free one).
 export INVITATIONS_METRICS_ADDRESS=${INVITATIONS_METRICS_ADDRESS:-127.0.0.1:9464}
 WEB_NOTE="$WEB_NOTE
   Metrics: curl -s http://$INVITATIONS_METRICS_ADDRESS/metrics"

@@ -12,10 +12,10 @@
 # (tests/sanitizers/tsan_{absl,grpc}_annotations.cc) that tells TSan about absl::Mutex/CondVar and
 # about completion-queue tags moving between gRPC's threads; tests/sanitizers/tsan.supp names only
 # those libraries. With both, the whole suite below runs clean (BUILD_NOTES.md "Sanitizers").
-# Takes ~2-3x the time of deploy/test.sh per sanitizer on 2 cores (BUILD_NOTES.md, issue 10).
+# Takes ~2-3x the time of deploy/test.sh per sanitizer on 2 cores (BUILD_NOTES.md "Sanitizers").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-deploy/install-deps.sh
+deploy/install-deps.sh test
 
 kinds=(address)
 case "${1:-}" in

@@ -10,14 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-deploy/install-deps.sh
+deploy/install-deps.sh test
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=${CMAKE_BUILD_TYPE:-RelWithDebInfo} >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)"
 # Two at a time: each integration binary runs its own MariaDB on the same 2 cores.
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j 2 "$@"
 
-# --- issue 10: fuzzing, sanitizers ---
+# --- fuzzing, sanitizers ---
 # The libFuzzer targets (tests/fuzz) in their own clang build of the domain and auth libraries:
 # each replays its committed corpus and regression inputs, then fuzzes FUZZ_SECONDS (12 s) more.
 # FUZZ=0 skips this (~60 s, plus ~2 min to build the first time).

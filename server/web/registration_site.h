@@ -1,4 +1,4 @@
-// The registration page (issue 9): GET /register?token=… shows the invitation and the form,
+// The registration page: GET /register?token=… shows the invitation and the form,
 // POST /register accepts it through the same InvitationService calls as the
 // ValidateInvitationToken and AcceptInvitation RPCs. Blocking service calls run on the shared
 // WorkerPool; overload is a 503 page, a client over the token-RPC rate limit a 429 page.

@@ -226,6 +226,13 @@ int ServerProcess::Terminate(absl::Duration timeout) {
   kill(pid_, SIGTERM);
   const int code = WaitForExit(pid_, timeout);
   pid_ = -1;
+  if (code != 0) {
+    // Whatever ended it badly (a sanitizer's report, a crash) is in its log: show it with the
+    // failing test, since the temporary log file is gone once the test binary exits.
+    const std::string log = Log();
+    std::fprintf(stderr, "invitation_server on port %d exited with %d; its log ends:\n%s\n", port_,
+                 code, log.substr(log.size() > 20000 ? log.size() - 20000 : 0).c_str());
+  }
   return code;
 }
 

@@ -1,4 +1,4 @@
-// BulkInvite (SPEC §3, issue 4) over real gRPC against a real MariaDB: outcomes per address in
+// BulkInvite (SPEC §3) over real gRPC against a real MariaDB: outcomes per address in
 // input order, one summary that adds up, chunked atomic writes, flow control and cancellation.
 #include <grpcpp/grpcpp.h>
 

@@ -1,4 +1,4 @@
-// The transactional email outbox (SPEC §4, issue 5) end to end: a real MariaDB, real gRPC and a
+// The transactional email outbox (SPEC §4) end to end: a real MariaDB, real gRPC and a
 // real SMTP server (aiosmtpd), with dispatchers wired as main.cc wires them.
 #include <grpcpp/grpcpp.h>
 

@@ -1,4 +1,4 @@
-// Issue 10 "Faults" not covered elsewhere, against real server processes and a real MariaDB:
+// Faults not covered elsewhere, against real server processes and a real MariaDB:
 // a server SIGKILLed in the middle of a bulk, three replicas racing on the same addresses, a
 // database that stalls on a row lock, and MariaDB SIGKILLed under load.
 // Already covered elsewhere: SMTP down (email_outbox_test SmtpOutageDelaysMailButLosesNone),

@@ -1,4 +1,4 @@
-// Helpers for the operations tests (issue 8): the /metrics page over real HTTP and its samples,
+// Helpers for the operations tests: the /metrics page over real HTTP and its samples,
 // and the server's JSON log lines.
 #ifndef SECURELINK_TESTS_OPS_OPS_SUPPORT_H_
 #define SECURELINK_TESTS_OPS_OPS_SUPPORT_H_

@@ -1,4 +1,4 @@
-"""The registration page in a real browser (issue 9): Debian's chromium driven headless by
+"""The registration page in a real browser: Debian's chromium driven headless by
 python3-selenium through chromium-driver, against the real invitation_server, MariaDB, the .eml
 mail path and the Keycloak stand-in. The invitee's whole journey, each dead-link page, Keycloak's
 password policy, a mismatched confirmation, a cross-site form post, and escaping.

@@ -1,4 +1,4 @@
-"""The registration page at the HTTP level (issue 9), against the real invitation_server, MariaDB
+"""The registration page at the HTTP level, against the real invitation_server, MariaDB
 and the Keycloak stand-in: the security headers on every response, CSRF and Origin refusals,
 escaping, each dead-link page, link scanners, the rate limit (also behind a trusted proxy),
 overload (503), and that no token reaches the log.
