@@ -25,7 +25,7 @@
 #include "server/domain/clock.h"
 #include "server/domain/invitation.h"
 #include "server/keycloak/identity_provider.h"
-#include "server/periodic_task.h"
+#include "server/util/periodic_task.h"
 #include "storage/invitation_store.h"
 
 namespace securelink::invitations {

@@ -7,7 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/domain/clock.h"
-#include "server/periodic_task.h"
+#include "server/util/periodic_task.h"
 #include "storage/invitation_store.h"
 
 namespace securelink::invitations {

@@ -11,7 +11,7 @@
 #include "server/domain/clock.h"
 #include "server/keycloak/identity_provider.h"
 #include "server/metrics/metrics.h"
-#include "server/periodic_task.h"
+#include "server/util/periodic_task.h"
 #include "storage/invitation_store.h"
 #include "storage/outbox_store.h"
 #include "storage/query_observer.h"

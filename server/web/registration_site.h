@@ -13,7 +13,7 @@
 #include "server/rate_limiter.h"
 #include "server/web/http.h"
 #include "server/web/web_pages.h"
-#include "server/worker_pool.h"
+#include "server/util/worker_pool.h"
 
 namespace securelink::invitations::web {
 

@@ -25,7 +25,7 @@
 #include "absl/strings/str_join.h"
 #include "server/util/log.h"
 #include "server/web/http_wire.h"
-#include "server/worker_pool.h"
+#include "server/util/worker_pool.h"
 
 namespace securelink::invitations::web {
 namespace {

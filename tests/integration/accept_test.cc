@@ -45,7 +45,9 @@ class AcceptTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_NE(env_, nullptr);
-    if (!env_->standin().running()) ASSERT_THAT(env_->standin().StartAgain(), IsOk());
+    if (!env_->standin().running()) {
+      ASSERT_THAT(env_->standin().StartAgain(), IsOk());
+    }
     ASSERT_THAT(env_->standin().ClearFaults(), IsOk());
   }
 
@@ -398,7 +400,9 @@ class AcceptResilienceZ : public ::testing::Test {
     ASSERT_THAT(env_->standin().ClearFaults(), IsOk());
   }
   void TearDown() override {
-    if (!SharedMariaDb().running()) EXPECT_THAT(SharedMariaDb().StartAgain(), IsOk());
+    if (!SharedMariaDb().running()) {
+      EXPECT_THAT(SharedMariaDb().StartAgain(), IsOk());
+    }
   }
 
   // Accepts `token` on another thread while the stand-in holds the Keycloak request matching

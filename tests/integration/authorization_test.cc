@@ -457,7 +457,9 @@ TEST_F(AuthorizationTest, ByIdMatrix) {
         req.set_reason("authorization matrix");
         pb::RevokeInvitationResponse resp;
         s = stub().RevokeInvitation(As(c.who).get(), req, &resp);
-        if (s.ok()) EXPECT_EQ(resp.invitation().state(), pb::INVITATION_STATE_REVOKED);
+        if (s.ok()) {
+          EXPECT_EQ(resp.invitation().state(), pb::INVITATION_STATE_REVOKED);
+        }
         break;
       }
     }
@@ -698,8 +700,12 @@ TEST_F(AuthorizationTest, TheEventFeedShowsOnlyWhatTheCallerMaySeeAndNamesTheAct
     EXPECT_EQ(created.count(mine), c.visible_tenants.count(a));
     EXPECT_EQ(created.count(in_b.id()), c.visible_tenants.count(b));
     EXPECT_EQ(created.count(global.id()), c.visible_tenants.count(""));
-    if (created.count(mine)) EXPECT_EQ(created[mine].actor(), Subject(Who::kTenantAdmin));
-    if (created.count(in_b.id())) EXPECT_EQ(created[in_b.id()].actor(), Subject(Who::kSuperAdmin));
+    if (created.count(mine)) {
+      EXPECT_EQ(created[mine].actor(), Subject(Who::kTenantAdmin));
+    }
+    if (created.count(in_b.id())) {
+      EXPECT_EQ(created[in_b.id()].actor(), Subject(Who::kSuperAdmin));
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-// BulkInvite's request read straight from the wire (server/bulk_invite_wire.h, SPEC §10): for
+// BulkInvite's request read straight from the wire (server/grpc/bulk_invite_wire.h, SPEC §10): for
 // every valid request exactly what parsing the generated message gives, at most one list element
 // past the maximum, and INVALID_ARGUMENT for what the generated parser would refuse or keep as
 // unknown. Then over real gRPC against a real MariaDB: hand-made wire bytes get those answers,
@@ -17,9 +17,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "securelink/invitations/v1/invitation_service.pb.h"
-#include "server/bulk_invite_wire.h"
+#include "server/grpc/bulk_invite_wire.h"
 #include "server/domain/errors.h"
-#include "server/proto_convert.h"
+#include "server/grpc/proto_convert.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
 

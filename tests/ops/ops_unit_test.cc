@@ -12,7 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/health_monitor.h"
+#include "server/runtime/health_monitor.h"
 #include "server/metrics/metrics.h"
 #include "server/util/log.h"
 #include "tests/client/e2e_support.h"

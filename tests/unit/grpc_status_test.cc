@@ -1,5 +1,5 @@
 // The one absl → gRPC status mapping carries reasons and field violations as google.rpc details.
-#include "server/grpc_status.h"
+#include "server/grpc/grpc_status.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -1,5 +1,5 @@
 // The worker pool bounds queued work and refuses the excess at once.
-#include "server/worker_pool.h"
+#include "server/util/worker_pool.h"
 
 #include <atomic>
 

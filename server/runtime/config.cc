@@ -1,4 +1,4 @@
-#include "server/config.h"
+#include "server/runtime/config.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -213,7 +213,7 @@ const absl::flat_hash_map<std::string, std::string>& EnvNameExceptions() {
 }
 
 bool IsOurFlag(const absl::CommandLineFlag& flag) {
-  return absl::EndsWith(flag.Filename(), "server/config.cc");
+  return absl::EndsWith(flag.Filename(), "server/runtime/config.cc");
 }
 
 std::string EnvNameOf(absl::string_view flag) {
@@ -588,7 +588,7 @@ void ParseFlagsWithEnvironment(int argc, char** argv) {
   // --help lists the flags defined here (absl's default shows only those of main's file).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "server/config.cc");
+    return absl::EndsWith(file, "server/runtime/config.cc");
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
   absl::SetFlagsUsageConfig(usage);

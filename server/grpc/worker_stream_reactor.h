@@ -1,8 +1,8 @@
 // The plumbing the server-streaming RPCs share: a write reactor whose blocking work runs on the
 // WorkerPool, that writes one message at a time, ends exactly once however cancellation, worker
 // tasks and gRPC's reactions interleave, and deletes itself once nothing refers to it.
-#ifndef SECURELINK_SERVER_WORKER_STREAM_REACTOR_H_
-#define SECURELINK_SERVER_WORKER_STREAM_REACTOR_H_
+#ifndef SECURELINK_SERVER_GRPC_WORKER_STREAM_REACTOR_H_
+#define SECURELINK_SERVER_GRPC_WORKER_STREAM_REACTOR_H_
 
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_callback.h>
@@ -15,7 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "server/worker_pool.h"
+#include "server/util/worker_pool.h"
 
 namespace securelink::invitations {
 
@@ -204,4 +204,4 @@ class WorkerStreamReactor : public grpc::ServerWriteReactor<Response> {
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_WORKER_STREAM_REACTOR_H_
+#endif  // SECURELINK_SERVER_GRPC_WORKER_STREAM_REACTOR_H_

@@ -1,4 +1,4 @@
-#include "server/grpc_bulk_invite.h"
+#include "server/grpc/grpc_bulk_invite.h"
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/proto_utils.h>
@@ -11,12 +11,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "securelink/invitations/v1/invitation_service.pb.h"
-#include "server/bulk_invite_wire.h"
-#include "server/grpc_status.h"
-#include "server/proto_convert.h"
-#include "server/rpc_interceptor.h"
+#include "server/grpc/bulk_invite_wire.h"
+#include "server/grpc/grpc_status.h"
+#include "server/grpc/proto_convert.h"
+#include "server/grpc/rpc_interceptor.h"
 #include "server/util/status_macros.h"
-#include "server/worker_stream_reactor.h"
+#include "server/grpc/worker_stream_reactor.h"
 
 namespace securelink::invitations {
 namespace {

@@ -1,13 +1,13 @@
-#include "server/grpc_invitation_service.h"
+#include "server/grpc/grpc_invitation_service.h"
 
 #include <chrono>
 
-#include "server/grpc_bulk_invite.h"
-#include "server/grpc_watch_events.h"
+#include "server/grpc/grpc_bulk_invite.h"
+#include "server/grpc/grpc_watch_events.h"
 #include "server/domain/errors.h"
-#include "server/grpc_status.h"
-#include "server/proto_convert.h"
-#include "server/rpc_interceptor.h"
+#include "server/grpc/grpc_status.h"
+#include "server/grpc/proto_convert.h"
+#include "server/grpc/rpc_interceptor.h"
 #include "server/util/status_macros.h"
 
 namespace securelink::invitations {

@@ -1,7 +1,7 @@
 // Decides what grpc.health.v1 says about the service (SPEC §7): SERVING only while the database
 // answers and the process is not draining. A background thread probes the database.
-#ifndef SECURELINK_SERVER_HEALTH_MONITOR_H_
-#define SECURELINK_SERVER_HEALTH_MONITOR_H_
+#ifndef SECURELINK_SERVER_RUNTIME_HEALTH_MONITOR_H_
+#define SECURELINK_SERVER_RUNTIME_HEALTH_MONITOR_H_
 
 #include <functional>
 #include <string>
@@ -64,4 +64,4 @@ class HealthMonitor {
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_HEALTH_MONITOR_H_
+#endif  // SECURELINK_SERVER_RUNTIME_HEALTH_MONITOR_H_

@@ -2,8 +2,8 @@
 // BulkInvite handler. Unlike parsing the generated message it keeps no more of an email list than
 // BulkInviter::Plan looks at, so a 4 MiB list of empty strings costs what --bulk_max_addresses
 // allows rather than two million strings (SPEC §10). Knows protobuf's wire format, not gRPC.
-#ifndef SECURELINK_SERVER_BULK_INVITE_WIRE_H_
-#define SECURELINK_SERVER_BULK_INVITE_WIRE_H_
+#ifndef SECURELINK_SERVER_GRPC_BULK_INVITE_WIRE_H_
+#define SECURELINK_SERVER_GRPC_BULK_INVITE_WIRE_H_
 
 #include <google/protobuf/io/zero_copy_stream.h>
 
@@ -30,4 +30,4 @@ absl::StatusOr<BulkInviteInput> ReadBulkInviteRequest(
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_BULK_INVITE_WIRE_H_
+#endif  // SECURELINK_SERVER_GRPC_BULK_INVITE_WIRE_H_

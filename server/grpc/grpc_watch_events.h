@@ -3,8 +3,8 @@
 // Memory per stream is bounded by one page; a live stream that falls out of the buffer ends with
 // ABORTED naming the position to resume from. A stream lives no longer than the token it was
 // opened with, and each caller holds a bounded number of them (SPEC §10).
-#ifndef SECURELINK_SERVER_GRPC_WATCH_EVENTS_H_
-#define SECURELINK_SERVER_GRPC_WATCH_EVENTS_H_
+#ifndef SECURELINK_SERVER_GRPC_GRPC_WATCH_EVENTS_H_
+#define SECURELINK_SERVER_GRPC_GRPC_WATCH_EVENTS_H_
 
 #include <grpcpp/support/server_callback.h>
 
@@ -20,7 +20,7 @@
 #include "securelink/invitations/v1/invitation_service.pb.h"
 #include "server/event_feed.h"
 #include "server/invitation_service.h"
-#include "server/worker_pool.h"
+#include "server/util/worker_pool.h"
 
 namespace grpc {
 class CallbackServerContext;
@@ -91,4 +91,4 @@ grpc::ServerWriteReactor<v1::WatchInvitationEventsResponse>* StartWatchInvitatio
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_GRPC_WATCH_EVENTS_H_
+#endif  // SECURELINK_SERVER_GRPC_GRPC_WATCH_EVENTS_H_

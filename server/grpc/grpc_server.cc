@@ -1,4 +1,4 @@
-#include "server/grpc_server.h"
+#include "server/grpc/grpc_server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -19,7 +19,7 @@
 #include "nlohmann/json.hpp"
 #include "securelink/invitations/v1/invitation_service.grpc.pb.h"
 #include "server/metrics/metrics.h"
-#include "server/rpc_interceptor.h"
+#include "server/grpc/rpc_interceptor.h"
 #include "server/util/log.h"
 
 namespace securelink::invitations {

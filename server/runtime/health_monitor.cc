@@ -1,4 +1,4 @@
-#include "server/health_monitor.h"
+#include "server/runtime/health_monitor.h"
 
 #include "server/util/log.h"
 

@@ -1,7 +1,7 @@
 // Thin gRPC callback handlers: parse the request, hand the blocking work to the worker pool,
 // call the domain service, convert the result. Nothing here blocks a gRPC thread.
-#ifndef SECURELINK_SERVER_GRPC_INVITATION_SERVICE_H_
-#define SECURELINK_SERVER_GRPC_INVITATION_SERVICE_H_
+#ifndef SECURELINK_SERVER_GRPC_GRPC_INVITATION_SERVICE_H_
+#define SECURELINK_SERVER_GRPC_GRPC_INVITATION_SERVICE_H_
 
 #include <functional>
 
@@ -10,10 +10,10 @@
 #include "server/authenticator.h"
 #include "server/bulk_invite.h"
 #include "server/event_feed.h"
-#include "server/grpc_watch_events.h"
+#include "server/grpc/grpc_watch_events.h"
 #include "server/invitation_service.h"
 #include "server/rate_limiter.h"
-#include "server/worker_pool.h"
+#include "server/util/worker_pool.h"
 
 namespace securelink::invitations {
 
@@ -101,4 +101,4 @@ class GrpcInvitationService final
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_GRPC_INVITATION_SERVICE_H_
+#endif  // SECURELINK_SERVER_GRPC_GRPC_INVITATION_SERVICE_H_

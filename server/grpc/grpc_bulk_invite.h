@@ -1,8 +1,8 @@
 // The BulkInvite server-streaming reactor: results stream in input order as chunks are decided
 // on the worker pool, at most a couple of chunks ahead of the reader (flow control), and the
 // work stops when the client cancels or the deadline passes.
-#ifndef SECURELINK_SERVER_GRPC_BULK_INVITE_H_
-#define SECURELINK_SERVER_GRPC_BULK_INVITE_H_
+#ifndef SECURELINK_SERVER_GRPC_GRPC_BULK_INVITE_H_
+#define SECURELINK_SERVER_GRPC_GRPC_BULK_INVITE_H_
 
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/bulk_invite.h"
-#include "server/worker_pool.h"
+#include "server/util/worker_pool.h"
 
 namespace grpc {
 class CallbackServerContext;
@@ -34,4 +34,4 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* StartBulkInvite(
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_GRPC_BULK_INVITE_H_
+#endif  // SECURELINK_SERVER_GRPC_GRPC_BULK_INVITE_H_

@@ -1,7 +1,7 @@
 // A fixed set of threads with a bounded queue for blocking (database) work, so gRPC's callback
 // threads never block, and overload is refused at once instead of queued without bound.
-#ifndef SECURELINK_SERVER_WORKER_POOL_H_
-#define SECURELINK_SERVER_WORKER_POOL_H_
+#ifndef SECURELINK_SERVER_UTIL_WORKER_POOL_H_
+#define SECURELINK_SERVER_UTIL_WORKER_POOL_H_
 
 #include <deque>
 #include <functional>
@@ -61,4 +61,4 @@ class WorkerPool {
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_WORKER_POOL_H_
+#endif  // SECURELINK_SERVER_UTIL_WORKER_POOL_H_

@@ -1,7 +1,7 @@
 // Starts a gRPC server for the invitation service with server reflection and grpc.health.v1,
 // and with every transport limit set explicitly in one place (SPEC §9, STYLE "resource limits").
-#ifndef SECURELINK_SERVER_GRPC_SERVER_H_
-#define SECURELINK_SERVER_GRPC_SERVER_H_
+#ifndef SECURELINK_SERVER_GRPC_GRPC_SERVER_H_
+#define SECURELINK_SERVER_GRPC_GRPC_SERVER_H_
 
 #include <grpcpp/server.h>
 
@@ -82,4 +82,4 @@ void SetServing(grpc::Server& server, bool serving);
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_GRPC_SERVER_H_
+#endif  // SECURELINK_SERVER_GRPC_GRPC_SERVER_H_

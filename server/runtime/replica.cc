@@ -1,4 +1,4 @@
-#include "server/replica.h"
+#include "server/runtime/replica.h"
 
 #include <chrono>
 

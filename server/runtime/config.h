@@ -1,8 +1,8 @@
 // The one config struct: the replica's settings, composed of the components' own Options structs
 // so that each default is written once, beside the component that uses it. Built from flags whose
 // environment twins (SPEC §7, INVITATIONS_<NAME>) are applied first; the command line wins.
-#ifndef SECURELINK_SERVER_CONFIG_H_
-#define SECURELINK_SERVER_CONFIG_H_
+#ifndef SECURELINK_SERVER_RUNTIME_CONFIG_H_
+#define SECURELINK_SERVER_RUNTIME_CONFIG_H_
 
 #include <string>
 
@@ -14,9 +14,9 @@
 #include "server/email_dispatcher.h"
 #include "server/event_feed.h"
 #include "server/expiry_sweeper.h"
-#include "server/grpc_invitation_service.h"
-#include "server/grpc_server.h"
-#include "server/health_monitor.h"
+#include "server/grpc/grpc_invitation_service.h"
+#include "server/grpc/grpc_server.h"
+#include "server/runtime/health_monitor.h"
 #include "server/invitation_service.h"
 #include "server/keycloak/keycloak_admin_client.h"
 #include "server/mail/smtp_mail_sender.h"
@@ -25,7 +25,7 @@
 #include "server/util/log.h"
 #include "server/web/registration_site.h"
 #include "server/web/web_server.h"
-#include "server/worker_pool.h"
+#include "server/util/worker_pool.h"
 #include "storage/connection_pool.h"
 #include "storage/mysql_uri.h"
 
@@ -81,4 +81,4 @@ absl::StatusOr<ServerConfig> ConfigFromFlags();
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_CONFIG_H_
+#endif  // SECURELINK_SERVER_RUNTIME_CONFIG_H_

@@ -1,7 +1,7 @@
 // One running replica of the service: every part main wires, built in dependency order by
 // Start and stopped in the order a drain needs by Drain (or the destructor).
-#ifndef SECURELINK_SERVER_REPLICA_H_
-#define SECURELINK_SERVER_REPLICA_H_
+#ifndef SECURELINK_SERVER_RUNTIME_REPLICA_H_
+#define SECURELINK_SERVER_RUNTIME_REPLICA_H_
 
 #include <memory>
 #include <optional>
@@ -10,15 +10,15 @@
 #include "server/accept_saga.h"
 #include "server/authenticator.h"
 #include "server/bulk_invite.h"
-#include "server/config.h"
+#include "server/runtime/config.h"
 #include "server/domain/clock.h"
 #include "server/domain/token.h"
 #include "server/email_dispatcher.h"
 #include "server/event_feed.h"
 #include "server/expiry_sweeper.h"
-#include "server/grpc_invitation_service.h"
-#include "server/grpc_server.h"
-#include "server/health_monitor.h"
+#include "server/grpc/grpc_invitation_service.h"
+#include "server/grpc/grpc_server.h"
+#include "server/runtime/health_monitor.h"
 #include "server/invitation_service.h"
 #include "server/keycloak/keycloak_admin_client.h"
 #include "server/mail/mail_sender.h"
@@ -27,7 +27,7 @@
 #include "server/rate_limiter.h"
 #include "server/web/registration_site.h"
 #include "server/web/web_server.h"
-#include "server/worker_pool.h"
+#include "server/util/worker_pool.h"
 #include "storage/connection_pool.h"
 #include "storage/mysql_event_store.h"
 #include "storage/mysql_invitation_store.h"
@@ -105,4 +105,4 @@ class Replica {
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_REPLICA_H_
+#endif  // SECURELINK_SERVER_RUNTIME_REPLICA_H_

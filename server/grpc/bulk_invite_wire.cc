@@ -1,4 +1,4 @@
-#include "server/bulk_invite_wire.h"
+#include "server/grpc/bulk_invite_wire.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/stubs/common.h>
@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "securelink/invitations/v1/invitation_service.pb.h"
 #include "server/domain/errors.h"
-#include "server/proto_convert.h"
+#include "server/grpc/proto_convert.h"
 #include "server/util/status_macros.h"
 
 namespace securelink::invitations {

@@ -1,4 +1,4 @@
-#include "server/grpc_watch_events.h"
+#include "server/grpc/grpc_watch_events.h"
 
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
@@ -12,10 +12,10 @@
 #include "server/auth/authorization.h"
 #include "server/domain/errors.h"
 #include "server/domain/validation.h"
-#include "server/grpc_status.h"
-#include "server/proto_convert.h"
+#include "server/grpc/grpc_status.h"
+#include "server/grpc/proto_convert.h"
 #include "server/util/status_macros.h"
-#include "server/worker_stream_reactor.h"
+#include "server/grpc/worker_stream_reactor.h"
 
 namespace securelink::invitations {
 namespace {

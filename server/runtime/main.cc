@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "server/config.h"
-#include "server/replica.h"
+#include "server/runtime/config.h"
+#include "server/runtime/replica.h"
 #include "server/util/log.h"
 
 namespace si = securelink::invitations;

@@ -1,7 +1,7 @@
 // A background loop on a thread of its own: the task runs at Start and then every interval until
 // Stop. The one home of the loop the sweeper, the accept recoverer and the outbox sampler share.
-#ifndef SECURELINK_SERVER_PERIODIC_TASK_H_
-#define SECURELINK_SERVER_PERIODIC_TASK_H_
+#ifndef SECURELINK_SERVER_UTIL_PERIODIC_TASK_H_
+#define SECURELINK_SERVER_UTIL_PERIODIC_TASK_H_
 
 #include <functional>
 #include <thread>
@@ -52,4 +52,4 @@ class PeriodicTask {
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_PERIODIC_TASK_H_
+#endif  // SECURELINK_SERVER_UTIL_PERIODIC_TASK_H_

@@ -1,4 +1,4 @@
-#include "server/worker_pool.h"
+#include "server/util/worker_pool.h"
 
 #include "absl/strings/str_cat.h"
 

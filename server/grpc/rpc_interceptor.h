@@ -2,8 +2,8 @@
 // metrics of every call (unary and streaming alike) and writes one JSON log line per call
 // (method, code, latency, peer, caller `sub`). Never a request or response body: the token RPCs
 // carry registration tokens and passwords.
-#ifndef SECURELINK_SERVER_RPC_INTERCEPTOR_H_
-#define SECURELINK_SERVER_RPC_INTERCEPTOR_H_
+#ifndef SECURELINK_SERVER_GRPC_RPC_INTERCEPTOR_H_
+#define SECURELINK_SERVER_GRPC_RPC_INTERCEPTOR_H_
 
 #include <grpcpp/support/server_interceptor.h>
 
@@ -32,4 +32,4 @@ void NoteBulkOutcomes(const grpc::ServerContextBase* ctx, int created, int skipp
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_RPC_INTERCEPTOR_H_
+#endif  // SECURELINK_SERVER_GRPC_RPC_INTERCEPTOR_H_

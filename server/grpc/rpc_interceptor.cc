@@ -1,4 +1,4 @@
-#include "server/rpc_interceptor.h"
+#include "server/grpc/rpc_interceptor.h"
 
 #include <grpcpp/grpcpp.h>
 #include <prometheus/counter.h>

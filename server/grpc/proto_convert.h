@@ -1,6 +1,6 @@
 // Conversions between the API's protobuf messages and the domain's plain types.
-#ifndef SECURELINK_SERVER_PROTO_CONVERT_H_
-#define SECURELINK_SERVER_PROTO_CONVERT_H_
+#ifndef SECURELINK_SERVER_GRPC_PROTO_CONVERT_H_
+#define SECURELINK_SERVER_GRPC_PROTO_CONVERT_H_
 
 #include <optional>
 
@@ -31,4 +31,4 @@ std::optional<absl::Duration> FromProto(bool has, const google::protobuf::Durati
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_PROTO_CONVERT_H_
+#endif  // SECURELINK_SERVER_GRPC_PROTO_CONVERT_H_

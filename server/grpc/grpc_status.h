@@ -1,7 +1,7 @@
 // The one place an absl::Status becomes a grpc::Status: same code and message, plus a
 // google.rpc.Status in the details carrying ErrorInfo (reason) and BadRequest (fields).
-#ifndef SECURELINK_SERVER_GRPC_STATUS_H_
-#define SECURELINK_SERVER_GRPC_STATUS_H_
+#ifndef SECURELINK_SERVER_GRPC_GRPC_STATUS_H_
+#define SECURELINK_SERVER_GRPC_GRPC_STATUS_H_
 
 #include <grpcpp/support/status.h>
 
@@ -16,4 +16,4 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace securelink::invitations
 
-#endif  // SECURELINK_SERVER_GRPC_STATUS_H_
+#endif  // SECURELINK_SERVER_GRPC_GRPC_STATUS_H_
