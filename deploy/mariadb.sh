@@ -19,6 +19,8 @@ READY_TIMEOUT_S=30
 STOP_TIMEOUT_S=120
 # Debian puts the server outside a non-root PATH.
 MARIADBD=/usr/sbin/mariadbd
+# The settings, shared with the tests' servers.
+CNF_TEMPLATE=$(dirname "$(realpath "$0")")/mariadb.cnf.in
 
 die() { echo "mariadb.sh: $*" >&2; exit 1; }
 
@@ -46,37 +48,8 @@ configured_port() {
 }
 
 write_config() {
-  # Same settings as tests/support/mariadb_server.cc. --defaults-file skips Debian's
-  # /etc/mysql, so its utf8mb4 defaults are repeated here (the compiled-in default is latin1).
-  # tmpdir is private because every mariadbd deletes all "#sql*" files in its tmpdir when it
-  # starts: with a shared /tmp, starting any other server would destroy this one's temporary
-  # tables.
   mkdir -p "$DIR/tmp"
-  cat >"$DIR/my.cnf" <<EOF
-# Written by deploy/mariadb.sh; rewritten on every start.
-[mysqld]
-user=root
-datadir=$DIR/data
-tmpdir=$DIR/tmp
-socket=$DIR/mysqld.sock
-pid-file=$DIR/mariadbd.pid
-port=$PORT
-bind-address=127.0.0.1
-skip-name-resolve
-innodb_buffer_pool_size=64M
-max_connections=500
-skip-log-bin
-innodb_flush_log_at_trx_commit=1
-log-error=$DIR/mariadbd.err
-character-set-server=utf8mb4
-collation-server=utf8mb4_general_ci
-
-[client]
-socket=$DIR/mysqld.sock
-port=$PORT
-user=root
-default-character-set=utf8mb4
-EOF
+  sed -e "s|\$DIR|$DIR|g" -e "s|\$PORT|$PORT|g" "$CNF_TEMPLATE" >"$DIR/my.cnf"
 }
 
 cmd_start() {

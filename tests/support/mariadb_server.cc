@@ -530,40 +530,15 @@ extendedKeyUsage = clientAuth
 }
 
 absl::Status MariaDbServer::WriteConfig() const {
-  // Only the settings that differ from a packaged server matter here: the paths and port that make
-  // this server private, user=root (mariadbd refuses root otherwise), durable commits so that
-  // Kill() tests crash recovery honestly, and Debian's utf8mb4 defaults, which --defaults-file
-  // would otherwise skip (the compiled-in default is latin1).
-  //
-  // tmpdir must be private too: every mariadbd deletes all "#sql*" files in its tmpdir when it
-  // starts, so servers sharing /tmp destroy each other's temporary tables (seen as
-  // mariadb-install-db failing or crashing when several tests start at once).
-  constexpr absl::string_view kTemplate = R"(# Written by securelink::testing::MariaDbServer.
-[mysqld]
-user=root
-datadir=$DIR/data
-tmpdir=$DIR/tmp
-socket=$DIR/mysqld.sock
-pid-file=$DIR/mariadbd.pid
-log-error=$DIR/mariadbd.err
-port=$PORT
-bind-address=127.0.0.1
-skip-name-resolve
-innodb_buffer_pool_size=64M
-max_connections=500
-skip-log-bin
-innodb_flush_log_at_trx_commit=1
-character-set-server=utf8mb4
-collation-server=utf8mb4_general_ci
-
-[client]
-socket=$DIR/mysqld.sock
-port=$PORT
-user=root
-default-character-set=utf8mb4
-)";
+  // deploy/mariadb.cnf.in says why each setting is there; local runs use the same file.
+  std::ifstream in(MARIADB_CNF_TEMPLATE);
+  std::stringstream template_text;
+  template_text << in.rdbuf();
+  if (!in || template_text.str().empty()) {
+    return absl::InternalError(absl::StrCat("cannot read ", MARIADB_CNF_TEMPLATE));
+  }
   std::string content =
-      absl::StrReplaceAll(kTemplate, {{"$DIR", dir_}, {"$PORT", absl::StrCat(port_)}});
+      absl::StrReplaceAll(template_text.str(), {{"$DIR", dir_}, {"$PORT", absl::StrCat(port_)}});
   if (!tls_.ca_cert.empty()) {
     // ssl_ca also makes the server ask for (and verify) client certificates, which users
     // created REQUIRE X509 must present.
