@@ -578,8 +578,9 @@ void ShareSettings(ServerConfig& c) {
   c.site.registration_base_url = c.service.registration_base_url;
   c.service.roles = c.auth.roles;
   // Request workers and email dispatchers each hold at most one connection at a time; so do the
-  // expiry sweeper and the event feed's thread.
-  c.pool.max_connections = c.workers.threads + c.email.threads + 2;
+  // four background tasks: the expiry sweeper, the event feed's thread, the accept recoverer and
+  // the outbox sampler.
+  c.pool.max_connections = c.workers.threads + c.email.threads + 4;
 }
 
 }  // namespace
@@ -602,9 +603,12 @@ void ParseFlagsWithEnvironment(int argc, char** argv) {
     if (value == nullptr) continue;
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
-      // The value is not echoed: the variable may hold a secret.
-      std::fprintf(stderr, "invitation_server: %s does not parse as --%s: %s\n", env.c_str(),
-                   std::string(name).c_str(), error.c_str());
+      // Neither the value nor Abseil's message (which quotes it) is printed: the variable may
+      // hold a secret set in the wrong place. The default shows the expected form.
+      std::fprintf(stderr,
+                   "invitation_server: %s does not parse as --%s; expected a value like its "
+                   "default %s\n",
+                   env.c_str(), std::string(name).c_str(), flag->DefaultValue().c_str());
       std::exit(2);
     }
   }

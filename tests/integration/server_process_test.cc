@@ -179,6 +179,17 @@ TEST(ServerProcess, BadSettingsAreRefusedByName) {
   }
 }
 
+// A variable may hold something secret by mistake (a password in the wrong variable): the
+// refusal names the variable and the expected form, never the value.
+TEST(ServerProcess, AnEnvironmentValueThatDoesNotParseIsRefusedWithoutEchoingIt) {
+  Process server = Spawn({"INVITATIONS_GRPC_MAX_CONNECTION_AGE=N0tADurati0nPw"});
+  EXPECT_EQ(WaitExit(server.pid, absl::Seconds(30)), 2);
+  const std::string log = ReadFile(server.log_path);
+  EXPECT_THAT(log, ::testing::HasSubstr("INVITATIONS_GRPC_MAX_CONNECTION_AGE"));
+  EXPECT_THAT(log, ::testing::HasSubstr("like its default 30m"));
+  EXPECT_EQ(log.find("N0tADurati0nPw"), std::string::npos) << log;
+}
+
 TEST(ServerProcess, HelpListsEverySettingWithItsDefault) {
   Process server = Spawn({}, {"--help"});
   WaitExit(server.pid, absl::Seconds(30));
