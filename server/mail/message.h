@@ -63,7 +63,7 @@ EmbeddedFiles DefaultTemplateFiles();
 // line and the problem.
 absl::Status ValidateMailTemplates(const MailTemplates& templates);
 
-// Reads subject.txt, body.txt and body.html from `dir` (an operator's --mail_templates_dir) and
+// Reads subject.txt, body.txt and body.html from `dir` (an operator's --mail_template_dir) and
 // validates them as ValidateMailTemplates does. An empty `dir` means the compiled-in defaults. A
 // file missing from an existing `dir` falls back to its default (so an operator may replace only
 // the HTML); a trailing newline of subject.txt is dropped.
