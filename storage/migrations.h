@@ -1,5 +1,5 @@
 // Versioned schema migrations (storage/migrations/NNNN_name.sql, embedded in the binary),
-// applied at start-up under a database-wide lock so replicas starting together are safe.
+// applied at start-up under a cluster-wide lock so replicas starting together are safe.
 #ifndef SECURELINK_STORAGE_MIGRATIONS_H_
 #define SECURELINK_STORAGE_MIGRATIONS_H_
 
@@ -24,11 +24,12 @@ EmbeddedFiles MigrationFiles();
 // The migrations compiled into this binary, in ascending version order.
 const std::vector<Migration>& EmbeddedMigrations();
 
-// Applies every migration newer than the database's recorded version, in order, holding the
-// named lock `securelink_invitations_migrations` so that concurrent callers (replicas) apply
-// each exactly once. Returns the schema version afterwards. A database newer than `migrations`
-// is left as is. UNAVAILABLE when the database is unreachable or the lock is not obtained
-// within `lock_timeout`.
+// Applies every migration newer than the database's recorded version, in order, so that
+// concurrent callers (replicas, on one server or on different nodes of a Galera cluster) apply
+// each exactly once: one holds the lock row `schema_migration_lock`, the others wait for it to
+// finish. Returns the schema version afterwards. A database newer than `migrations` is left as
+// is. UNAVAILABLE when the database is unreachable or another replica holds the lock longer
+// than `lock_timeout`.
 absl::StatusOr<int> ApplyMigrations(ConnectionPool& pool, const std::vector<Migration>& migrations,
                                     absl::Duration lock_timeout = absl::Seconds(60));
 

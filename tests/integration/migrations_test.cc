@@ -47,10 +47,47 @@ TEST(Migrations, ConcurrentReplicasApplyEachVersionExactlyOnce) {
   EXPECT_EQ(*again, latest);
 }
 
+// The lock is a leased row: a replica that died holding it (its lease passed) delays the others
+// by at most the lease, while a live holder makes them wait and then give up UNAVAILABLE.
+TEST(Migrations, AStaleLockIsTakenOverAndALiveOneWaitedFor) {
+  MariaDbServer& db = SharedMariaDb();
+  const std::string database = absl::StrCat("miglock_", getpid());
+  ASSERT_TRUE(db.CreateDatabase(database).ok());
+  absl::StatusOr<invitations::MysqlEndpoint> endpoint = invitations::ParseMysqlUri(db.Uri(database));
+  ASSERT_TRUE(endpoint.ok());
+  invitations::ConnectionPool pool(*endpoint, {});
+  std::vector<invitations::Migration> first = {invitations::EmbeddedMigrations().front()};
+  ASSERT_TRUE(invitations::ApplyMigrations(pool, first).ok());
+
+  ASSERT_TRUE(db.Execute(database,
+                         "UPDATE schema_migration_lock SET owner = 'alive', "
+                         "lease_expire_time = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR")
+                  .ok());
+  absl::StatusOr<int> blocked = invitations::ApplyMigrations(
+      pool, invitations::EmbeddedMigrations(), absl::Milliseconds(600));
+  EXPECT_EQ(blocked.status().code(), absl::StatusCode::kUnavailable) << blocked.status();
+  absl::StatusOr<std::string> version =
+      db.Query(database, "SELECT MAX(version) FROM schema_migrations");
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(std::string(absl::StripAsciiWhitespace(*version)), "1") << "applied under a held lock";
+
+  ASSERT_TRUE(db.Execute(database,
+                         "UPDATE schema_migration_lock SET owner = 'dead', "
+                         "lease_expire_time = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND")
+                  .ok());
+  absl::StatusOr<int> taken_over =
+      invitations::ApplyMigrations(pool, invitations::EmbeddedMigrations());
+  ASSERT_TRUE(taken_over.ok()) << taken_over.status();
+  EXPECT_EQ(*taken_over, invitations::EmbeddedMigrations().back().version);
+  absl::StatusOr<std::string> lock =
+      db.Query(database, "SELECT COALESCE(owner, 'free') FROM schema_migration_lock");
+  ASSERT_TRUE(lock.ok());
+  EXPECT_EQ(std::string(absl::StripAsciiWhitespace(*lock)), "free");
+}
+
 TEST(Migrations, UnreachableDatabaseIsUnavailable) {
   invitations::MysqlEndpoint nowhere;
-  nowhere.host = "127.0.0.1";
-  nowhere.port = PickFreePort();
+  nowhere.hosts = {{"127.0.0.1", PickFreePort()}};
   nowhere.user = "root";
   nowhere.database = "x";
   invitations::ConnectionPoolOptions options;
