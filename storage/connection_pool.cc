@@ -115,6 +115,7 @@ absl::Status CheckTlsSettings(const MysqlEndpoint& endpoint) {
 
 bool IsConnectionError(int code) {
   switch (code) {
+    case kErNodeNotReady:
     case 1040:  // ER_CON_COUNT_ERROR (too many connections)
     case 1053:  // ER_SERVER_SHUTDOWN
     case 1077:  // ER_NORMAL_SHUTDOWN
@@ -159,8 +160,8 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e, absl::string_view what
   return absl::InternalError(absl::StrCat(what, ": database error ", code, " (", e.what(), ")"));
 }
 
-SqlSession::SqlSession(std::unique_ptr<sql::Connection> connection)
-    : connection_(std::move(connection)) {}
+SqlSession::SqlSession(std::unique_ptr<sql::Connection> connection, size_t host_index)
+    : connection_(std::move(connection)), host_index_(host_index) {}
 
 SqlSession::~SqlSession() = default;
 
@@ -186,14 +187,93 @@ ConnectionPool::~ConnectionPool() {
   idle_.clear();
 }
 
-absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectionPool::Connect() const {
+absl::StatusOr<std::unique_ptr<SqlSession>> ConnectionPool::Connect() {
+  const size_t hosts = endpoint_.socket.empty() ? endpoint_.hosts.size() : 1;
+  size_t first;
+  {
+    absl::MutexLock lock(&mu_);
+    first = preferred_host_;
+  }
+  absl::Status failure;
+  for (size_t i = 0; i < hosts; ++i) {
+    const size_t index = (first + i) % hosts;
+    absl::StatusOr<std::unique_ptr<sql::Connection>> c = ConnectTo(index);
+    if (c.ok()) {
+      if (index != first) {
+        absl::MutexLock lock(&mu_);
+        preferred_host_ = index;
+      }
+      return std::make_unique<SqlSession>(*std::move(c), index);
+    }
+    // Anything but "unreachable" (a refused login, TLS this library cannot do) would be the
+    // same on every node.
+    if (!absl::IsUnavailable(c.status())) return c.status();
+    if (failure.ok()) {
+      failure = c.status();
+    } else {
+      failure = absl::UnavailableError(absl::StrCat(failure.message(), "; ", c.status().message()));
+    }
+  }
+  return failure;
+}
+
+void ConnectionPool::HostFailed(size_t index) {
+  const size_t hosts = endpoint_.hosts.size();
+  if (hosts < 2) return;
+  absl::MutexLock lock(&mu_);
+  if (preferred_host_ == index) preferred_host_ = (index + 1) % hosts;
+}
+
+namespace {
+
+// Whether the server is a Galera node that may serve (a synced member of the primary
+// component); OK for a server without Galera (MySQL has no wsrep_on: the query fails). Throws
+// sql::SQLException for connection errors.
+absl::Status CheckGaleraNode(sql::Connection& c, absl::string_view where) {
+  std::unique_ptr<sql::Statement> s(c.createStatement());
+  try {
+    std::unique_ptr<sql::ResultSet> on(s->executeQuery("SELECT @@wsrep_on"));
+    if (!on->next() || on->getInt(1) != 1) return absl::OkStatus();
+  } catch (const sql::SQLException& e) {
+    if (IsConnectionError(e.getErrorCode())) throw;
+    return absl::OkStatus();
+  }
+  std::unique_ptr<sql::ResultSet> rows(s->executeQuery(
+      "SHOW GLOBAL STATUS WHERE Variable_name IN "
+      "('wsrep_ready', 'wsrep_cluster_status', 'wsrep_local_state_comment')"));
+  std::string ready, cluster, state;
+  while (rows->next()) {
+    const std::string name = rows->getString(1);
+    const std::string value = rows->getString(2);
+    if (name == "wsrep_ready") ready = value;
+    if (name == "wsrep_cluster_status") cluster = value;
+    if (name == "wsrep_local_state_comment") state = value;
+  }
+  if (ready == "ON" && cluster == "Primary" && state == "Synced") {
+    // Reads wait until this node has applied what the cluster committed before them.
+    s->execute("SET SESSION wsrep_sync_wait = 1");
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError(absl::StrCat(where, ": the Galera node is not ready (",
+                                             state.empty() ? "state unknown" : state, ", ",
+                                             cluster.empty() ? "no cluster" : cluster,
+                                             " component)"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectionPool::ConnectTo(size_t index) const {
   EnsureThreadRegistered();
   if (endpoint_.tls.mode == MysqlSslMode::kVerifyCa) {
     return absl::FailedPreconditionError(kVerifyCaUnsupported);
   }
   sql::ConnectOptionsMap opts;
+  const std::string where =
+      endpoint_.socket.empty()
+          ? absl::StrCat(endpoint_.hosts[index].host, ":", endpoint_.hosts[index].port)
+          : absl::StrCat("unix:", endpoint_.socket);
   opts["hostName"] = endpoint_.socket.empty()
-                         ? sql::SQLString(absl::StrCat("tcp://", endpoint_.host, ":", endpoint_.port))
+                         ? sql::SQLString(absl::StrCat("tcp://", where))
                          : sql::SQLString(absl::StrCat("unix://", endpoint_.socket));
   opts["userName"] = sql::SQLString(endpoint_.user);
   opts["password"] = sql::SQLString(endpoint_.password);
@@ -220,9 +300,14 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectionPool::Connect() const
     s->execute("SET SESSION time_zone = '+00:00'");
     ExecuteIgnoringErrors(*c, absl::StrCat("SET SESSION max_statement_time = ",
                                            Seconds(options_.io_timeout)));  // MariaDB
+    if (absl::Status node = CheckGaleraNode(*c, absl::StrCat("connecting to ", where));
+        !node.ok()) {
+      return node;
+    }
     return c;
   } catch (const sql::SQLException& e) {
-    return SqlErrorToStatus(e, absl::StrCat("connecting to ", endpoint_.Describe()));
+    return SqlErrorToStatus(e, absl::StrCat("connecting to ", endpoint_.Describe(), " (", where,
+                                            ")"));
   }
 }
 
@@ -259,13 +344,13 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
     }
   }
   if (session == nullptr) {
-    absl::StatusOr<std::unique_ptr<sql::Connection>> fresh = Connect();
+    absl::StatusOr<std::unique_ptr<SqlSession>> fresh = Connect();
     if (!fresh.ok()) {
       absl::MutexLock lock(&mu_);
       --leased_;
       return fresh.status();
     }
-    session = std::make_unique<SqlSession>(*std::move(fresh));
+    session = *std::move(fresh);
   }
   session->TrimStatements(options_.max_cached_statements);
   return Lease(this, std::move(session), reused);
@@ -299,6 +384,11 @@ ConnectionPool::Lease::Lease(Lease&& other) noexcept
       reused_(other.reused_),
       reusable_(other.reusable_) {
   other.pool_ = nullptr;
+}
+
+void ConnectionPool::Lease::DiscardAfterConnectionError() {
+  reusable_ = false;
+  pool_->HostFailed(session_->host_index());
 }
 
 ConnectionPool::Lease::~Lease() {
@@ -335,9 +425,11 @@ absl::Status RunOnce(ConnectionPool& pool, absl::string_view what, bool transact
   } catch (const sql::SQLException& e) {
     absl::Status status = SqlErrorToStatus(e, what);
     if (IsConnectionError(e.getErrorCode())) {
-      lease->Discard();
-      // Only a transaction that never reached COMMIT is known not to have happened.
-      *retry_on_fresh_connection = lease->reused() && !commit_sent;
+      lease->DiscardAfterConnectionError();
+      // Only a transaction that never reached COMMIT is known not to have happened, or one a
+      // Galera node refused outright.
+      *retry_on_fresh_connection = (lease->reused() && !commit_sent) ||
+                                   e.getErrorCode() == kErNodeNotReady;
     } else if (transactional) {
       try {
         Execute(c, "ROLLBACK");

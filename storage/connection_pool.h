@@ -31,7 +31,8 @@ namespace securelink::invitations {
 // statements client-side). The statements die with the connection.
 class SqlSession {
  public:
-  explicit SqlSession(std::unique_ptr<sql::Connection> connection);
+  // `host_index`: which of the endpoint's hosts the connection reached (0 for a socket).
+  explicit SqlSession(std::unique_ptr<sql::Connection> connection, size_t host_index = 0);
   ~SqlSession();
   SqlSession(const SqlSession&) = delete;
   SqlSession& operator=(const SqlSession&) = delete;
@@ -50,11 +51,13 @@ class SqlSession {
   void TrimStatements(size_t max_statements);
 
   size_t cached_statements() const { return statements_.size(); }
+  size_t host_index() const { return host_index_; }
 
  private:
   // Declared before the statements so that they are closed first.
   std::unique_ptr<sql::Connection> connection_;
   absl::flat_hash_map<std::string, std::unique_ptr<sql::PreparedStatement>> statements_;
+  size_t host_index_;
 };
 
 // Every limit of the pool in one place, with the reasoning for its default.
@@ -83,6 +86,13 @@ class ConnectionPool {
   class Lease;
 
   // Does not connect; the first Acquire does. `endpoint.password` is never logged.
+  //
+  // With several hosts (the nodes of a Galera cluster, every one writable), new connections go
+  // to the host that last worked, first the first listed; a host that cannot be reached, or a
+  // Galera node that is not a synced member of the primary component (joining, donating, cut
+  // off), is passed over for the next, and a connection error on a host moves later
+  // connections on. Connections to a Galera node read their own cluster's latest writes
+  // (wsrep_sync_wait=1): a Get right after a Create through another node finds it.
   ConnectionPool(MysqlEndpoint endpoint, ConnectionPoolOptions options);
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
@@ -112,14 +122,20 @@ class ConnectionPool {
     std::unique_ptr<SqlSession> session;
     absl::Time since;
   };
-  absl::StatusOr<std::unique_ptr<sql::Connection>> Connect() const;
+  // A new session on the first usable host, trying them from the preferred one on.
+  absl::StatusOr<std::unique_ptr<SqlSession>> Connect();
+  // A connection to hosts[index] (the socket when the endpoint has one), ready for use.
+  absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectTo(size_t index) const;
   void Release(std::unique_ptr<SqlSession> session, bool reusable);
+  // A connection to hosts[index] failed: later connections start at the next host.
+  void HostFailed(size_t index);
 
   const MysqlEndpoint endpoint_;
   const ConnectionPoolOptions options_;
   mutable absl::Mutex mu_;
   std::deque<Idle> idle_ ABSL_GUARDED_BY(mu_);
   int leased_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t preferred_host_ ABSL_GUARDED_BY(mu_) = 0;
   QueryObserver* observer_ = nullptr;
 };
 
@@ -137,6 +153,8 @@ class ConnectionPool::Lease {
   bool reused() const { return reused_; }
   // Close instead of returning to the pool (after a connection error or a half-done transaction).
   void Discard() { reusable_ = false; }
+  // Close it, and start the next connections on another host: this one failed.
+  void DiscardAfterConnectionError();
 
  private:
   friend class ConnectionPool;
@@ -149,11 +167,15 @@ class ConnectionPool::Lease {
 
 // MySQL/MariaDB client and server error numbers this code branches on.
 inline constexpr int kErDupEntry = 1062;
+// ER_UNKNOWN_COM_ERROR, which a Galera node answers to every statement while it is not a synced
+// member of the primary component ("WSREP has not yet prepared node for application use"): the
+// statement, COMMIT included, was refused and nothing of it happened.
+inline constexpr int kErNodeNotReady = 1047;
 inline constexpr int kErLockWaitTimeout = 1205;
 inline constexpr int kErLockDeadlock = 1213;
 
 // Whether `error_code` means the connection is unusable (lost, refused, server gone or
-// shutting down) rather than the statement being wrong.
+// shutting down, a Galera node out of its cluster) rather than the statement being wrong.
 bool IsConnectionError(int error_code);
 
 // Maps a Connector/C++ exception to a Status: connection errors (TLS failures included, with
@@ -164,8 +186,9 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e, absl::string_view what
 
 // Runs `body` inside one transaction on a pooled connection and commits. Exceptions are mapped
 // with SqlErrorToStatus; an error from `body` or a failed commit rolls back. Retries the whole
-// transaction (a few times) after a deadlock or lock timeout, and once when a reused connection
-// turns out to be dead before anything was committed.
+// transaction (a few times) after a deadlock or lock timeout (on Galera also a certification
+// conflict, error 1213 at COMMIT), when a reused connection turns out to be dead before
+// anything was committed, and on another node when a Galera node refused it (error 1047).
 absl::Status RunTransaction(ConnectionPool& pool, absl::string_view what,
                             const std::function<absl::Status(SqlSession&)>& body);
 

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "server/util/status_macros.h"
 
@@ -53,17 +54,42 @@ absl::Status ParseUserInfo(absl::string_view userinfo, MysqlEndpoint& ep) {
   return absl::OkStatus();
 }
 
-// "host[:port]", either part optional. One host: a list (h1:3306,h2:3306) would be split here.
-absl::Status ParseHostPort(absl::string_view hostport, MysqlEndpoint& ep) {
+// "host[:port]", either part optional.
+absl::StatusOr<MysqlHost> ParseHostPort(absl::string_view hostport) {
+  MysqlHost out;
   if (size_t colon = hostport.rfind(':'); colon != absl::string_view::npos &&
                                           hostport.find(']') == absl::string_view::npos) {
-    if (!absl::SimpleAtoi(hostport.substr(colon + 1), &ep.port) || ep.port <= 0 ||
-        ep.port > 65535) {
+    if (!absl::SimpleAtoi(hostport.substr(colon + 1), &out.port) || out.port <= 0 ||
+        out.port > 65535) {
       return absl::InvalidArgumentError("mysql_uri: the port is not a number in 1..65535");
     }
     hostport = hostport.substr(0, colon);
   }
-  if (!hostport.empty()) ep.host = std::string(hostport);
+  if (!hostport.empty()) out.host = std::string(hostport);
+  return out;
+}
+
+// "host[:port][,host[:port]…]": the nodes of a cluster, in order of preference.
+absl::Status ParseHosts(absl::string_view hosts, MysqlEndpoint& ep) {
+  ep.hosts.clear();
+  if (!absl::StrContains(hosts, ',')) {
+    ASSIGN_OR_RETURN(MysqlHost only, ParseHostPort(hosts));
+    ep.hosts.push_back(std::move(only));
+    return absl::OkStatus();
+  }
+  for (absl::string_view hostport : absl::StrSplit(hosts, ',')) {
+    if (hostport.empty()) {
+      return absl::InvalidArgumentError("mysql_uri: an empty host in the host list (h1,,h2)");
+    }
+    ASSIGN_OR_RETURN(MysqlHost host, ParseHostPort(hostport));
+    for (const MysqlHost& earlier : ep.hosts) {
+      if (earlier == host) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "mysql_uri: ", host.host, ":", host.port, " appears twice in the host list"));
+      }
+    }
+    ep.hosts.push_back(std::move(host));
+  }
   return absl::OkStatus();
 }
 
@@ -170,8 +196,17 @@ absl::string_view MysqlSslModeName(MysqlSslMode mode) {
 }
 
 std::string MysqlEndpoint::Describe() const {
-  std::string out = socket.empty() ? absl::StrCat(user, "@", host, ":", port, "/", database)
-                                   : absl::StrCat(user, "@unix:", socket, "/", database);
+  std::string out;
+  if (socket.empty()) {
+    out = absl::StrCat(user, "@",
+                       absl::StrJoin(hosts, ",",
+                                     [](std::string* to, const MysqlHost& h) {
+                                       absl::StrAppend(to, h.host, ":", h.port);
+                                     }),
+                       "/", database);
+  } else {
+    out = absl::StrCat(user, "@unix:", socket, "/", database);
+  }
   if (tls.mode != MysqlSslMode::kDisabled) {
     absl::StrAppend(&out, "?ssl-mode=", MysqlSslModeName(tls.mode));
   }
@@ -201,9 +236,13 @@ absl::StatusOr<MysqlEndpoint> ParseMysqlUri(absl::string_view uri) {
     return absl::InvalidArgumentError("mysql_uri: the database name is missing (…/database)");
   }
   ASSIGN_OR_RETURN(ep.database, PercentDecode(rest.substr(slash + 1), "database"));
-  RETURN_IF_ERROR(ParseHostPort(rest.substr(0, slash), ep));
+  RETURN_IF_ERROR(ParseHosts(rest.substr(0, slash), ep));
   bool ssl_mode_given = false;
   RETURN_IF_ERROR(ParseQuery(query, ep, &ssl_mode_given));
+  if (!ep.socket.empty() && ep.hosts.size() > 1) {
+    return absl::InvalidArgumentError(
+        "mysql_uri: socket= names one local server; it cannot go with a list of hosts");
+  }
   RETURN_IF_ERROR(CheckTlsConsistency(ep, ssl_mode_given));
   return ep;
 }

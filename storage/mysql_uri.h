@@ -1,10 +1,12 @@
 // Parses the --mysql_uri setting:
 //   mysql://user:password@host:port/database[?socket=/path]
 //   mysql://user:password@host:port/database?ssl-mode=MODE[&ssl-ca=…][&ssl-cert=…&ssl-key=…]
+//   mysql://user:password@h1:3306,h2:3306,h3:3306/database   (the nodes of a Galera cluster)
 #ifndef SECURELINK_STORAGE_MYSQL_URI_H_
 #define SECURELINK_STORAGE_MYSQL_URI_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -33,17 +35,27 @@ struct MysqlTls {
   std::string key_file;   // ssl-key: its private key
 };
 
-struct MysqlEndpoint {
+struct MysqlHost {
   std::string host = "127.0.0.1";
   int port = 3306;
-  std::string socket;  // when set, used instead of host:port
+
+  friend bool operator==(const MysqlHost& a, const MysqlHost& b) {
+    return a.host == b.host && a.port == b.port;
+  }
+};
+
+struct MysqlEndpoint {
+  // Where the database answers, in order of preference: one server, or the nodes of a cluster
+  // whose every node is writable (Galera). Never empty.
+  std::vector<MysqlHost> hosts = {MysqlHost{}};
+  std::string socket;  // when set, used instead of the hosts
   std::string user;
   std::string password;
   std::string database;
   MysqlTls tls;
 
-  // "user@host:port/database", "user@unix:/path/database", with "?ssl-mode=MODE" appended
-  // when TLS is on: for logs, never the password.
+  // "user@host:port[,host:port…]/database", "user@unix:/path/database", with
+  // "?ssl-mode=MODE" appended when TLS is on: for logs, never the password.
   std::string Describe() const;
 };
 

@@ -1,6 +1,7 @@
 // The server under a slow database, overload and a database restart (SPEC "Standards").
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -199,6 +200,42 @@ TEST(Resilience, CachedStatementsDieWithAKilledConnection) {
     return absl::OkStatus();
   }), IsOk());
   EXPECT_EQ(attempts, 2) << "the first attempt should have met the killed connection";
+}
+
+// With several hosts (a cluster's nodes), one that cannot be reached is passed over, the pool
+// stays on the one that answered, and the error names every host only when none answers.
+TEST(Resilience, AHostListPassesOverHostsThatDoNotAnswer) {
+  const std::string database = absl::StrCat("hosts_", getpid());
+  ASSERT_THAT(SharedMariaDb().CreateDatabase(database), IsOk());
+  const int dead_port = PickFreePort();
+  absl::StatusOr<invitations::MysqlEndpoint> endpoint = invitations::ParseMysqlUri(
+      absl::StrCat("mysql://root@127.0.0.1:", dead_port, ",127.0.0.1:", SharedMariaDb().port(),
+                   "/", database));
+  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  invitations::ConnectionPoolOptions options;
+  options.connect_timeout = absl::Seconds(1);
+  options.max_connections = 2;
+  invitations::ConnectionPool pool(*endpoint, options);
+  for (int i = 0; i < 3; ++i) {
+    std::optional<invitations::ConnectionPool::Lease> a, b;
+    {
+      absl::StatusOr<invitations::ConnectionPool::Lease> first = pool.Acquire();
+      ASSERT_TRUE(first.ok()) << first.status();
+      EXPECT_EQ(first->session().host_index(), 1u);
+      a.emplace(*std::move(first));
+    }
+    absl::StatusOr<invitations::ConnectionPool::Lease> second = pool.Acquire();
+    ASSERT_TRUE(second.ok()) << second.status();
+    EXPECT_EQ(second->session().host_index(), 1u);
+    a->Discard();
+  }
+
+  absl::StatusOr<invitations::MysqlEndpoint> nowhere = invitations::ParseMysqlUri(
+      absl::StrCat("mysql://root@127.0.0.1:", dead_port, ",127.0.0.1:", PickFreePort(), "/x"));
+  ASSERT_TRUE(nowhere.ok());
+  invitations::ConnectionPool dead(*nowhere, options);
+  absl::StatusOr<invitations::ConnectionPool::Lease> none = dead.Acquire();
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnavailable) << none.status();
 }
 
 // MariaDB restarted under a running server: calls fail cleanly meanwhile and succeed afterwards

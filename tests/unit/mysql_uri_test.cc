@@ -10,8 +10,9 @@ TEST(ParseMysqlUri, ReadsEveryPart) {
   ASSERT_TRUE(ep.ok()) << ep.status();
   EXPECT_EQ(ep->user, "app");
   EXPECT_EQ(ep->password, "s@cret");
-  EXPECT_EQ(ep->host, "db.internal");
-  EXPECT_EQ(ep->port, 3307);
+  ASSERT_EQ(ep->hosts.size(), 1u);
+  EXPECT_EQ(ep->hosts[0].host, "db.internal");
+  EXPECT_EQ(ep->hosts[0].port, 3307);
   EXPECT_EQ(ep->database, "invites");
   EXPECT_EQ(ep->socket, "");
 }
@@ -20,8 +21,36 @@ TEST(ParseMysqlUri, SocketAndDefaults) {
   absl::StatusOr<MysqlEndpoint> ep = ParseMysqlUri("mysql://root@/invites?socket=/run/my.sock");
   ASSERT_TRUE(ep.ok()) << ep.status();
   EXPECT_EQ(ep->socket, "/run/my.sock");
-  EXPECT_EQ(ep->port, 3306);
+  ASSERT_EQ(ep->hosts.size(), 1u);
+  EXPECT_EQ(ep->hosts[0].port, 3306);
   EXPECT_EQ(ep->password, "");
+}
+
+TEST(ParseMysqlUri, ReadsTheNodesOfAClusterInOrder) {
+  absl::StatusOr<MysqlEndpoint> ep =
+      ParseMysqlUri("mysql://app:pw@db2:3307,db1,10.0.0.3:3309/invites");
+  ASSERT_TRUE(ep.ok()) << ep.status();
+  ASSERT_EQ(ep->hosts.size(), 3u);
+  EXPECT_EQ(ep->hosts[0], (MysqlHost{"db2", 3307}));
+  EXPECT_EQ(ep->hosts[1], (MysqlHost{"db1", 3306}));
+  EXPECT_EQ(ep->hosts[2], (MysqlHost{"10.0.0.3", 3309}));
+  EXPECT_EQ(ep->Describe(), "app@db2:3307,db1:3306,10.0.0.3:3309/invites");
+}
+
+TEST(ParseMysqlUri, RefusesAHostListThatCannotBeMeant) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"mysql://u:pw@h1,,h2/d", "empty host"},
+      {"mysql://u:pw@h1:3306,h1/d", "appears twice"},
+      {"mysql://u:pw@h1,h2:0/d", "port"},
+      {"mysql://u:pw@h1,h2/d?socket=/run/my.sock", "socket"},
+  };
+  for (const auto& [uri, why] : cases) {
+    absl::StatusOr<MysqlEndpoint> ep = ParseMysqlUri(uri);
+    EXPECT_EQ(ep.status().code(), absl::StatusCode::kInvalidArgument) << uri;
+    EXPECT_NE(std::string(ep.status().message()).find(why), std::string::npos)
+        << uri << ": " << ep.status();
+    EXPECT_EQ(std::string(ep.status().message()).find("pw"), std::string::npos) << uri;
+  }
 }
 
 TEST(ParseMysqlUri, DescribeNeverShowsThePassword) {
