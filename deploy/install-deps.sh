@@ -4,14 +4,15 @@
 set -euo pipefail
 
 # What building and running the service needs (deploy/run-local.sh, the image's build stage;
-# python3 runs the Keycloak stand-in of local runs).
+# python3 runs the Keycloak stand-in of local runs; galera-4 and rsync, which mariadb-server
+# pulls in anyway, run the cluster of deploy/run-galera.sh).
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libmysqlcppconn-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libcurl4-openssl-dev nlohmann-json3-dev libssl-dev
   golang-github-gogo-googleapis-dev
-  mariadb-server mariadb-client
+  mariadb-server mariadb-client galera-4 rsync
   openssl curl python3
 )
 # What the test command needs on top (deploy/install-deps.sh test): a second gRPC stack and an

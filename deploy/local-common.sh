@@ -87,3 +87,45 @@ local_keycloak() {
   INVITATIONS_KEYCLOAK_URL / _REALM / _CLIENT_ID / _CLIENT_SECRET (deploy/keycloak/README.md)."
   fi
 }
+
+# Several replicas (deploy/run-replicas.sh, deploy/run-galera.sh). The caller defines
+# log_of I (replica I's log file), sets GRPC_BASE, METRICS_BASE, WEB_BASE (replica I listens on
+# base + I - 1), SERVER and PIDS=(), and may define replica_uri I (replica I's --mysql_uri;
+# without it INVITATIONS_MYSQL_URI applies to all).
+
+# Launches replica $1 in the background; its pid goes to PIDS.
+launch_replica() {
+  local i=$1 log uri=${INVITATIONS_MYSQL_URI:-}
+  log=$(log_of "$i")
+  local web=$((WEB_BASE + i - 1))
+  declare -F replica_uri >/dev/null && uri=$(replica_uri "$i")
+  : >"$log"
+  INVITATIONS_MYSQL_URI=$uri \
+  INVITATIONS_GRPC_ADDRESS=127.0.0.1:$((GRPC_BASE + i - 1)) \
+  INVITATIONS_METRICS_ADDRESS=127.0.0.1:$((METRICS_BASE + i - 1)) \
+  INVITATIONS_WEB_ADDRESS=127.0.0.1:$web \
+  INVITATIONS_REGISTRATION_BASE_URL=${INVITATIONS_REGISTRATION_BASE_URL:-http://127.0.0.1:$web/register} \
+    "$SERVER" </dev/null >>"$log" 2>&1 &
+  PIDS+=("$!")
+}
+
+# Waits for replica $1's "serving" log line; exits (stopping everything) if it dies or stalls.
+await_replica() {
+  local i=$1 pid=${PIDS[$(($1 - 1))]} log me
+  log=$(log_of "$i")
+  me=$(basename "$0" .sh)
+  local deadline=$((SECONDS + 90))
+  until grep -q '"msg":"serving"' "$log"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 20 "$log" >&2
+      echo "$me: replica $i exited during start-up (log: $log)" >&2
+      exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      tail -n 20 "$log" >&2
+      echo "$me: replica $i did not serve within 90s (log: $log)" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+}

@@ -81,40 +81,6 @@ trap 'stop_all' EXIT
 
 log_of() { echo "$REPLICAS_DIR/replica-$1.log"; }
 
-# Launches replica $1 in the background (its pid goes to PIDS).
-launch_replica() {
-  local i=$1 log
-  log=$(log_of "$i")
-  local web=$((WEB_BASE + i - 1))
-  : >"$log"
-  INVITATIONS_GRPC_ADDRESS=127.0.0.1:$((GRPC_BASE + i - 1)) \
-  INVITATIONS_METRICS_ADDRESS=127.0.0.1:$((METRICS_BASE + i - 1)) \
-  INVITATIONS_WEB_ADDRESS=127.0.0.1:$web \
-  INVITATIONS_REGISTRATION_BASE_URL=${INVITATIONS_REGISTRATION_BASE_URL:-http://127.0.0.1:$web/register} \
-    "$SERVER" </dev/null >>"$log" 2>&1 &
-  PIDS+=("$!")
-}
-
-# Waits for replica $1's "serving" log line; exits (stopping everything) if it dies or stalls.
-await_replica() {
-  local i=$1 pid=${PIDS[$(($1 - 1))]} log
-  log=$(log_of "$i")
-  local deadline=$((SECONDS + 90))
-  until grep -q '"msg":"serving"' "$log"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 20 "$log" >&2
-      echo "run-replicas: replica $i exited during start-up (log: $log)" >&2
-      exit 1
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      tail -n 20 "$log" >&2
-      echo "run-replicas: replica $i did not serve within 90s (log: $log)" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-}
-
 # All replicas start at once: they race for the migration lock, as they would in a cluster.
 for i in $(seq "$N"); do launch_replica "$i"; done
 for i in $(seq "$N"); do await_replica "$i"; done

@@ -2,11 +2,8 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -28,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "server/util/status_macros.h"
+#include "tests/support/subprocess.h"
 
 namespace securelink::testing {
 namespace {
@@ -42,295 +40,7 @@ constexpr absl::Duration kDestructorStopTimeout = absl::Seconds(10);
 constexpr absl::Duration kClientTimeout = absl::Seconds(120);
 constexpr absl::Duration kInstallTimeout = absl::Seconds(120);
 constexpr absl::Duration kPingTimeout = absl::Seconds(5);
-// Enough of the error log to show why startup failed without flooding the test output.
-constexpr std::streamoff kLogTailBytes = 4096;
-// sun_path holds 108 bytes; keep the socket path well inside it.
-constexpr size_t kMaxSocketPathLength = 100;
-
-// What a finished child process left behind.
-struct CommandResult {
-  int wait_status = 0;  // As from waitpid().
-  std::string out;
-  std::string err;
-
-  bool succeeded() const { return WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0; }
-};
-
-// "exit code 1" / "killed by signal 9", for error messages.
-std::string DescribeWaitStatus(int wait_status) {
-  if (WIFEXITED(wait_status)) return absl::StrCat("exit code ", WEXITSTATUS(wait_status));
-  if (WIFSIGNALED(wait_status)) return absl::StrCat("killed by signal ", WTERMSIG(wait_status));
-  return absl::StrCat("wait status ", wait_status);
-}
-
-// Finds `name` on $PATH, then in the sbin directories that a non-root $PATH often lacks (mariadbd
-// lives in /usr/sbin).
-absl::StatusOr<std::string> FindBinary(absl::string_view name) {
-  const char* env_path = getenv("PATH");
-  std::vector<std::string> dirs =
-      absl::StrSplit(env_path != nullptr ? env_path : "", ':', absl::SkipEmpty());
-  for (const char* extra : {"/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"}) {
-    dirs.emplace_back(extra);
-  }
-  for (const std::string& dir : dirs) {
-    std::string candidate = absl::StrCat(dir, "/", name);
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return absl::NotFoundError(
-      absl::StrCat(name,
-                   " not found on PATH or in /usr/sbin; install mariadb-server and mariadb-client "
-                   "(deploy/install-deps.sh)"));
-}
-
-// Closes every descriptor from 3 up, so children do not hold the test's pipes open (ctest waits
-// for EOF on them) or its sockets. `max_fd` is computed before fork because sysconf is not
-// async-signal-safe.
-void CloseDescriptorsFrom3(long max_fd) {
-  if (close_range(3, ~0U, 0) == 0) return;
-  for (long fd = 3; fd < max_fd; ++fd) close(static_cast<int>(fd));
-}
-
-// Runs in the child between fork and exec, so only async-signal-safe calls. Ties the child's
-// life to the forking thread and undoes what the test process may have set up for itself: a
-// blocked SIGTERM (servers block it to sigwait) or an ignored SIGPIPE would otherwise survive
-// exec.
-void PrepareChild(pid_t parent) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  // The parent may have died before prctl took effect; then no signal will come.
-  if (getppid() != parent) _exit(127);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  struct sigaction default_action;
-  memset(&default_action, 0, sizeof default_action);
-  default_action.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &default_action, nullptr);
-}
-
-// argv storage whose c_str() pointers stay valid until exec.
-std::vector<char*> MakeArgv(std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  argv.reserve(args.size() + 1);
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  return argv;
-}
-
-// Kills and reaps a child that overran its time.
-void KillAndReap(pid_t pid) {
-  kill(pid, SIGKILL);
-  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-  }
-}
-
-// Runs `args` (args[0] an absolute path) to completion, feeding `stdin_data` and collecting stdout
-// and stderr. Fails only if the process could not be run or overran `timeout`; a non-zero exit is
-// reported in the result.
-absl::StatusOr<CommandResult> RunCommand(std::vector<std::string> args,
-                                         absl::string_view stdin_data, absl::Duration timeout) {
-  // stdin is a socket rather than a pipe so that writing to a client that exited early gives
-  // EPIPE via MSG_NOSIGNAL instead of a SIGPIPE that would kill the test process.
-  int in_fds[2], out_fds[2], err_fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in_fds) != 0) {
-    return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
-  }
-  if (pipe2(out_fds, O_CLOEXEC) != 0) {
-    int saved = errno;
-    close(in_fds[0]);
-    close(in_fds[1]);
-    return absl::InternalError(absl::StrCat("pipe2: ", strerror(saved)));
-  }
-  if (pipe2(err_fds, O_CLOEXEC) != 0) {
-    int saved = errno;
-    for (int fd : {in_fds[0], in_fds[1], out_fds[0], out_fds[1]}) close(fd);
-    return absl::InternalError(absl::StrCat("pipe2: ", strerror(saved)));
-  }
-
-  std::vector<char*> argv = MakeArgv(args);
-  const std::string exec_error = absl::StrCat("cannot exec ", args[0], "\n");
-  const long max_fd = sysconf(_SC_OPEN_MAX);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    int saved = errno;
-    for (int fd : {in_fds[0], in_fds[1], out_fds[0], out_fds[1], err_fds[0], err_fds[1]}) {
-      close(fd);
-    }
-    return absl::InternalError(absl::StrCat("fork: ", strerror(saved)));
-  }
-  if (pid == 0) {
-    PrepareChild(parent);
-    dup2(in_fds[1], 0);
-    dup2(out_fds[1], 1);
-    dup2(err_fds[1], 2);
-    CloseDescriptorsFrom3(max_fd);
-    execv(argv[0], argv.data());
-    ssize_t ignored = write(2, exec_error.data(), exec_error.size());
-    (void)ignored;
-    _exit(127);
-  }
-  close(in_fds[1]);
-  close(out_fds[1]);
-  close(err_fds[1]);
-
-  int in_fd = in_fds[0];
-  const int out_fd = out_fds[0];
-  const int err_fd = err_fds[0];
-  for (int fd : {in_fd, out_fd, err_fd}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  if (stdin_data.empty()) {
-    close(in_fd);
-    in_fd = -1;
-  }
-
-  CommandResult result;
-  size_t written = 0;
-  bool out_open = true, err_open = true;
-  const absl::Time deadline = absl::Now() + timeout;
-  while (out_open || err_open || in_fd >= 0) {
-    pollfd fds[3];
-    int n = 0;
-    if (in_fd >= 0) fds[n++] = {in_fd, POLLOUT, 0};
-    if (out_open) fds[n++] = {out_fd, POLLIN, 0};
-    if (err_open) fds[n++] = {err_fd, POLLIN, 0};
-    const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) break;
-    const int ready = poll(fds, n, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
-    if (ready < 0 && errno != EINTR) break;
-    for (int i = 0; i < n && ready > 0; ++i) {
-      if (fds[i].revents == 0) continue;
-      if (fds[i].fd == in_fd) {
-        ssize_t w =
-            send(in_fd, stdin_data.data() + written, stdin_data.size() - written, MSG_NOSIGNAL);
-        if (w > 0) written += static_cast<size_t>(w);
-        // Done, or the child stopped reading (it exited; its stderr says why).
-        if (written == stdin_data.size() || (w < 0 && errno != EAGAIN && errno != EINTR)) {
-          close(in_fd);
-          in_fd = -1;
-        }
-        continue;
-      }
-      char buf[16384];
-      ssize_t r = read(fds[i].fd, buf, sizeof buf);
-      if (r > 0) {
-        (fds[i].fd == out_fd ? result.out : result.err).append(buf, static_cast<size_t>(r));
-      } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-        (fds[i].fd == out_fd ? out_open : err_open) = false;
-      }
-    }
-  }
-  const bool timed_out = out_open || err_open || in_fd >= 0;
-  if (in_fd >= 0) close(in_fd);
-  close(out_fd);
-  close(err_fd);
-  if (timed_out) {
-    KillAndReap(pid);
-    return absl::DeadlineExceededError(absl::StrCat(args[0], " did not finish within ",
-                                                    absl::FormatDuration(timeout),
-                                                    "; stderr so far: ", result.err));
-  }
-  // Output is closed, so the child is exiting; a child that forked a daemon keeping the pipes
-  // would not get here.
-  while (waitpid(pid, &result.wait_status, 0) < 0) {
-    if (errno != EINTR) return absl::InternalError(absl::StrCat("waitpid: ", strerror(errno)));
-  }
-  return result;
-}
-
-// Returns the end of `path` from byte `from` on, at most kLogTailBytes, or a note if unreadable.
-std::string ReadTail(const std::string& path, std::streamoff from) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::StrCat("(cannot read ", path, ")");
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  in.seekg(std::max(from, size - kLogTailBytes));
-  std::stringstream tail;
-  tail << in.rdbuf();
-  return tail.str();
-}
-
-std::streamoff FileSize(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? static_cast<std::streamoff>(st.st_size) : 0;
-}
-
-// mariadbd's words when another process holds its TCP port.
-bool SaysPortInUse(absl::string_view log) {
-  return absl::StrContains(log, "Address already in use") ||
-         absl::StrContains(log, "Bind on TCP/IP port");
-}
-
-// Client errors that mean the server is not there, as opposed to a rejected statement.
-bool SaysUnreachable(absl::string_view err) {
-  for (absl::string_view marker : {"Can't connect", "Lost connection", "server has gone away",
-                                   "ERROR 2002", "ERROR 2003", "ERROR 2006", "ERROR 2013"}) {
-    if (absl::StrContains(err, marker)) return true;
-  }
-  return false;
-}
-
-// `name` as a backtick-quoted SQL identifier.
-std::string QuoteIdentifier(absl::string_view name) {
-  std::string quoted = "`";
-  for (char c : name) {
-    if (c == '`') quoted += '`';
-    quoted += c;
-  }
-  quoted += '`';
-  return quoted;
-}
-
-// Where test directories go: $TMPDIR unless the socket path would not fit in sun_path there.
-std::string TempBase() {
-  const char* tmpdir = getenv("TMPDIR");
-  std::string base = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
-  while (base.size() > 1 && base.back() == '/') base.pop_back();
-  constexpr absl::string_view kSuffix = "/securelink-mariadb-XXXXXX/mysqld.sock";
-  if (base.size() + kSuffix.size() > kMaxSocketPathLength) base = "/tmp";
-  return base;
-}
-
 constexpr absl::string_view kDirPrefix = "securelink-mariadb-";
-constexpr absl::string_view kOwnerLock = "/owner.lock";
-// A directory without an owner lock this old was abandoned between mkdtemp and taking the lock.
-constexpr absl::Duration kUnlockedDirGrace = absl::Minutes(10);
-
-// Whether the mariadbd named by DIR/mariadbd.pid is alive.
-bool ServerPidAlive(const std::string& dir) {
-  std::ifstream pid_file(dir + "/mariadbd.pid");
-  long pid = 0;
-  if (!(pid_file >> pid) || pid <= 0) return false;
-  std::ifstream comm(absl::StrCat("/proc/", pid, "/comm"));
-  std::string name;
-  return comm >> name && name == "mariadbd";
-}
-
-// Removes the directories of servers whose owning process died without running the destructor
-// (a crash, or ctest's timeout). Their mariadbd died with the owner (PR_SET_PDEATHSIG), but each
-// directory holds ~130 MB and CI machines are reused. An owner holds an flock on DIR/owner.lock
-// for as long as it lives, so a lock that can be taken means nobody owns the directory.
-void SweepAbandonedDirs(const std::string& base) {
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(base, error)) {
-    const std::string name = entry.path().filename();
-    if (!absl::StartsWith(name, kDirPrefix)) continue;
-    const std::string dir = entry.path();
-    std::error_code entry_error;
-    if (!std::filesystem::is_directory(entry.path(), entry_error)) continue;
-    if (ServerPidAlive(dir)) continue;  // Someone's server is running there: never touch it.
-    const int fd = open(absl::StrCat(dir, kOwnerLock).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      struct stat st;
-      if (stat(dir.c_str(), &st) != 0 ||
-          absl::Now() - absl::FromTimeT(st.st_mtime) < kUnlockedDirGrace) {
-        continue;
-      }
-      std::filesystem::remove_all(dir, entry_error);
-      continue;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0) std::filesystem::remove_all(dir, entry_error);
-    close(fd);
-  }
-}
 
 }  // namespace
 
@@ -366,8 +76,8 @@ absl::StatusOr<std::unique_ptr<MariaDbServer>> MariaDbServer::Start(const Option
     ASSIGN_OR_RETURN(openssl, FindBinary("openssl"));
   }
 
-  const std::string base = TempBase();
-  SweepAbandonedDirs(base);
+  const std::string base = TempBase(absl::StrCat("/", kDirPrefix, "XXXXXX/mysqld.sock"));
+  SweepAbandonedDirs(base, kDirPrefix);
   std::string dir_template = absl::StrCat(base, "/", kDirPrefix, "XXXXXX");
   if (mkdtemp(dir_template.data()) == nullptr) {
     return absl::InternalError(absl::StrCat("mkdtemp(", dir_template, "): ", strerror(errno)));
@@ -376,15 +86,7 @@ absl::StatusOr<std::unique_ptr<MariaDbServer>> MariaDbServer::Start(const Option
   std::unique_ptr<MariaDbServer> server(
       new MariaDbServer(std::move(bin), dir_template, PickFreePort()));
   // Held until the destructor; tells SweepAbandonedDirs in other processes that we are alive.
-  // Locked under a temporary name and then renamed, so that no sweeper can ever see the file
-  // unlocked and take our new directory for an abandoned one.
-  const std::string lock_path = absl::StrCat(server->dir_, kOwnerLock);
-  const std::string unready_lock_path = lock_path + ".new";
-  server->owner_lock_fd_ = open(unready_lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (server->owner_lock_fd_ < 0 || flock(server->owner_lock_fd_, LOCK_EX) != 0 ||
-      rename(unready_lock_path.c_str(), lock_path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot lock ", lock_path, ": ", strerror(errno)));
-  }
+  ASSIGN_OR_RETURN(server->owner_lock_fd_, TakeOwnerLock(server->dir_));
   if (server->port_ < 0) return absl::InternalError("no free TCP port on 127.0.0.1");
   if (options.tls) RETURN_IF_ERROR(server->MakeTlsFiles(openssl));
   RETURN_IF_ERROR(server->WriteConfig());
