@@ -124,14 +124,18 @@ absl::Status Release(ConnectionPool& pool, const std::string& owner) {
 }
 
 // Applies the migrations after `version`, in order, each statement on its own (DDL commits
-// implicitly), the version row last. Returns the version reached.
+// implicitly), the version row last. Returns the version reached. A statement that fails
+// transiently (a lost connection, a Galera node leaving, a deadlock) is retried, but the
+// statements before it, already committed, are not run again: they would fail (error 1050).
 absl::StatusOr<int> ApplyPending(ConnectionPool& pool, const std::string& owner,
                                  const std::vector<Migration>& migrations, int version) {
   for (const Migration& m : migrations) {
     if (m.version <= version) continue;
+    const std::vector<std::string> statements = SplitStatements(m.sql);
+    size_t done = 0;
     RETURN_IF_ERROR(RunReadOnly(pool, "applying migrations", [&](SqlSession& c) {
       std::unique_ptr<sql::Statement> s(c.connection().createStatement());
-      for (const std::string& statement : SplitStatements(m.sql)) s->execute(statement);
+      for (; done < statements.size(); ++done) s->execute(statements[done]);
       sql::PreparedStatement* ins = c.Prepare(
           "INSERT INTO schema_migrations (version, name, applied_at) "
           "VALUES (?, ?, UTC_TIMESTAMP(6))");

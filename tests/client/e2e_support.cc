@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "server/util/status_macros.h"
 
 extern char** environ;
 
@@ -217,6 +218,19 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(Options opti
   return last;
 }
 
+absl::StatusOr<std::vector<std::unique_ptr<ServerProcess>>> ServerProcess::StartTogether(
+    const std::vector<Options>& options) {
+  std::vector<std::unique_ptr<ServerProcess>> servers;
+  for (const Options& o : options) {
+    const int port = PickFreePort();
+    if (port < 0) return absl::InternalError("no free port");
+    servers.emplace_back(new ServerProcess(o, port));
+    RETURN_IF_ERROR(servers.back()->SpawnChild());
+  }
+  for (auto& server : servers) RETURN_IF_ERROR(server->AwaitServing());
+  return servers;
+}
+
 ServerProcess::~ServerProcess() { Terminate(); }
 
 std::string ServerProcess::address() const { return absl::StrCat("127.0.0.1:", port_); }
@@ -262,7 +276,7 @@ std::string ServerProcess::Log() const {
   return out;
 }
 
-absl::Status ServerProcess::Launch() {
+absl::Status ServerProcess::SpawnChild() {
   const std::string log_path = TempPath(absl::StrCat("server-", log_paths_.size(), ".log"));
   log_paths_.push_back(log_path);
   std::vector<std::string> env = {
@@ -281,7 +295,16 @@ absl::Status ServerProcess::Launch() {
       Spawn({INVITATION_SERVER_PATH}, ChildEnvironment(env), "/dev/null", log_path, log_path);
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
+  return absl::OkStatus();
+}
 
+absl::Status ServerProcess::Launch() {
+  RETURN_IF_ERROR(SpawnChild());
+  return AwaitServing();
+}
+
+absl::Status ServerProcess::AwaitServing() {
+  const std::string& log_path = log_paths_.back();
   const absl::Time give_up = absl::Now() + options_.start_timeout;
   for (;;) {
     if (const std::string log = ReadWholeFile(log_path); absl::StrContains(log, kServingLine)) {

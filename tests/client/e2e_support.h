@@ -67,6 +67,12 @@ class ServerProcess {
   // with another port when the chosen one was taken in between. Errors carry the server's log.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(Options options);
 
+  // Starts one server per element of `options` at the same moment (every process spawned before
+  // any is waited for), e.g. replicas racing to migrate an empty database, and returns once all
+  // serve. No port retry: a port taken in between fails the start.
+  static absl::StatusOr<std::vector<std::unique_ptr<ServerProcess>>> StartTogether(
+      const std::vector<Options>& options);
+
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
   // SIGTERM, then SIGKILL if it has not exited within ~30 s.
@@ -102,6 +108,10 @@ class ServerProcess {
 
   // Spawns the binary and waits for "serving" or its death.
   absl::Status Launch();
+  // Spawns the binary with a new log file.
+  absl::Status SpawnChild();
+  // Waits for the latest launch's "serving" line, or its death.
+  absl::Status AwaitServing();
 
   const Options options_;
   const int port_;
