@@ -59,7 +59,8 @@ ABSL_FLAG(std::string, tls_client_ca_file, "",
 
 // --- The database ------------------------------------------------------------------------------
 ABSL_FLAG(std::string, mysql_uri, "mysql://invitations@127.0.0.1:3306/invitations",
-          "mysql://user:password@host:port/database, or ...?socket=/path; TLS with "
+          "mysql://user:password@host:port/database (a Galera cluster's nodes: "
+          "host1:port,host2:port,... in order of preference), or ...?socket=/path; TLS with "
           "...?ssl-mode=VERIFY_IDENTITY&ssl-ca=/ca.pem[&ssl-cert=/c.pem&ssl-key=/k.pem] "
           "(ssl-mode: DISABLED (the default), PREFERRED, REQUIRED, VERIFY_IDENTITY).");
 ABSL_FLAG(std::string, mysql_password_file, "",
