@@ -13,6 +13,8 @@
 # (b) GetInvitation vs. 1/(1/noop + 1/select): noop = grpc.health.v1.Health/Check on the same
 #     server, select = the same primary-key SELECT straight to MariaDB, same concurrency
 # (c) BulkInvite of 10,000 addresses vs. the same statements (tests/bench/bulk_bench)
+# (d) Create and BulkInvite on a three-node Galera cluster next to the single server's (GALERA=0:
+#     skip)
 # p99 of Create at 64 callers; server RSS with 1,000 open WatchInvitationEvents streams and its
 # growth per stream. Results: a table on stdout and $RESULTS (JSON lines).
 set -euo pipefail
@@ -22,7 +24,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target invitation_server invitations_load db_bench bulk_bench
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target invitation_server invitectl invitations_load db_bench bulk_bench
 
 WORK=$(mktemp -d /tmp/invitations-bench.XXXXXX)
 RESULTS=${RESULTS:-$WORK/results.jsonl}
@@ -30,6 +32,7 @@ SERVER_PID=""
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
   deploy/mariadb.sh stop "$WORK/db" >/dev/null 2>&1 || true
+  [ -d "$WORK/galera" ] && deploy/galera.sh stop "$WORK/galera" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 free_port() {
@@ -144,6 +147,56 @@ bulk_svc=$(/usr/bin/python3 -c 'import json,sys; print(max(json.loads(l)["servic
 bulk_raw=$(/usr/bin/python3 -c 'import json,sys; print(max(json.loads(l)["raw_per_s"] for l in open(sys.argv[1]) if l.startswith("{")))' "$WORK/bulk.txt")
 r=$(ratio "$bulk_svc" "$bulk_raw")
 TABLE+=("$(row "(c) Bulk addresses/s, 10k" "$(printf %.0f "$bulk_svc")" "$(printf %.0f "$bulk_raw")" "$r" ">=0.70" "$(verdict "$r >= 0.7 and $bulk_svc >= 5000")")")
+
+# (d) On a three-node Galera cluster, one replica per node, each naming every node with its own
+# first: Create at 16 and 64 callers (spread evenly over the replicas) and one 10,000-address
+# BulkInvite, next to the single server's figures of this run. Figures, not targets: the three
+# nodes share these cores with everything else, so this shows what certification and
+# replication cost here, not a cluster's capacity. GALERA=0 skips it.
+if [ "${GALERA:-1}" != 0 ]; then
+  GBASE=${GALERA_BENCH_PORT:-3610}
+  chmod 755 "$WORK"  # the nodes run as mysql (deploy/galera.sh)
+  GALERA_WSREP_PORT_BASE=$((GBASE + 100)) deploy/galera.sh start "$WORK/galera" "$GBASE" 3 \
+    >"$WORK/galera.txt" 2>&1
+  mariadb -h 127.0.0.1 -P "$GBASE" -u root -e 'CREATE DATABASE invitations'
+  GALERA_PIDS=()
+  GALERA_TARGETS=()
+  for i in 0 1 2; do
+    hosts=""
+    for k in 0 1 2; do hosts+="${hosts:+,}127.0.0.1:$((GBASE + (i + k) % 3))"; done
+    port=$(free_port)
+    "$BUILD_DIR/server/invitation_server" --grpc_address="127.0.0.1:$port" \
+      --metrics_address=127.0.0.1:0 --web_address=127.0.0.1:0 --auth=disabled \
+      --mysql_uri="mysql://root@$hosts/invitations" --mail_dir="$WORK/galera-mail" \
+      --log_level=warning >"$WORK/galera-server-$i.log" 2>&1 &
+    GALERA_PIDS+=("$!")
+    GALERA_TARGETS+=("127.0.0.1:$port")
+  done
+  for i in 0 1 2; do
+    for _ in $(seq 600); do grep -q serving "$WORK/galera-server-$i.log" && break; sleep 0.1; done
+  done
+  for c in 16 64; do
+    loads=()
+    for i in 0 1 2; do
+      "$LOAD" --target="${GALERA_TARGETS[$i]}" --mix=create --concurrency=$(((c + 2 - i) / 3)) \
+        --duration="$DURATION" --warmup="$WARMUP" --json_out="$WORK/galera-create-$c-$i.json" \
+        >"$WORK/galera-create-$c-$i.txt" &
+      loads+=("$!")
+    done
+    wait "${loads[@]}"
+    sum=$(/usr/bin/python3 -c 'import json,sys; print(sum(json.load(open(f))["results"]["all"]["throughput"] for f in sys.argv[1:]))' "$WORK"/galera-create-$c-*.json)
+    single=$(json "$WORK/create-$c-1.json" 'd["results"]["all"]["throughput"]')
+    TABLE+=("$(row "(d) Galera Create/s, $c callers" "$(printf %.0f "$sum")" "$(printf %.0f "$single")" "$(ratio "$sum" "$single")" "-" "vs one server")")
+  done
+  seq 0 9999 | sed 's/.*/galera.bulk.&@example.com/' >"$WORK/galera-bulk.txt"
+  start=$(date +%s.%N)
+  "$BUILD_DIR/client/invitectl" --address "${GALERA_TARGETS[0]}" bulk --text "$WORK/galera-bulk.txt" \
+    --role vpn-user --tenant bench --suppress-email >"$WORK/galera-bulk.out" 2>&1
+  per_s=$(/usr/bin/python3 -c "import sys; print(10000 / ($(date +%s.%N) - $start))")
+  TABLE+=("$(row "(d) Galera Bulk addresses/s, 10k" "$(printf %.0f "$per_s")" "$(printf %.0f "$bulk_svc")" "$(ratio "$per_s" "$bulk_svc")" "-" "vs one server")")
+  kill "${GALERA_PIDS[@]}" 2>/dev/null; wait "${GALERA_PIDS[@]}" 2>/dev/null || true
+  deploy/galera.sh stop "$WORK/galera" >/dev/null 2>&1 || true
+fi
 
 # Memory: RSS of the server with 100 and with 1,000 open event streams.
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
