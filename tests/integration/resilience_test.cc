@@ -229,6 +229,11 @@ TEST(Resilience, AHostListPassesOverHostsThatDoNotAnswer) {
     EXPECT_EQ(second->session().host_index(), 1u);
     a->Discard();
   }
+  // Health follows: the probe answers while any host serves.
+  invitations::ConnectionPoolOptions probe = options;
+  probe.max_connections = 1;
+  invitations::ConnectionPool probe_pool(*endpoint, probe);
+  EXPECT_THAT(invitations::PingDatabase(probe_pool), IsOk());
 
   absl::StatusOr<invitations::MysqlEndpoint> nowhere = invitations::ParseMysqlUri(
       absl::StrCat("mysql://root@127.0.0.1:", dead_port, ",127.0.0.1:", PickFreePort(), "/x"));
@@ -236,6 +241,7 @@ TEST(Resilience, AHostListPassesOverHostsThatDoNotAnswer) {
   invitations::ConnectionPool dead(*nowhere, options);
   absl::StatusOr<invitations::ConnectionPool::Lease> none = dead.Acquire();
   EXPECT_EQ(none.status().code(), absl::StatusCode::kUnavailable) << none.status();
+  EXPECT_EQ(invitations::PingDatabase(dead).code(), absl::StatusCode::kUnavailable);
 }
 
 // MariaDB restarted under a running server: calls fail cleanly meanwhile and succeed afterwards
