@@ -534,6 +534,79 @@ TEST(Galera, ASubscriberResumingOnAnotherReplicaMissesAndRepeatsNothing) {
   for (auto& replica : *replicas) EXPECT_EQ(replica->Terminate(), 0);
 }
 
+// Events that follow each other stay in that order on the feed although they were written
+// through different nodes: an invitation created through one node and revoked at once through
+// another is CREATED before REVOKED for every subscriber. (Auto-increment ids interleave by node;
+// what keeps the order is that a node gives ids above every id it has applied, and the revoke's
+// node has applied the create before it changes the invitation.)
+TEST(Galera, EventsOfOneInvitationWrittenThroughDifferentNodesKeepTheirOrder) {
+  const std::string database = NewDatabase("g_order");
+  auto replicas = e2e::ServerProcess::StartTogether(ReplicasOn(database));
+  ASSERT_TRUE(replicas.ok()) << replicas.status();
+  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
+  for (auto& replica : *replicas) stubs.push_back(StubFor(*replica));
+
+  constexpr int kThreads = 4, kPerThread = 40;
+  absl::Mutex mu;
+  std::set<std::string> revoked;
+  std::map<std::string, int> failures;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kPerThread; ++k) {
+        pb::CreateInvitationRequest create = CreateOf(e2e::UniqueEmail("order"));
+        create.set_suppress_email(true);
+        pb::CreateInvitationResponse created;
+        grpc::Status s = stubs[(t + k) % 3]->CreateInvitation(Context().get(), create, &created);
+        if (s.ok()) {
+          pb::RevokeInvitationRequest revoke;
+          revoke.set_id(created.invitation().id());
+          pb::RevokeInvitationResponse revoked_response;
+          s = stubs[(t + k + 1) % 3]->RevokeInvitation(Context().get(), revoke, &revoked_response);
+        }
+        absl::MutexLock lock(&mu);
+        if (s.ok()) {
+          revoked.insert(created.invitation().id());
+        } else {
+          ++failures[absl::StrCat(s.error_code(), ": ", s.error_message())];
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_THAT(failures, ::testing::IsEmpty());
+
+  // Everything written is on the feed once the sequencers have caught up (two events each).
+  const int64_t expected = 2 * static_cast<int64_t>(revoked.size());
+  ASSERT_TRUE(WaitFor([&] {
+    return Count(0, database, "SELECT COUNT(*) FROM invitation_events WHERE seq IS NOT NULL") ==
+           expected;
+  }));
+  for (int r = 0; r < 3; ++r) {
+    pb::WatchInvitationEventsRequest request;
+    request.set_after_event_id("0");
+    request.set_replay_only(true);
+    auto context = Context();
+    auto reader = stubs[r]->WatchInvitationEvents(context.get(), request);
+    pb::WatchInvitationEventsResponse response;
+    std::set<std::string> created_seen;
+    int revokes_in_order = 0;
+    while (reader->Read(&response)) {
+      const pb::InvitationEvent& event = response.event();
+      if (event.type() == pb::INVITATION_EVENT_TYPE_CREATED) {
+        created_seen.insert(event.invitation_id());
+      } else if (event.type() == pb::INVITATION_EVENT_TYPE_REVOKED) {
+        EXPECT_TRUE(created_seen.count(event.invitation_id()))
+            << "replica " << r << ": " << event.invitation_id() << " revoked before created";
+        ++revokes_in_order;
+      }
+    }
+    ASSERT_THAT(reader->Finish(), IsOk());
+    EXPECT_EQ(revokes_in_order, static_cast<int>(revoked.size())) << "replica " << r;
+  }
+  for (auto& replica : *replicas) EXPECT_EQ(replica->Terminate(), 0);
+}
+
 // A node SIGKILLed for ten seconds under load and started again: while it is gone callers see
 // only UNAVAILABLE or DEADLINE_EXCEEDED (its replica moves to a live node), every acknowledged
 // invitation is readable afterwards through every replica, and the node rejoins. Runs last: it
