@@ -161,8 +161,9 @@ absl::Status SqlErrorToStatus(const sql::SQLException& e, absl::string_view what
   return absl::InternalError(absl::StrCat(what, ": database error ", code, " (", e.what(), ")"));
 }
 
-SqlSession::SqlSession(std::unique_ptr<sql::Connection> connection, size_t host_index)
-    : connection_(std::move(connection)), host_index_(host_index) {}
+SqlSession::SqlSession(std::unique_ptr<sql::Connection> connection, size_t host_index,
+                       bool galera)
+    : connection_(std::move(connection)), host_index_(host_index), galera_(galera) {}
 
 SqlSession::~SqlSession() = default;
 
@@ -170,9 +171,24 @@ sql::PreparedStatement* SqlSession::Prepare(const std::string& sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     std::unique_ptr<sql::PreparedStatement> statement(connection_->prepareStatement(sql));
+    if (galera_ && in_transaction_) ThrowIfTransactionLost();
     it = statements_.emplace(sql, std::move(statement)).first;
   }
   return it->second.get();
+}
+
+// A conflicting writeset from another node that lands while a Galera node prepares a statement
+// rolls the open transaction back without telling the client (MariaDB 10.11: the prepare
+// succeeds, the statements after it run outside any transaction, and COMMIT succeeds).
+// galera_outbox_test saw this make two dispatchers own one message. Statements are prepared
+// once per connection, so the check costs a round trip only the first time a text is used.
+void SqlSession::ThrowIfTransactionLost() {
+  std::unique_ptr<sql::Statement> s(connection_->createStatement());
+  std::unique_ptr<sql::ResultSet> rows(s->executeQuery("SELECT @@in_transaction"));
+  if (rows->next() && rows->getInt(1) == 1) return;
+  throw sql::SQLException(
+      "the transaction was rolled back by a conflicting change on another Galera node", "40001",
+      kErLockDeadlock);
 }
 
 void SqlSession::TrimStatements(size_t max_statements) {
@@ -198,13 +214,13 @@ absl::StatusOr<std::unique_ptr<SqlSession>> ConnectionPool::Connect() {
   absl::Status failure;
   for (size_t i = 0; i < hosts; ++i) {
     const size_t index = (first + i) % hosts;
-    absl::StatusOr<std::unique_ptr<sql::Connection>> c = ConnectTo(index);
+    absl::StatusOr<std::unique_ptr<SqlSession>> c = ConnectTo(index);
     if (c.ok()) {
       if (index != first) {
         absl::MutexLock lock(&mu_);
         preferred_host_ = index;
       }
-      return std::make_unique<SqlSession>(*std::move(c), index);
+      return c;
     }
     // Anything but "unreachable" (a refused login, TLS this library cannot do) would be the
     // same on every node.
@@ -227,17 +243,17 @@ void ConnectionPool::HostFailed(size_t index) {
 
 namespace {
 
-// Whether the server is a Galera node that may serve (a synced member of the primary
-// component); OK for a server without Galera (MySQL has no wsrep_on: the query fails). Throws
-// sql::SQLException for connection errors.
-absl::Status CheckGaleraNode(sql::Connection& c, absl::string_view where) {
+// Whether the server is a Galera node (true) that may serve: a synced member of the primary
+// component, else UNAVAILABLE. False for a server without Galera (MySQL has no wsrep_on: the
+// query fails). Throws sql::SQLException for connection errors.
+absl::StatusOr<bool> CheckGaleraNode(sql::Connection& c, absl::string_view where) {
   std::unique_ptr<sql::Statement> s(c.createStatement());
   try {
     std::unique_ptr<sql::ResultSet> on(s->executeQuery("SELECT @@wsrep_on"));
-    if (!on->next() || on->getInt(1) != 1) return absl::OkStatus();
+    if (!on->next() || on->getInt(1) != 1) return false;
   } catch (const sql::SQLException& e) {
     if (IsConnectionError(e.getErrorCode())) throw;
-    return absl::OkStatus();
+    return false;
   }
   std::unique_ptr<sql::ResultSet> rows(s->executeQuery(
       "SHOW GLOBAL STATUS WHERE Variable_name IN "
@@ -251,9 +267,10 @@ absl::Status CheckGaleraNode(sql::Connection& c, absl::string_view where) {
     if (name == "wsrep_local_state_comment") state = value;
   }
   if (ready == "ON" && cluster == "Primary" && state == "Synced") {
-    // Reads wait until this node has applied what the cluster committed before them.
-    s->execute("SET SESSION wsrep_sync_wait = 1");
-    return absl::OkStatus();
+    // No causal wait inside a transaction: each operation waits once, at its start
+    // (BeginOperation), before it holds anything.
+    s->execute("SET SESSION wsrep_sync_wait = 0");
+    return true;
   }
   return absl::UnavailableError(absl::StrCat(where, ": the Galera node is not ready (",
                                              state.empty() ? "state unknown" : state, ", ",
@@ -263,7 +280,7 @@ absl::Status CheckGaleraNode(sql::Connection& c, absl::string_view where) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectionPool::ConnectTo(size_t index) const {
+absl::StatusOr<std::unique_ptr<SqlSession>> ConnectionPool::ConnectTo(size_t index) const {
   EnsureThreadRegistered();
   if (endpoint_.tls.mode == MysqlSslMode::kVerifyCa) {
     return absl::FailedPreconditionError(kVerifyCaUnsupported);
@@ -301,11 +318,9 @@ absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectionPool::ConnectTo(size_
     s->execute("SET SESSION time_zone = '+00:00'");
     ExecuteIgnoringErrors(*c, absl::StrCat("SET SESSION max_statement_time = ",
                                            Seconds(options_.io_timeout)));  // MariaDB
-    if (absl::Status node = CheckGaleraNode(*c, absl::StrCat("connecting to ", where));
-        !node.ok()) {
-      return node;
-    }
-    return c;
+    absl::StatusOr<bool> galera = CheckGaleraNode(*c, absl::StrCat("connecting to ", where));
+    if (!galera.ok()) return galera.status();
+    return std::make_unique<SqlSession>(std::move(c), index, *galera);
   } catch (const sql::SQLException& e) {
     return SqlErrorToStatus(e, absl::StrCat("connecting to ", endpoint_.Describe(), " (", where,
                                             ")"));
@@ -403,6 +418,28 @@ void Execute(sql::Connection& c, const char* statement) {
   s->execute(statement);
 }
 
+// On a Galera node each operation first waits until the node has applied everything the cluster
+// committed before it began (read-your-writes across nodes), and only then reads or locks. Not
+// wsrep_sync_wait for the whole session: every SELECT of a transaction would wait again while the
+// transaction holds its locks, for nothing more than the first wait gives. MariaDB syntax; only
+// Galera sessions use it.
+constexpr char kCausalStartTransaction[] =
+    "SET STATEMENT wsrep_sync_wait = 1 FOR START TRANSACTION";
+constexpr char kCausalWait[] = "SET STATEMENT wsrep_sync_wait = 1 FOR SELECT 1";
+
+void BeginOperation(SqlSession& session, bool transactional) {
+  sql::Connection& c = session.connection();
+  session.set_in_transaction(transactional);
+  if (transactional) {
+    Execute(c, session.galera() ? kCausalStartTransaction : "START TRANSACTION");
+  } else if (session.galera()) {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    std::unique_ptr<sql::ResultSet> drained(s->executeQuery(kCausalWait));
+    while (drained->next()) {
+    }
+  }
+}
+
 absl::Status RunOnce(ConnectionPool& pool, absl::string_view what, bool transactional,
                      const std::function<absl::Status(SqlSession&)>& body,
                      bool* retry_on_fresh_connection) {
@@ -412,7 +449,7 @@ absl::Status RunOnce(ConnectionPool& pool, absl::string_view what, bool transact
   sql::Connection& c = lease->connection();
   bool commit_sent = false;
   try {
-    if (transactional) Execute(c, "START TRANSACTION");
+    BeginOperation(lease->session(), transactional);
     absl::Status status = body(lease->session());
     if (!status.ok()) {
       if (transactional) Execute(c, "ROLLBACK");

@@ -32,7 +32,10 @@ namespace securelink::invitations {
 class SqlSession {
  public:
   // `host_index`: which of the endpoint's hosts the connection reached (0 for a socket).
-  explicit SqlSession(std::unique_ptr<sql::Connection> connection, size_t host_index = 0);
+  // `galera`: the server is a Galera node (operations start with a causal wait; statements
+  // prepared inside a transaction check that it is still open).
+  explicit SqlSession(std::unique_ptr<sql::Connection> connection, size_t host_index = 0,
+                      bool galera = false);
   ~SqlSession();
   SqlSession(const SqlSession&) = delete;
   SqlSession& operator=(const SqlSession&) = delete;
@@ -52,12 +55,21 @@ class SqlSession {
 
   size_t cached_statements() const { return statements_.size(); }
   size_t host_index() const { return host_index_; }
+  bool galera() const { return galera_; }
+  // Whether the current operation runs in a transaction (set as each operation begins).
+  void set_in_transaction(bool in_transaction) { in_transaction_ = in_transaction; }
 
  private:
+  // On a Galera node, in a transaction: throws a deadlock error (retried like a certification
+  // conflict) when the transaction is no longer open.
+  void ThrowIfTransactionLost();
+
   // Declared before the statements so that they are closed first.
   std::unique_ptr<sql::Connection> connection_;
   absl::flat_hash_map<std::string, std::unique_ptr<sql::PreparedStatement>> statements_;
   size_t host_index_;
+  bool galera_;
+  bool in_transaction_ = false;
 };
 
 // Every limit of the pool in one place, with the reasoning for its default.
@@ -91,8 +103,8 @@ class ConnectionPool {
   // to the host that last worked, first the first listed; a host that cannot be reached, or a
   // Galera node that is not a synced member of the primary component (joining, donating, cut
   // off), is passed over for the next, and a connection error on a host moves later
-  // connections on. Connections to a Galera node read their own cluster's latest writes
-  // (wsrep_sync_wait=1): a Get right after a Create through another node finds it.
+  // connections on. Each operation on a Galera node starts with a causal wait, so it reads the
+  // cluster's latest writes: a Get right after a Create through another node finds it.
   ConnectionPool(MysqlEndpoint endpoint, ConnectionPoolOptions options);
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
@@ -124,8 +136,8 @@ class ConnectionPool {
   };
   // A new session on the first usable host, trying them from the preferred one on.
   absl::StatusOr<std::unique_ptr<SqlSession>> Connect();
-  // A connection to hosts[index] (the socket when the endpoint has one), ready for use.
-  absl::StatusOr<std::unique_ptr<sql::Connection>> ConnectTo(size_t index) const;
+  // A session on hosts[index] (the socket when the endpoint has one), ready for use.
+  absl::StatusOr<std::unique_ptr<SqlSession>> ConnectTo(size_t index) const;
   void Release(std::unique_ptr<SqlSession> session, bool reusable);
   // A connection to hosts[index] failed: later connections start at the next host.
   void HostFailed(size_t index);
