@@ -9,6 +9,7 @@
 #include <grpc/grpc.h>
 #include <grpc/support/alloc.h>
 
+#include <algorithm>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -61,6 +62,9 @@ void AddServedMethods(metrics::Metrics& m) {
                   metrics::GrpcType::kBidiStream);
 }
 
+// How long the drain waits, once no call is in flight, before gRPC may close connections.
+constexpr absl::Duration kStreamTailLinger = absl::Milliseconds(250);
+
 // grpc_channelz_* answers are JSON strings the caller frees.
 nlohmann::json Channelz(char* answer) {
   if (answer == nullptr) return nlohmann::json();
@@ -83,6 +87,23 @@ std::set<intptr_t> ChannelzServerIds() {
     start = *ids.rbegin() + 1;
   }
   return ids;
+}
+
+// Calls started and not yet ended (channelz counts each as started, then succeeded or failed),
+// or -1 when channelz cannot say.
+int64_t CallsInFlight(intptr_t channelz_id) {
+  nlohmann::json page = Channelz(grpc_channelz_get_server(channelz_id));
+  if (!page.is_object() || !page.contains("server")) return -1;
+  const nlohmann::json& data = page["server"].value("data", nlohmann::json::object());
+  auto count = [&](const char* name) {
+    int64_t n = 0;
+    // int64 counters are JSON strings in the proto3 JSON mapping; absent means zero.
+    if (!data.contains(name)) return n;
+    if (data[name].is_string()) absl::SimpleAtoi(data[name].get<std::string>(), &n);
+    if (data[name].is_number_integer()) n = data[name].get<int64_t>();
+    return n;
+  };
+  return count("callsStarted") - count("callsSucceeded") - count("callsFailed");
 }
 
 bool HasClientConnections(intptr_t channelz_id) {
@@ -142,6 +163,20 @@ absl::StatusOr<StartedServer> StartGrpcServer(const GrpcServerOptions& options,
 
 void ShutdownGracefully(StartedServer& server, absl::Time deadline) {
   if (server.server == nullptr) return;
+  if (server.channelz_id != 0) {
+    // GOAWAY waits until the calls in flight have ended, or half the grace: gRPC closes a
+    // connection as soon as it has sent GOAWAY and its last stream has ended on the server,
+    // and a client still reading that stream's tail (up to its flow-control window) then
+    // answers with WINDOW_UPDATEs, draws a TCP reset and loses what it had not yet read.
+    // Until then new calls are still served (readiness has said NOT_SERVING since the drain
+    // began); afterwards the linger gives readers of finished streams time to reach the end.
+    const absl::Time calls_deadline = absl::Now() + (deadline - absl::Now()) / 2;
+    while (CallsInFlight(server.channelz_id) > 0 && absl::Now() < calls_deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    absl::SleepFor(std::min(kStreamTailLinger, std::max(deadline - absl::Now(),
+                                                        absl::ZeroDuration())));
+  }
   server.server->Shutdown(absl::ToChronoTime(deadline));
   if (server.channelz_id == 0) return;
   // gRPC has sent GOAWAY: a client closes its connection once it has read its last stream.
