@@ -1,7 +1,6 @@
 #include "tests/support/galera_cluster.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -288,62 +287,15 @@ absl::Status GaleraCluster::Launch(int i, bool bootstrap) {
   const std::string log_path = ErrorLogPath(i);
   std::vector<std::string> args = {bin_.mariadbd, "--defaults-file=" + ConfigPath(i)};
   if (bootstrap) args.push_back("--wsrep-new-cluster");
-  std::vector<char*> argv = MakeArgv(args);
-  const std::string exec_error = absl::StrCat("cannot exec ", bin_.mariadbd, "\n");
-  const std::string user_error = absl::StrCat("cannot become user ", run_as_.user, "\n");
-  const uid_t uid = run_as_.uid;
-  const gid_t gid = run_as_.gid;
-
   absl::MutexLock lock(&mu_);
   if (ReapIfExited(i)) {
     return absl::FailedPreconditionError(
         absl::StrCat("node ", i, " is already running (pid ", pids_[i], ")"));
   }
-  // Early failures (a bad option) go to stderr before mariadbd opens its log-error file, so send
-  // stderr to the same file.
-  const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0660);
-  if (log_fd < 0) {
-    return absl::InternalError(absl::StrCat("open ", log_path, ": ", strerror(errno)));
-  }
-  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0) {
-    close(log_fd);
-    return absl::InternalError(absl::StrCat("open /dev/null: ", strerror(errno)));
-  }
-  const long max_fd = sysconf(_SC_OPEN_MAX);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    const int saved = errno;
-    close(log_fd);
-    close(null_fd);
-    return absl::InternalError(absl::StrCat("fork: ", strerror(saved)));
-  }
-  if (pid == 0) {
-    // Its own session and process group: a terminal's signals and the test's process group stay
-    // away from it, Kill() reaches its state-transfer helpers through the group, and the SST
-    // script's `kill -- -<mariadbd pid>` on an abort hits only those helpers.
-    setsid();
-    dup2(null_fd, 0);
-    dup2(log_fd, 1);
-    dup2(log_fd, 2);
-    // Become the nodes' user here rather than through mariadbd's `user=`: the kernel clears
-    // PR_SET_PDEATHSIG when the credentials change, so PrepareChild must come after.
-    if (uid != static_cast<uid_t>(-1) &&
-        (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) {
-      ssize_t ignored = write(2, user_error.data(), user_error.size());
-      (void)ignored;
-      _exit(127);
-    }
-    PrepareChild(parent);
-    CloseDescriptorsFrom3(max_fd);
-    execv(argv[0], argv.data());
-    ssize_t ignored = write(2, exec_error.data(), exec_error.size());
-    (void)ignored;
-    _exit(127);
-  }
-  close(log_fd);
-  close(null_fd);
+  // Its own session and process group: Kill() reaches its state-transfer helpers through the
+  // group, and the SST script's `kill -- -<mariadbd pid>` on an abort hits only those helpers.
+  ASSIGN_OR_RETURN(const pid_t pid,
+                   SpawnDaemon(std::move(args), log_path, {run_as_.uid, run_as_.gid}));
   pids_[i] = pid;
   return absl::OkStatus();
 }

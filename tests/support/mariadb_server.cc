@@ -260,43 +260,8 @@ absl::Status MariaDbServer::LaunchAndWait(bool* port_in_use) {
   // Only this launch's lines decide whether the port was taken; the log accumulates restarts.
   const std::streamoff log_start = FileSize(log_path);
 
-  std::vector<std::string> args = {bin_.mariadbd, "--defaults-file=" + ConfigPath()};
-  std::vector<char*> argv = MakeArgv(args);
-  const std::string exec_error = absl::StrCat("cannot exec ", bin_.mariadbd, "\n");
-  // Early failures (a bad option) go to stderr before mariadbd opens its log-error file, so send
-  // stderr to the same file.
-  const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0660);
-  if (log_fd < 0)
-    return absl::InternalError(absl::StrCat("open ", log_path, ": ", strerror(errno)));
-  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0) {
-    close(log_fd);
-    return absl::InternalError(absl::StrCat("open /dev/null: ", strerror(errno)));
-  }
-  const long max_fd = sysconf(_SC_OPEN_MAX);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    int saved = errno;
-    close(log_fd);
-    close(null_fd);
-    return absl::InternalError(absl::StrCat("fork: ", strerror(saved)));
-  }
-  if (pid == 0) {
-    PrepareChild(parent);
-    // Its own session: a terminal's signals and the test's process group stay away from it.
-    setsid();
-    dup2(null_fd, 0);
-    dup2(log_fd, 1);
-    dup2(log_fd, 2);
-    CloseDescriptorsFrom3(max_fd);
-    execv(argv[0], argv.data());
-    ssize_t ignored = write(2, exec_error.data(), exec_error.size());
-    (void)ignored;
-    _exit(127);
-  }
-  close(log_fd);
-  close(null_fd);
+  ASSIGN_OR_RETURN(const pid_t pid,
+                   SpawnDaemon({bin_.mariadbd, "--defaults-file=" + ConfigPath()}, log_path));
   pid_ = pid;
 
   // Ping over the private socket rather than TCP: if another server holds our port, a TCP ping

@@ -1,6 +1,7 @@
 #include "tests/support/subprocess.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -104,6 +105,55 @@ std::vector<char*> MakeArgv(std::vector<std::string>& args) {
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   return argv;
+}
+
+absl::StatusOr<pid_t> SpawnDaemon(std::vector<std::string> args, const std::string& log_path,
+                                  SpawnUser user) {
+  std::vector<char*> argv = MakeArgv(args);
+  const std::string exec_error = absl::StrCat("cannot exec ", args[0], "\n");
+  const std::string user_error = absl::StrCat("cannot become uid ", user.uid, "\n");
+  const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0660);
+  if (log_fd < 0) {
+    return absl::InternalError(absl::StrCat("open ", log_path, ": ", strerror(errno)));
+  }
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0) {
+    close(log_fd);
+    return absl::InternalError(absl::StrCat("open /dev/null: ", strerror(errno)));
+  }
+  const long max_fd = sysconf(_SC_OPEN_MAX);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int saved = errno;
+    close(log_fd);
+    close(null_fd);
+    return absl::InternalError(absl::StrCat("fork: ", strerror(saved)));
+  }
+  if (pid == 0) {
+    setsid();
+    dup2(null_fd, 0);
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+    // The user changes here rather than through the server's own option (mariadbd's `user=`):
+    // the kernel clears PR_SET_PDEATHSIG when the credentials change, so PrepareChild comes
+    // after.
+    if (user.uid != static_cast<uid_t>(-1) &&
+        (setgroups(1, &user.gid) != 0 || setgid(user.gid) != 0 || setuid(user.uid) != 0)) {
+      ssize_t ignored = write(2, user_error.data(), user_error.size());
+      (void)ignored;
+      _exit(127);
+    }
+    PrepareChild(parent);
+    CloseDescriptorsFrom3(max_fd);
+    execv(argv[0], argv.data());
+    ssize_t ignored = write(2, exec_error.data(), exec_error.size());
+    (void)ignored;
+    _exit(127);
+  }
+  close(log_fd);
+  close(null_fd);
+  return pid;
 }
 
 void KillAndReap(pid_t pid) {

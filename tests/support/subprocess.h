@@ -48,6 +48,20 @@ void PrepareChild(pid_t parent);
 // argv storage whose c_str() pointers stay valid until exec.
 std::vector<char*> MakeArgv(std::vector<std::string>& args);
 
+// Who a spawned server runs as: uid -1 keeps the test's own user.
+struct SpawnUser {
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
+};
+
+// Forks and execs a server (`args[0]` an absolute path) in its own session, so a terminal's
+// signals and the test's process group stay away from it and killing its group reaches its
+// helpers: stdin from /dev/null, stdout and stderr appended to `log_path` (early failures, before
+// the server opens its own log, land there too), its life tied to the calling thread
+// (PrepareChild), running as `user`. Returns its pid; the caller reaps it.
+absl::StatusOr<pid_t> SpawnDaemon(std::vector<std::string> args, const std::string& log_path,
+                                  SpawnUser user = {});
+
 // Kills and reaps a child that overran its time.
 void KillAndReap(pid_t pid);
 
