@@ -1,6 +1,7 @@
-# Shared pieces of the local run scripts (deploy/run-local.sh, deploy/run-replicas.sh): build,
-# the private MariaDB, the token sealing key, a local JWT signing key with a SuperAdmin token,
-# and the Keycloak stand-in. Sourced, not run: call from the repository root with
+# Shared pieces of the local run scripts (deploy/run-local.sh, deploy/run-replicas.sh,
+# deploy/run-galera.sh): build, the private MariaDB, the token sealing key, a local JWT signing
+# key with a SuperAdmin token, the Keycloak stand-in, and starting, announcing and stopping
+# several replicas. Sourced, not run: call from the repository root with
 # `set -euo pipefail` in effect. Every function honours the INVITATIONS_* variable it would set,
 # so a caller's own settings win.
 #
@@ -16,6 +17,19 @@ local_build() {
   deploy/install-deps.sh
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$BUILD_DIR" -j "$(nproc)" --target invitation_server invitectl
+}
+
+# Builds unless $1 is 1 (the caller's *_SKIP_BUILD setting), then sets SERVER and INVITECTL;
+# exits if either binary is missing, as a half-built tree would otherwise fail later and less
+# clearly.
+local_binaries() {
+  [ "$1" = 1 ] || local_build
+  SERVER="$BUILD_DIR/server/invitation_server"
+  INVITECTL="$BUILD_DIR/client/invitectl"
+  if ! [ -x "$SERVER" ] || ! [ -x "$INVITECTL" ]; then
+    echo "$(basename "$0" .sh): no binaries in $BUILD_DIR" >&2
+    exit 1
+  fi
 }
 
 # Starts the private MariaDB under $LOCAL_DIR/mariadb on $LOCAL_DB_PORT (unless
@@ -89,9 +103,9 @@ local_keycloak() {
 }
 
 # Several replicas (deploy/run-replicas.sh, deploy/run-galera.sh). The caller defines
-# log_of I (replica I's log file), sets GRPC_BASE, METRICS_BASE, WEB_BASE (replica I listens on
-# base + I - 1), SERVER and PIDS=(), and may define replica_uri I (replica I's --mysql_uri;
-# without it INVITATIONS_MYSQL_URI applies to all).
+# log_of I (replica I's log file), sets N, GRPC_BASE, METRICS_BASE, WEB_BASE (replica I listens
+# on base + I - 1), SERVER, INVITECTL and PIDS=(), and may define replica_uri I (replica I's
+# --mysql_uri; without it INVITATIONS_MYSQL_URI applies to all).
 
 # Launches replica $1 in the background; its pid goes to PIDS.
 launch_replica() {
@@ -127,5 +141,88 @@ await_replica() {
       exit 1
     fi
     sleep 0.1
+  done
+}
+
+# Starts all N replicas at once, waits for each to serve, tells the operator how to reach them
+# (print_replicas_banner's arguments), then stays until Ctrl-C (watch_replicas).
+serve_replicas() {
+  local i
+  for i in $(seq "$N"); do launch_replica "$i"; done
+  for i in $(seq "$N"); do await_replica "$i"; done
+  print_replicas_banner "$@"
+  watch_replicas
+}
+
+# Stops every replica in PIDS (0 marks one that already exited), each draining its calls first.
+stop_replicas() {
+  local me pid
+  me=$(basename "$0" .sh)
+  echo
+  echo "$me: stopping ${#PIDS[@]} replica(s) (each drains its calls first)" >&2
+  for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || wait "$pid" 2>/dev/null || true; done
+}
+
+# Tells the operator how to reach the N replicas once every one serves; the tests wait for its
+# "Ctrl-C stops" line. $1 is the title, $2 what Ctrl-C stops after the replicas (e.g.
+# " and the database"), each further argument a line printed after the create and list examples.
+# The table has a database column when replica_uri is defined. Reads N and INVITECTL, and the
+# notes of local_keycloak and local_auth.
+print_replicas_banner() {
+  local title=$1 stops=$2 with_db="" format i line
+  local -a row
+  shift 2
+  declare -F replica_uri >/dev/null && with_db=1
+  format="  %-8s %-17s %-37s %-34s ${with_db:+%-46s }%s\n"
+  echo
+  echo "$title"
+  echo
+  echo "  $KEYCLOAK_NOTE"
+  echo "  Invitation emails go to $INVITATIONS_MAIL_DIR (.eml files; set INVITATIONS_SMTP_URL for a relay)."
+  echo
+  [ -z "$TOKEN_NOTE" ] || echo "  $TOKEN_NOTE"
+  echo
+  row=(replica gRPC "metrics" "registration page")
+  [ -z "$with_db" ] || row+=("database")
+  # shellcheck disable=SC2059 # the format is built above, not data
+  printf "$format" "${row[@]}" log
+  for i in $(seq "$N"); do
+    row=("$i" "127.0.0.1:$((GRPC_BASE + i - 1))"
+      "http://127.0.0.1:$((METRICS_BASE + i - 1))/metrics"
+      "http://127.0.0.1:$((WEB_BASE + i - 1))/register")
+    [ -z "$with_db" ] || row+=("$(replica_uri "$i")")
+    # shellcheck disable=SC2059
+    printf "$format" "${row[@]}" "$(log_of "$i")"
+  done
+  echo
+  echo "  Call any replica; they share every invitation:"
+  echo "    $INVITECTL --address 127.0.0.1:$GRPC_BASE create --email alice@example.com --role vpn-user --tenant acme"
+  echo "    $INVITECTL --address 127.0.0.1:$((GRPC_BASE + N - 1)) list --tenant acme"
+  for line in "$@"; do echo "$line"; done
+  echo
+  echo "  Ctrl-C stops every replica (each drains first)$stops."
+  echo
+}
+
+# Until Ctrl-C (or every replica has exited on its own): says which replica exits and marks it 0
+# in PIDS; exits 1 once none is left.
+watch_replicas() {
+  local me pid i
+  local -a live
+  me=$(basename "$0" .sh)
+  while true; do
+    live=()
+    for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || live+=("$pid"); done
+    [ ${#live[@]} -gt 0 ] || { echo "$me: every replica has exited" >&2; exit 1; }
+    # `wait -n` returns when a replica exits, or at once when a trapped signal arrives.
+    wait -n "${live[@]}" 2>/dev/null || true
+    for i in $(seq "$N"); do
+      pid=${PIDS[$((i - 1))]}
+      if [ "$pid" != 0 ] && ! kill -0 "$pid" 2>/dev/null; then
+        echo "$me: replica $i exited on its own (log: $(log_of "$i"))" >&2
+        PIDS[i - 1]=0
+      fi
+    done
   done
 }

@@ -47,10 +47,7 @@ esac
 GALERA_DIR="$LOCAL_DIR/galera"
 CLUSTER_DIR="$GALERA_DIR/cluster"
 mkdir -p "$GALERA_DIR"
-[ "${GALERA_SKIP_BUILD:-0}" = 1 ] || local_build
-SERVER="$BUILD_DIR/server/invitation_server"
-INVITECTL="$BUILD_DIR/client/invitectl"
-[ -x "$SERVER" ] && [ -x "$INVITECTL" ] || { echo "run-galera: no binaries in $BUILD_DIR" >&2; exit 1; }
+local_binaries "${GALERA_SKIP_BUILD:-0}"
 
 # The URI replica $1 (1..N) connects with.
 replica_uri() {
@@ -66,11 +63,7 @@ replica_uri() {
 PIDS=()
 stop_all() {
   trap - INT TERM EXIT
-  echo
-  echo "run-galera: stopping ${#PIDS[@]} replica(s) (each drains its calls first)" >&2
-  local pid
-  for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || wait "$pid" 2>/dev/null || true; done
+  stop_replicas
   deploy/galera.sh stop "$CLUSTER_DIR" >&2
   echo "run-galera: stopped" >&2
 }
@@ -94,50 +87,10 @@ log_of() { echo "$GALERA_DIR/replica-$1.log"; }
 
 # All replicas start at once, each against its own node: they race to migrate the schema through
 # different nodes, as replicas of a real deployment would.
-for i in $(seq "$N"); do launch_replica "$i"; done
-for i in $(seq "$N"); do await_replica "$i"; done
-
-{
-  echo
-  echo "$N replicas of the SecureLink Invitation Service on a $N-node Galera cluster ($CLUSTER_DIR)"
-  echo
-  echo "  $KEYCLOAK_NOTE"
-  echo "  Invitation emails go to $INVITATIONS_MAIL_DIR (.eml files; set INVITATIONS_SMTP_URL for a relay)."
-  echo
-  [ -z "$TOKEN_NOTE" ] || echo "  $TOKEN_NOTE"
-  echo
-  printf '  %-8s %-17s %-37s %-34s %-46s %s\n' replica gRPC "metrics" "registration page" \
-    "database" log
-  for i in $(seq "$N"); do
-    printf '  %-8s %-17s %-37s %-34s %-46s %s\n' "$i" "127.0.0.1:$((GRPC_BASE + i - 1))" \
-      "http://127.0.0.1:$((METRICS_BASE + i - 1))/metrics" \
-      "http://127.0.0.1:$((WEB_BASE + i - 1))/register" "$(replica_uri "$i")" "$(log_of "$i")"
-  done
-  echo
-  echo "  Call any replica; they share every invitation:"
-  echo "    $INVITECTL --address 127.0.0.1:$GRPC_BASE create --email alice@example.com --role vpn-user --tenant acme"
-  echo "    $INVITECTL --address 127.0.0.1:$((GRPC_BASE + N - 1)) list --tenant acme"
-  echo "    grpcurl -plaintext 127.0.0.1:$GRPC_BASE list"
-  echo "  The cluster:"
-  echo "    deploy/galera.sh status $CLUSTER_DIR"
-  echo "    mariadb --defaults-file=$CLUSTER_DIR/node1/my.cnf invitations"
-  echo
-  echo "  Ctrl-C stops every replica (each drains first), then the cluster."
-  echo
-}
-
-# Until Ctrl-C (or every replica has exited on its own).
-while true; do
-  live=()
-  for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || live+=("$pid"); done
-  [ ${#live[@]} -gt 0 ] || { echo "run-galera: every replica has exited" >&2; exit 1; }
-  # `wait -n` returns when a replica exits, or at once when a trapped signal arrives.
-  wait -n "${live[@]}" 2>/dev/null || true
-  for i in $(seq "$N"); do
-    pid=${PIDS[$((i - 1))]}
-    if [ "$pid" != 0 ] && ! kill -0 "$pid" 2>/dev/null; then
-      echo "run-galera: replica $i exited on its own (log: $(log_of "$i"))" >&2
-      PIDS[i - 1]=0
-    fi
-  done
-done
+serve_replicas \
+  "$N replicas of the SecureLink Invitation Service on a $N-node Galera cluster ($CLUSTER_DIR)" \
+  ", then the cluster" \
+  "    grpcurl -plaintext 127.0.0.1:$GRPC_BASE list" \
+  "  The cluster:" \
+  "    deploy/galera.sh status $CLUSTER_DIR" \
+  "    mariadb --defaults-file=$CLUSTER_DIR/node1/my.cnf invitations"

@@ -45,10 +45,7 @@ fi
 . deploy/local-common.sh
 REPLICAS_DIR="$LOCAL_DIR/replicas"
 mkdir -p "$REPLICAS_DIR"
-[ "${REPLICAS_SKIP_BUILD:-0}" = 1 ] || local_build
-SERVER="$BUILD_DIR/server/invitation_server"
-INVITECTL="$BUILD_DIR/client/invitectl"
-[ -x "$SERVER" ] && [ -x "$INVITECTL" ] || { echo "run-replicas: no binaries in $BUILD_DIR" >&2; exit 1; }
+local_binaries "${REPLICAS_SKIP_BUILD:-0}"
 
 STARTED_DB=""
 if [ -z "${INVITATIONS_MYSQL_URI:-}" ]; then
@@ -67,11 +64,7 @@ export INVITATIONS_LOGIN_URL=${INVITATIONS_LOGIN_URL:-$INVITATIONS_KEYCLOAK_URL/
 PIDS=()
 stop_all() {
   trap - INT TERM EXIT
-  echo
-  echo "run-replicas: stopping ${#PIDS[@]} replica(s) (each drains its calls first)" >&2
-  local pid
-  for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || wait "$pid" 2>/dev/null || true; done
+  stop_replicas
   if [ -n "$STARTED_DB" ]; then deploy/mariadb.sh stop "$STARTED_DB" >&2; fi
   echo "run-replicas: stopped" >&2
 }
@@ -82,47 +75,8 @@ trap 'stop_all' EXIT
 log_of() { echo "$REPLICAS_DIR/replica-$1.log"; }
 
 # All replicas start at once: they race for the migration lock, as they would in a cluster.
-for i in $(seq "$N"); do launch_replica "$i"; done
-for i in $(seq "$N"); do await_replica "$i"; done
-
-{
-  echo
-  echo "$N replica(s) of the SecureLink Invitation Service (database: ${INVITATIONS_MYSQL_URI%%@*}@…)"
-  echo
-  echo "  $KEYCLOAK_NOTE"
-  echo "  Invitation emails go to $INVITATIONS_MAIL_DIR (.eml files; set INVITATIONS_SMTP_URL for a relay)."
-  echo
-  [ -z "$TOKEN_NOTE" ] || echo "  $TOKEN_NOTE"
-  echo
-  printf '  %-8s %-17s %-37s %-34s %s\n' replica gRPC "metrics" "registration page" log
-  for i in $(seq "$N"); do
-    printf '  %-8s %-17s %-37s %-34s %s\n' "$i" "127.0.0.1:$((GRPC_BASE + i - 1))" \
-      "http://127.0.0.1:$((METRICS_BASE + i - 1))/metrics" \
-      "http://127.0.0.1:$((WEB_BASE + i - 1))/register" "$(log_of "$i")"
-  done
-  echo
-  echo "  Call any replica; they share every invitation:"
-  echo "    $INVITECTL --address 127.0.0.1:$GRPC_BASE create --email alice@example.com --role vpn-user --tenant acme"
-  echo "    $INVITECTL --address 127.0.0.1:$((GRPC_BASE + N - 1)) list --tenant acme"
-  echo "    $INVITECTL --address 127.0.0.1:$((GRPC_BASE + N - 1)) health"
-  echo "    grpcurl -plaintext 127.0.0.1:$GRPC_BASE list"
-  echo
-  echo "  Ctrl-C stops every replica (each drains first) and the database."
-  echo
-}
-
-# Until Ctrl-C (or every replica has exited on its own).
-while true; do
-  live=()
-  for pid in "${PIDS[@]}"; do [ "$pid" = 0 ] || live+=("$pid"); done
-  [ ${#live[@]} -gt 0 ] || { echo "run-replicas: every replica has exited" >&2; exit 1; }
-  # `wait -n` returns when a replica exits, or at once when a trapped signal arrives.
-  wait -n "${live[@]}" 2>/dev/null || true
-  for i in $(seq "$N"); do
-    pid=${PIDS[$((i - 1))]}
-    if [ "$pid" != 0 ] && ! kill -0 "$pid" 2>/dev/null; then
-      echo "run-replicas: replica $i exited on its own (log: $(log_of "$i"))" >&2
-      PIDS[$((i - 1))]=0
-    fi
-  done
-done
+serve_replicas \
+  "$N replica(s) of the SecureLink Invitation Service (database: ${INVITATIONS_MYSQL_URI%%@*}@…)" \
+  " and the database" \
+  "    $INVITECTL --address 127.0.0.1:$((GRPC_BASE + N - 1)) health" \
+  "    grpcurl -plaintext 127.0.0.1:$GRPC_BASE list"

@@ -10,65 +10,26 @@ probe's exec command with only the Secret's mount path and the port rewritten.
     k8s_probes_test.py --repo DIR --server BIN --invitectl BIN
 """
 
-import argparse
-import ctypes
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 import yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import local_run  # noqa: E402
 
 ARGS = None
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 SERVICE = "securelink.invitations.v1.InvitationService"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def die_with_parent():
-    """Children get SIGKILL if the test process dies, so nothing outlives a killed test."""
-    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def wait_for(what, condition, timeout_s, on_timeout=lambda: ""):
-    """Polls `condition` until it returns a truthy value, which is returned."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %ss waiting for %s\n%s"
-                                 % (timeout_s, what, on_timeout()))
-        time.sleep(0.2)
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
 def load_k8s(name):
     with open(os.path.join(ARGS.repo, "deploy", "k8s", name)) as f:
         return yaml.safe_load(f)
-
-
-def clean_env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("INVITATIONS_")}
 
 
 class ProbesWorkAgainstTheTlsServer(unittest.TestCase):
@@ -98,16 +59,9 @@ class ProbesWorkAgainstTheTlsServer(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         for process, _ in cls.servers.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=40)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            local_run.stop_process(process)
         if os.path.isdir(cls.db_dir):
-            subprocess.run([os.path.join(ARGS.repo, "deploy", "mariadb.sh"), "stop", cls.db_dir],
-                           stdout=subprocess.DEVNULL)
+            local_run.stop_mariadb(ARGS.repo, cls.db_dir)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
@@ -145,48 +99,20 @@ class ProbesWorkAgainstTheTlsServer(unittest.TestCase):
 
     @classmethod
     def _start_database(cls):
-        cls.db_port = free_port()
-        subprocess.run([os.path.join(ARGS.repo, "deploy", "mariadb.sh"), "start", cls.db_dir,
-                        str(cls.db_port)], check=True, stdout=subprocess.DEVNULL)
+        cls.db_port = local_run.start_mariadb(ARGS.repo, cls.db_dir)
 
     @classmethod
     def _start_server(cls, name, mutual):
-        env = clean_env()
-        env.update({
-            "INVITATIONS_MYSQL_URI": "mysql://root@127.0.0.1:%d/invitations" % cls.db_port,
-            "INVITATIONS_GRPC_ADDRESS": "127.0.0.1:0",
-            "INVITATIONS_METRICS_ADDRESS": "127.0.0.1:0",
-            "INVITATIONS_WEB_ADDRESS": "127.0.0.1:0",
-            "INVITATIONS_AUTH": "disabled",
-            "INVITATIONS_MAIL_DIR": os.path.join(cls.tmp, "mail-" + name),
-        })
+        env = local_run.server_env(cls.db_port, os.path.join(cls.tmp, "mail-" + name))
         for setting in ("INVITATIONS_TLS_CERT_FILE", "INVITATIONS_TLS_KEY_FILE"):
             env[setting] = cls.in_pod(cls.config[setting])
         if mutual:
             # What configmap.yaml's comment says to add for mutual TLS.
             env["INVITATIONS_TLS_CLIENT_CA_FILE"] = cls.in_pod(cls.tls_mount + "/ca.crt")
         log_path = os.path.join(cls.tmp, "server-%s.log" % name)
-        with open(log_path, "w") as log:
-            process = subprocess.Popen([ARGS.server], env=env, stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=subprocess.STDOUT,
-                                       preexec_fn=die_with_parent)
+        process = local_run.start_server(ARGS.server, env, log_path)
         cls.servers[name] = (process, log_path)
-
-        def serving_line():
-            if process.poll() is not None:
-                raise AssertionError("invitation_server exited (%s):\n%s"
-                                     % (process.returncode, read(log_path)))
-            for line in read(log_path).splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("msg") == "serving":
-                    return entry
-            return None
-
-        serving = wait_for("invitation_server's serving line", serving_line, 60,
-                           lambda: read(log_path))
+        serving = local_run.wait_for_serving(process, log_path)
         setattr(cls, "port_" + name, int(serving["port"]))
 
     def probe_command(self, probe, port, drop=()):
@@ -207,14 +133,14 @@ class ProbesWorkAgainstTheTlsServer(unittest.TestCase):
         return out
 
     def run_probe(self, probe, port, drop=()):
-        return subprocess.run(self.probe_command(probe, port, drop), env=clean_env(),
+        return subprocess.run(self.probe_command(probe, port, drop), env=local_run.clean_env(),
                               capture_output=True, text=True, timeout=60)
 
     def wait_until_ready(self, port):
         # SERVING once migrations are done; the startup probe's budget is far longer.
-        wait_for("the readiness probe to pass",
-                 lambda: self.run_probe("readinessProbe", port).returncode == 0, 60,
-                 lambda: self.run_probe("readinessProbe", port).stderr)
+        local_run.wait_for("the readiness probe to pass",
+                           lambda: self.run_probe("readinessProbe", port).returncode == 0, 60,
+                           lambda: self.run_probe("readinessProbe", port).stderr)
 
     def test_every_probe_passes_against_the_server_as_shipped(self):
         self.wait_until_ready(self.port_tls)
@@ -253,15 +179,11 @@ class ProbesWorkAgainstTheTlsServer(unittest.TestCase):
         result = subprocess.run(
             [ARGS.invitectl, "health", "--service=" + SERVICE,
              "--address=127.0.0.1:%d" % self.port_tls, "--deadline=2s"],
-            env=clean_env(), capture_output=True, text=True, timeout=60)
+            env=local_run.clean_env(), capture_output=True, text=True, timeout=60)
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertEqual(result.stdout, "")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repo", required=True)
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--invitectl", required=True)
-    ARGS, rest = parser.parse_known_args()
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    ARGS, argv = local_run.parse_args("--repo", "--server", "--invitectl")
+    unittest.main(argv=argv, verbosity=2)

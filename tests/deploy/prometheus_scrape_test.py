@@ -9,59 +9,25 @@ The only change to deploy's config is the target address (and absolute paths for
     prometheus_scrape_test.py --repo DIR --server BIN --invitectl BIN --prometheus BIN
 """
 
-import argparse
-import ctypes
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.parse
 import urllib.request
 
 import yaml
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import local_run  # noqa: E402
+
 ARGS = None
 # Generous: Prometheus scrapes every 15s (deploy's setting) and the machine is shared.
 READY_TIMEOUT_S = 90
 CREATES = 3
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def die_with_parent():
-    """Children get SIGKILL if the test process dies, so nothing outlives a killed test."""
-    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def wait_for(what, condition, timeout_s, on_timeout=lambda: ""):
-    """Polls `condition` until it returns a truthy value, which is returned."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %ss waiting for %s\n%s"
-                                 % (timeout_s, what, on_timeout()))
-        time.sleep(0.2)
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def http_json(url):
@@ -91,56 +57,21 @@ class PrometheusScrapesTheService(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         for process in (cls.prometheus, cls.server):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=40)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            local_run.stop_process(process)
         if os.path.isdir(cls.db_dir):
-            subprocess.run([os.path.join(ARGS.repo, "deploy", "mariadb.sh"), "stop", cls.db_dir],
-                           stdout=subprocess.DEVNULL)
+            local_run.stop_mariadb(ARGS.repo, cls.db_dir)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
     def _start_database(cls):
-        cls.db_port = free_port()
-        subprocess.run([os.path.join(ARGS.repo, "deploy", "mariadb.sh"), "start", cls.db_dir,
-                        str(cls.db_port)], check=True, stdout=subprocess.DEVNULL)
+        cls.db_port = local_run.start_mariadb(ARGS.repo, cls.db_dir)
 
     @classmethod
     def _start_server(cls):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INVITATIONS_")}
-        env.update({
-            "INVITATIONS_MYSQL_URI": "mysql://root@127.0.0.1:%d/invitations" % cls.db_port,
-            "INVITATIONS_GRPC_ADDRESS": "127.0.0.1:0",
-            "INVITATIONS_METRICS_ADDRESS": "127.0.0.1:0",
-            "INVITATIONS_WEB_ADDRESS": "127.0.0.1:0",
-            "INVITATIONS_AUTH": "disabled",
-            "INVITATIONS_MAIL_DIR": os.path.join(cls.tmp, "mail"),
-        })
+        env = local_run.server_env(cls.db_port, os.path.join(cls.tmp, "mail"))
         cls.server_log = os.path.join(cls.tmp, "server.log")
-        with open(cls.server_log, "w") as log:
-            cls.server = subprocess.Popen([ARGS.server], env=env, stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=subprocess.STDOUT,
-                                          preexec_fn=die_with_parent)
-
-        def serving_line():
-            if cls.server.poll() is not None:
-                raise AssertionError("invitation_server exited (%s):\n%s"
-                                     % (cls.server.returncode, read(cls.server_log)))
-            for line in read(cls.server_log).splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("msg") == "serving":
-                    return entry
-            return None
-
-        serving = wait_for("invitation_server's serving line", serving_line, 60,
-                           lambda: read(cls.server_log))
+        cls.server = local_run.start_server(ARGS.server, env, cls.server_log)
+        serving = local_run.wait_for_serving(cls.server, cls.server_log)
         cls.grpc_port = int(serving["port"])
         if "metrics_port" not in serving:
             raise AssertionError("the serving line names no metrics_port: %s" % serving)
@@ -148,7 +79,7 @@ class PrometheusScrapesTheService(unittest.TestCase):
 
     @classmethod
     def invitectl(cls, *args):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INVITATIONS_")}
+        env = local_run.clean_env()
         env["INVITATIONS_ADDRESS"] = "127.0.0.1:%d" % cls.grpc_port
         return subprocess.run([ARGS.invitectl] + list(args), env=env, capture_output=True,
                               text=True, timeout=60)
@@ -178,7 +109,7 @@ class PrometheusScrapesTheService(unittest.TestCase):
 
         # A free port can be taken between the check and Prometheus' bind: try a few.
         for attempt in range(3):
-            cls.prometheus_port = free_port()
+            cls.prometheus_port = local_run.free_port()
             cls.prometheus_log = os.path.join(cls.tmp, "prometheus-%d.log" % attempt)
             with open(cls.prometheus_log, "w") as log:
                 cls.prometheus = subprocess.Popen(
@@ -186,7 +117,7 @@ class PrometheusScrapesTheService(unittest.TestCase):
                      "--storage.tsdb.path=" + os.path.join(cls.tmp, "tsdb-%d" % attempt),
                      "--web.listen-address=127.0.0.1:%d" % cls.prometheus_port],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    preexec_fn=die_with_parent)
+                    preexec_fn=local_run.die_with_parent)
 
             def ready():
                 if cls.prometheus.poll() is not None:
@@ -197,13 +128,14 @@ class PrometheusScrapesTheService(unittest.TestCase):
                 except OSError:
                     return None
 
-            state = wait_for("Prometheus to be ready", ready, READY_TIMEOUT_S,
-                             lambda: read(cls.prometheus_log))
+            state = local_run.wait_for("Prometheus to be ready", ready, READY_TIMEOUT_S,
+                                       lambda: local_run.read(cls.prometheus_log))
             if state == "ready":
                 return
-            if "address already in use" not in read(cls.prometheus_log):
-                raise AssertionError("prometheus exited:\n" + read(cls.prometheus_log))
-        raise AssertionError("prometheus found no free port:\n" + read(cls.prometheus_log))
+            if "address already in use" not in local_run.read(cls.prometheus_log):
+                raise AssertionError("prometheus exited:\n" + local_run.read(cls.prometheus_log))
+        raise AssertionError("prometheus found no free port:\n"
+                             + local_run.read(cls.prometheus_log))
 
     @classmethod
     def url(cls, path, **query):
@@ -218,8 +150,8 @@ class PrometheusScrapesTheService(unittest.TestCase):
                 return body["data"]["result"]
             return None
 
-        result = wait_for("Prometheus to return " + promql, answer, READY_TIMEOUT_S,
-                          lambda: read(self.prometheus_log)[-3000:])
+        result = local_run.wait_for("Prometheus to return " + promql, answer, READY_TIMEOUT_S,
+                                    lambda: local_run.read(self.prometheus_log)[-3000:])
         return {frozenset(r["metric"].items()): float(r["value"][1]) for r in result}
 
     def test_query_api_returns_the_services_grpc_counts(self):
@@ -253,7 +185,7 @@ class PrometheusScrapesTheService(unittest.TestCase):
         # Once the service's series are in, wait for one more evaluation of every rule, so that
         # the rules have seen real data.
         self.query('up{job="invitations"}')
-        before = {r["name"]: r.get("lastEvaluation") for r in wait_for(
+        before = {r["name"]: r.get("lastEvaluation") for r in local_run.wait_for(
             "the alert rules to load", rules_now, READY_TIMEOUT_S)}
 
         def evaluated_since():
@@ -262,8 +194,9 @@ class PrometheusScrapesTheService(unittest.TestCase):
                 return rules
             return None
 
-        rules = wait_for("the alert rules to be evaluated", evaluated_since, READY_TIMEOUT_S,
-                         lambda: read(self.prometheus_log)[-3000:])
+        rules = local_run.wait_for("the alert rules to be evaluated", evaluated_since,
+                                   READY_TIMEOUT_S,
+                                   lambda: local_run.read(self.prometheus_log)[-3000:])
         self.assertEqual({r["name"] for r in rules}, expected)
         for rule in rules:
             self.assertEqual(rule["health"], "ok", rule)
@@ -272,10 +205,5 @@ class PrometheusScrapesTheService(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repo", required=True)
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--invitectl", required=True)
-    parser.add_argument("--prometheus", required=True)
-    ARGS, rest = parser.parse_known_args()
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    ARGS, argv = local_run.parse_args("--repo", "--server", "--invitectl", "--prometheus")
+    unittest.main(argv=argv, verbosity=2)

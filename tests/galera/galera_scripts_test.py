@@ -11,50 +11,19 @@ costs seconds.
     galera_scripts_test.py --repo DIR --build-dir DIR
 """
 
-import argparse
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import local_run  # noqa: E402
 
 ARGS = None
 N = 3
-
-
-def port_free(port):
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def free_bases():
-    """Port bases for the nodes' MySQL ports, their Galera ports (base + 100, three per node) and
-    the replicas' gRPC, metrics and web ports, every port free."""
-    for _ in range(200):
-        # Below Linux's ephemeral range (32768+), so outgoing connections do not take them.
-        start = random.randrange(20000, 32000, 10)
-        wanted = [start + i for i in range(N)] + [start + 100 + i for i in range(3 * N)]
-        wanted += [start + base + i for base in (200, 300, 400) for i in range(N)]
-        if all(port_free(p) for p in wanted):
-            return start
-    raise AssertionError("no free port ranges found")
-
-
-def wait_for(what, condition, timeout_s):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.2)
 
 
 def mariadbd_pids(cluster_dir):
@@ -80,42 +49,23 @@ class GaleraScripts(unittest.TestCase):
         # mkdtemp makes it 0700; the nodes run as `mysql` and must get through it.
         os.chmod(self.tmp, 0o755)
         self.cluster = os.path.join(self.tmp, "galera", "cluster")
-        base = free_bases()
+        # The nodes' MySQL ports, their Galera ports (base + 100, three per node) and the
+        # replicas' gRPC, metrics and web ports, every port free.
+        wanted = list(range(N)) + [100 + i for i in range(3 * N)]
+        wanted += [first + i for first in (200, 300, 400) for i in range(N)]
+        base = local_run.free_port_block(wanted)
         self.db, self.grpc = base, base + 200
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INVITATIONS_")}
-        env.update({
-            "BUILD_DIR": ARGS.build_dir,
-            "GALERA_SKIP_BUILD": "1",
-            "LOCAL_DIR": self.tmp,
-            "GALERA_DB_PORT": str(base),
-            "GALERA_GRPC_PORT": str(base + 200),
-            "GALERA_METRICS_PORT": str(base + 300),
-            "GALERA_WEB_PORT": str(base + 400),
-            "INVITATIONS_KEYCLOAK_URL": "http://127.0.0.1:1",
-            "INVITATIONS_KEYCLOAK_CLIENT_SECRET": "unused-here",
-        })
-        self.out_path = os.path.join(self.tmp, "out.txt")
-        self.out = open(self.out_path, "w")
-        # A shell started in the background would ignore SIGINT; an operator's terminal does not.
-        self.script = subprocess.Popen(
-            [os.path.join(ARGS.repo, "deploy", "run-galera.sh")], cwd=ARGS.repo,
-            env=env, stdin=subprocess.DEVNULL, stdout=self.out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        self.replicas = local_run.ReplicasScript(
+            ARGS.repo, ARGS.build_dir, [os.path.join(ARGS.repo, "deploy", "run-galera.sh")],
+            "GALERA", self.tmp, db=base, grpc=base + 200, metrics=base + 300, web=base + 400)
+        self.script = self.replicas.process
 
     def tearDown(self):
-        if self.script.poll() is None:
-            os.killpg(self.script.pid, signal.SIGKILL)
-            self.script.wait()
+        self.replicas.kill()
         self.galera("stop")
         for pid in mariadbd_pids(self.cluster):  # Whatever a failed step left behind.
             os.killpg(pid, signal.SIGKILL)
-        self.out.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def output(self):
-        with open(self.out_path) as f:
-            return f.read()
 
     def galera(self, *args):
         return subprocess.run([os.path.join(ARGS.repo, "deploy", "galera.sh"), args[0],
@@ -137,16 +87,6 @@ class GaleraScripts(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         return result.stdout
 
-    def invitectl(self, replica, *args):
-        token = next(line.split("=", 1)[1].strip() for line in self.output().splitlines()
-                     if "export INVITATIONS_TOKEN=" in line)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INVITATIONS_")}
-        env["INVITATIONS_TOKEN"] = token
-        return subprocess.run(
-            [os.path.join(ARGS.build_dir, "client", "invitectl"),
-             "--address", "127.0.0.1:%d" % (self.grpc + replica - 1)] + list(args),
-            env=env, capture_output=True, text=True, timeout=60)
-
     def assert_synced(self):
         status = self.galera("status")
         self.assertEqual(status.returncode, 0, status.stdout + status.stderr)
@@ -157,32 +97,27 @@ class GaleraScripts(unittest.TestCase):
                         % invitation_id)
 
     def test_replicas_share_the_cluster_and_the_cluster_survives_stops_and_crashes(self):
-        def ready():
-            if self.script.poll() is not None:
-                raise AssertionError("run-galera.sh exited:\n" + self.output())
-            return "Ctrl-C stops" in self.output()
-
-        wait_for("the replicas to serve", ready, 300)
+        self.replicas.wait_until_serving(300)
         # Each replica names every node, its own first, so it moves to a live node.
         for node in range(1, N + 1):
             hosts = ",".join("127.0.0.1:%d" % (self.db + (node - 1 + k) % N) for k in range(N))
-            self.assertIn("mysql://root@%s/invitations" % hosts, self.output())
+            self.assertIn("mysql://root@%s/invitations" % hosts, self.replicas.output())
         self.assert_synced()
 
         # Through replica 1 (node 1), read back through replica 3 (node 3).
         email = "galera.%d@example.com" % os.getpid()
-        created = self.invitectl(1, "create", "--email", email, "--role", "vpn-user",
-                                 "--tenant", "galera", "--suppress-email")
+        created = self.replicas.invitectl(1, "create", "--email", email, "--role", "vpn-user",
+                                          "--tenant", "galera", "--suppress-email")
         self.assertEqual(created.returncode, 0, created.stderr)
         invitation_id = next(line.split()[1] for line in created.stdout.splitlines()
                              if line.startswith("id:"))
-        got = self.invitectl(3, "get", invitation_id)
+        got = self.replicas.invitectl(3, "get", invitation_id)
         self.assertEqual(got.returncode, 0, got.stderr)
         self.assertIn(email, got.stdout)
 
         os.killpg(self.script.pid, signal.SIGINT)
-        self.assertEqual(self.script.wait(timeout=300), 130, self.output())
-        self.assertIn("run-galera: stopped", self.output())
+        self.assertEqual(self.script.wait(timeout=300), 130, self.replicas.output())
+        self.assertIn("run-galera: stopped", self.replicas.output())
         self.assertEqual(mariadbd_pids(self.cluster), [])
         self.assertEqual(self.galera("status").returncode, 3)
 
@@ -209,7 +144,7 @@ class GaleraScripts(unittest.TestCase):
         # Every node crashes: none is marked safe to bootstrap; the most advanced one is found.
         for pid in mariadbd_pids(self.cluster):
             os.killpg(pid, signal.SIGKILL)
-        wait_for("the nodes to die", lambda: not mariadbd_pids(self.cluster), 30)
+        local_run.wait_for("the nodes to die", lambda: not mariadbd_pids(self.cluster), 30)
         recovered = self.start()
         self.assertIn("recovered position", recovered.stderr)
         self.assert_synced()
@@ -221,9 +156,6 @@ class GaleraScripts(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repo", required=True)
-    parser.add_argument("--build-dir", required=True)
-    ARGS, rest = parser.parse_known_args()
+    ARGS, argv = local_run.parse_args("--repo", "--build-dir")
     ARGS.build_dir = os.path.abspath(ARGS.build_dir)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    unittest.main(argv=argv, verbosity=2)
