@@ -10,7 +10,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libmysqlcppconn-dev prometheus-cpp-dev
-  libgtest-dev libgmock-dev libcurl4-openssl-dev nlohmann-json3-dev libssl-dev
+  libgtest-dev libgmock-dev libcurl4-openssl-dev libidn2-dev nlohmann-json3-dev libssl-dev
   golang-github-gogo-googleapis-dev
   mariadb-server mariadb-client galera-4 rsync
   openssl curl python3
