@@ -16,7 +16,17 @@
 
 namespace securelink::invitations {
 
-enum class AuditEventType { kCreated, kResent, kRevoked, kExpired, kAccepted, kEmailSent, kEmailFailed };
+enum class AuditEventType {
+  kCreated,
+  kResent,
+  kRevoked,
+  kExpired,
+  kAccepted,
+  kEmailSent,
+  kEmailFailed,
+  kReminderSent,
+  kPolicyUpdated,  // a tenant's policy, not an invitation: invitation_id and email are empty
+};
 absl::string_view AuditEventTypeName(AuditEventType type);
 
 // A state change to record with the change itself (SPEC §2 "audit").

@@ -19,7 +19,8 @@ AuditEventType ParseEventType(const std::string& name) {
   for (AuditEventType type :
        {AuditEventType::kCreated, AuditEventType::kResent, AuditEventType::kRevoked,
         AuditEventType::kExpired, AuditEventType::kAccepted, AuditEventType::kEmailSent,
-        AuditEventType::kEmailFailed}) {
+        AuditEventType::kEmailFailed, AuditEventType::kReminderSent,
+        AuditEventType::kPolicyUpdated}) {
     if (AuditEventTypeName(type) == name) return type;
   }
   return AuditEventType::kCreated;  // unreachable: the column only ever holds the names above

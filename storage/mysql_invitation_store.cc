@@ -27,6 +27,8 @@ absl::string_view AuditEventTypeName(AuditEventType type) {
     case AuditEventType::kAccepted: return "ACCEPTED";
     case AuditEventType::kEmailSent: return "EMAIL_SENT";
     case AuditEventType::kEmailFailed: return "EMAIL_FAILED";
+    case AuditEventType::kReminderSent: return "REMINDER_SENT";
+    case AuditEventType::kPolicyUpdated: return "POLICY_UPDATED";
   }
   return "UNKNOWN";
 }

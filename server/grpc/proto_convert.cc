@@ -118,6 +118,12 @@ void ToProto(const FeedEvent& in, v1::InvitationEvent* out) {
     case AuditEventType::kAccepted: out->set_type(v1::INVITATION_EVENT_TYPE_ACCEPTED); break;
     case AuditEventType::kEmailSent: out->set_type(v1::INVITATION_EVENT_TYPE_EMAIL_SENT); break;
     case AuditEventType::kEmailFailed: out->set_type(v1::INVITATION_EVENT_TYPE_EMAIL_FAILED); break;
+    case AuditEventType::kReminderSent:
+      out->set_type(v1::INVITATION_EVENT_TYPE_REMINDER_SENT);
+      break;
+    case AuditEventType::kPolicyUpdated:
+      out->set_type(v1::INVITATION_EVENT_TYPE_POLICY_UPDATED);
+      break;
   }
   out->set_actor(in.actor);
   out->set_tenant_id(in.tenant_id);
