@@ -18,8 +18,6 @@ using mysql::Rows;
 using mysql::SqlTime;
 using mysql::Statement;
 
-constexpr absl::string_view kReasonPolicyEtagMismatch = "POLICY_ETAG_MISMATCH";
-
 std::optional<TenantPolicy> ReadPolicy(SqlSession& c, absl::string_view tenant_id, bool lock) {
   Statement s(c.Prepare(absl::StrCat(
       "SELECT tenant_id, allowed_email_domains, max_pending_invitations, default_ttl_seconds, "
@@ -91,7 +89,7 @@ absl::StatusOr<TenantPolicy> MysqlTenantPolicyStore::Put(const TenantPolicy& pol
     }
     stored = policy;
     stored.version = current_version + 1;
-    stored.update_time = now;
+    stored.update_time = absl::FromUnixMicros(absl::ToUnixMicros(now));  // DATETIME(6) keeps µs
     stored.updated_by = std::string(actor);
     // The version in the WHERE clause (or the primary key, for a first write) is what refuses a
     // racing writer on another Galera node, whose row lock above was only local.

@@ -89,6 +89,33 @@ absl::Status CanInvite(const Principal& caller, Role role, absl::string_view ten
   return NotAnAdmin();
 }
 
+absl::Status CanReadTenantPolicy(const Principal& caller, absl::string_view tenant_id) {
+  switch (caller.kind) {
+    case CallerKind::kSuperAdmin:
+      return absl::OkStatus();
+    case CallerKind::kTenantAdmin:
+      if (caller.tenant_id.empty() || tenant_id != caller.tenant_id) return OtherTenant(caller);
+      return absl::OkStatus();
+    case CallerKind::kOther:
+      break;
+  }
+  return NotAnAdmin();
+}
+
+absl::Status CanWriteTenantPolicy(const Principal& caller, absl::string_view tenant_id) {
+  switch (caller.kind) {
+    case CallerKind::kSuperAdmin:
+      return absl::OkStatus();
+    case CallerKind::kTenantAdmin:
+      if (caller.tenant_id.empty() || tenant_id != caller.tenant_id) return OtherTenant(caller);
+      return Denied("only a SuperAdmin may change a tenant's policy",
+                    kReasonTenantAdminCannotChangePolicy);
+    case CallerKind::kOther:
+      break;
+  }
+  return NotAnAdmin();
+}
+
 absl::Status CanActOn(const Principal& caller, InvitationAction action,
                       absl::string_view invitation_tenant_id, Role invitation_role) {
   switch (caller.kind) {

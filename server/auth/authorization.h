@@ -22,6 +22,8 @@ inline constexpr absl::string_view kReasonTenantAdminCannotInviteSuperAdmin =
     "TENANT_ADMIN_CANNOT_INVITE_SUPER_ADMIN";
 inline constexpr absl::string_view kReasonTenantAdminCannotManageSuperAdmin =
     "TENANT_ADMIN_CANNOT_MANAGE_SUPER_ADMIN";
+inline constexpr absl::string_view kReasonTenantAdminCannotChangePolicy =
+    "TENANT_ADMIN_CANNOT_CHANGE_POLICY";
 
 enum class CallerKind { kSuperAdmin, kTenantAdmin, kOther };
 
@@ -68,6 +70,12 @@ absl::Status RequireAdmin(const Principal& caller);
 // kReasonTenantAdminCannotInviteSuperAdmin or kReasonTenantAdminOtherTenant (an empty tenant_id
 // is "another tenant" here: a handler that wants to default it to the caller's must do so first).
 absl::Status CanInvite(const Principal& caller, Role role, absl::string_view tenant_id);
+
+// Tenant policies (SPEC §11): a SuperAdmin reads and writes every tenant's; a TenantAdmin reads
+// its own tenant's (kReasonTenantAdminOtherTenant for another) and writes none
+// (kReasonTenantAdminCannotChangePolicy); anyone else kReasonNotAnAdmin.
+absl::Status CanReadTenantPolicy(const Principal& caller, absl::string_view tenant_id);
+absl::Status CanWriteTenantPolicy(const Principal& caller, absl::string_view tenant_id);
 
 // What a call does to one invitation it names by id.
 enum class InvitationAction { kGet, kResend, kRevoke };

@@ -18,6 +18,7 @@ namespace securelink::invitations {
 inline constexpr absl::string_view kReasonEmailDomainNotAllowed = "EMAIL_DOMAIN_NOT_ALLOWED";
 inline constexpr absl::string_view kReasonTenantPendingLimitReached =
     "TENANT_PENDING_LIMIT_REACHED";
+inline constexpr absl::string_view kReasonPolicyEtagMismatch = "POLICY_ETAG_MISMATCH";
 
 inline constexpr size_t kMaxAllowedDomains = 100;
 inline constexpr size_t kMaxLocaleLength = 35;  // RFC 5646 §4.4.1's recommended minimum

@@ -97,6 +97,32 @@ grpc::ServerUnaryReactor* GrpcInvitationService::GetInvitation(
   });
 }
 
+grpc::ServerUnaryReactor* GrpcInvitationService::GetTenantPolicy(
+    grpc::CallbackServerContext* ctx, const v1::GetTenantPolicyRequest* request,
+    v1::GetTenantPolicyResponse* response) {
+  return OffloadAuthenticated(ctx, [this, request, response](const Caller& caller) {
+    ASSIGN_OR_RETURN(TenantPolicy policy, policies_.Get(caller, request->tenant_id()));
+    ToProto(policy, response->mutable_policy());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GrpcInvitationService::UpdateTenantPolicy(
+    grpc::CallbackServerContext* ctx, const v1::UpdateTenantPolicyRequest* request,
+    v1::UpdateTenantPolicyResponse* response) {
+  TenantPolicy update = FromProto(request->policy());
+  std::vector<std::string> paths(request->update_mask().paths().begin(),
+                                 request->update_mask().paths().end());
+  std::string etag = request->policy().etag();
+  return OffloadAuthenticated(
+      ctx, [this, update = std::move(update), paths = std::move(paths), etag = std::move(etag),
+            response](const Caller& caller) {
+        ASSIGN_OR_RETURN(TenantPolicy stored, policies_.Update(caller, update, paths, etag));
+        ToProto(stored, response->mutable_policy());
+        return absl::OkStatus();
+      });
+}
+
 grpc::ServerUnaryReactor* GrpcInvitationService::ListInvitations(
     grpc::CallbackServerContext* ctx, const v1::ListInvitationsRequest* request,
     v1::ListInvitationsResponse* response) {

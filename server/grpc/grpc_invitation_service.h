@@ -13,6 +13,7 @@
 #include "server/grpc/grpc_watch_events.h"
 #include "server/invitation_service.h"
 #include "server/rate_limiter.h"
+#include "server/tenant_policy_service.h"
 #include "server/util/worker_pool.h"
 
 namespace securelink::invitations {
@@ -36,10 +37,12 @@ class GrpcInvitationService final
  public:
   // Everything passed in must outlive this object and the gRPC server it is registered with.
   // `token_rate_limiter` throttles ValidateInvitationToken and AcceptInvitation per client.
-  GrpcInvitationService(InvitationService& service, BulkInviter& bulk, EventFeed& feed,
-                        WorkerPool& workers, const Authenticator& authenticator,
-                        RateLimiter& token_rate_limiter, RpcOptions options = {})
+  GrpcInvitationService(InvitationService& service, TenantPolicyService& policies,
+                        BulkInviter& bulk, EventFeed& feed, WorkerPool& workers,
+                        const Authenticator& authenticator, RateLimiter& token_rate_limiter,
+                        RpcOptions options = {})
       : service_(service),
+        policies_(policies),
         bulk_(bulk),
         feed_(feed),
         workers_(workers),
@@ -74,6 +77,12 @@ class GrpcInvitationService final
   grpc::ServerWriteReactor<v1::WatchInvitationEventsResponse>* WatchInvitationEvents(
       grpc::CallbackServerContext* ctx,
       const v1::WatchInvitationEventsRequest* request) override;
+  grpc::ServerUnaryReactor* GetTenantPolicy(grpc::CallbackServerContext* ctx,
+                                            const v1::GetTenantPolicyRequest* request,
+                                            v1::GetTenantPolicyResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateTenantPolicy(grpc::CallbackServerContext* ctx,
+                                               const v1::UpdateTenantPolicyRequest* request,
+                                               v1::UpdateTenantPolicyResponse* response) override;
 
  private:
   // Runs `work` on the worker pool and finishes the call with its result. Refuses with
@@ -90,6 +99,7 @@ class GrpcInvitationService final
                                                std::function<absl::Status()> work);
 
   InvitationService& service_;
+  TenantPolicyService& policies_;
   BulkInviter& bulk_;
   EventFeed& feed_;
   WorkerPool& workers_;

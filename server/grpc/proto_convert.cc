@@ -107,6 +107,43 @@ std::optional<absl::Duration> FromProto(bool has, const google::protobuf::Durati
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
+namespace {
+
+void ToProto(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+}
+
+}  // namespace
+
+void ToProto(const TenantPolicy& in, v1::TenantPolicy* out) {
+  out->set_tenant_id(in.tenant_id);
+  for (const std::string& d : in.allowed_email_domains) out->add_allowed_email_domains(d);
+  out->set_max_pending_invitations(in.max_pending_invitations);
+  if (in.default_ttl.has_value()) ToProto(*in.default_ttl, out->mutable_default_ttl());
+  if (in.reminder_before_expiry.has_value()) {
+    ToProto(*in.reminder_before_expiry, out->mutable_reminder_before_expiry());
+  }
+  out->set_default_locale(in.default_locale);
+  if (in.version > 0) ToProto(in.update_time, out->mutable_update_time());
+  out->set_updated_by(in.updated_by);
+  out->set_etag(PolicyEtag(in.version));
+}
+
+TenantPolicy FromProto(const v1::TenantPolicy& in) {
+  TenantPolicy out;
+  out.tenant_id = in.tenant_id();
+  out.allowed_email_domains.assign(in.allowed_email_domains().begin(),
+                                   in.allowed_email_domains().end());
+  out.max_pending_invitations = in.max_pending_invitations();
+  out.default_ttl = FromProto(in.has_default_ttl(), in.default_ttl());
+  out.reminder_before_expiry =
+      FromProto(in.has_reminder_before_expiry(), in.reminder_before_expiry());
+  out.default_locale = in.default_locale();
+  return out;
+}
+
 void ToProto(const FeedEvent& in, v1::InvitationEvent* out) {
   out->set_event_id(absl::StrCat(in.seq));
   out->set_invitation_id(in.invitation_id);

@@ -10,6 +10,7 @@
 #include "securelink/invitations/v1/invitation_service.pb.h"
 #include "server/bulk_invite.h"
 #include "server/domain/invitation.h"
+#include "server/domain/tenant_policy.h"
 #include "storage/event_store.h"
 
 namespace securelink::invitations {
@@ -19,6 +20,11 @@ v1::Role ToProto(Role role);
 v1::InvitationState ToProto(InvitationState state);
 v1::BulkInviteOutcome ToProto(BulkOutcome outcome);
 void ToProto(absl::Time t, google::protobuf::Timestamp* out);
+// The etag is PolicyEtag(version); update_time is left unset for a policy never stored.
+void ToProto(const TenantPolicy& in, v1::TenantPolicy* out);
+// The settable fields and tenant_id; the output-only ones (update_time, updated_by, etag) are
+// the caller's to read from the request itself.
+TenantPolicy FromProto(const v1::TenantPolicy& in);
 // event_id is the decimal feed position.
 void ToProto(const FeedEvent& in, v1::InvitationEvent* out);
 

@@ -128,6 +128,9 @@ absl::Status Replica::BuildServices() {
   service_ = std::make_unique<InvitationService>(*store_, clock_, *sealer_, config_.service,
                                                  accept_saga_.get());
   bulk_ = std::make_unique<BulkInviter>(*store_, clock_, *sealer_, config_.bulk);
+  policy_store_ = std::make_unique<MysqlTenantPolicyStore>(*pool_);
+  policy_service_ =
+      std::make_unique<TenantPolicyService>(*policy_store_, clock_, config_.service.ttl);
   return absl::OkStatus();
 }
 
@@ -177,8 +180,8 @@ void Replica::StartBackgroundWork() {
 absl::Status Replica::StartServing() {
   workers_ = std::make_unique<WorkerPool>(config_.workers);
   grpc_service_ = std::make_unique<GrpcInvitationService>(
-      *service_, *bulk_, *event_feed_, *workers_, *authenticator_, *token_rate_limiter_,
-      config_.rpc);
+      *service_, *policy_service_, *bulk_, *event_feed_, *workers_, *authenticator_,
+      *token_rate_limiter_, config_.rpc);
   GrpcServerOptions grpc = config_.grpc;
   grpc.metrics = &metrics_;
   grpc.observe_rpcs = true;

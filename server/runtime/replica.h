@@ -25,6 +25,7 @@
 #include "server/metrics/instrumented.h"
 #include "server/metrics/metrics.h"
 #include "server/rate_limiter.h"
+#include "server/tenant_policy_service.h"
 #include "server/web/registration_site.h"
 #include "server/web/web_server.h"
 #include "server/util/worker_pool.h"
@@ -32,6 +33,7 @@
 #include "storage/mysql_event_store.h"
 #include "storage/mysql_invitation_store.h"
 #include "storage/mysql_outbox_store.h"
+#include "storage/mysql_tenant_policy_store.h"
 
 namespace securelink::invitations {
 
@@ -80,6 +82,8 @@ class Replica {
   std::optional<RateLimiter> token_rate_limiter_;
   std::unique_ptr<InvitationService> service_;
   std::unique_ptr<BulkInviter> bulk_;
+  std::unique_ptr<MysqlTenantPolicyStore> policy_store_;
+  std::unique_ptr<TenantPolicyService> policy_service_;
 
   std::unique_ptr<mail::MailSender> mail_sender_;
   std::unique_ptr<MysqlOutboxStore> mysql_outbox_;

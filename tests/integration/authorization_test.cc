@@ -718,6 +718,43 @@ struct BulkCase {
   Code expected;
 };
 
+// Tenant policies (SPEC §11): the SuperAdmin reads and writes every tenant's; a tenant admin
+// reads only its own and writes none; anyone else nothing.
+TEST_F(AuthorizationTest, TenantPolicyMatrix) {
+  struct Case {
+    Who who;
+    Tenant tenant;
+    Code read;
+    Code write;
+  };
+  const std::vector<Case> cases = {
+      {Who::kSuperAdmin, Tenant::kOwn, kOk, kOk},
+      {Who::kSuperAdmin, Tenant::kOther, kOk, kOk},
+      {Who::kTenantAdmin, Tenant::kOwn, kOk, kDenied},
+      {Who::kTenantAdmin, Tenant::kOther, kDenied, kDenied},
+      {Who::kVpnUser, Tenant::kOwn, kDenied, kDenied},
+      {Who::kNobody, Tenant::kOwn, kUnauthenticated, kUnauthenticated},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(absl::StrCat(WhoName(c.who), ", ", TenantName(c.tenant)));
+    pb::GetTenantPolicyRequest get;
+    get.set_tenant_id(TenantId(c.tenant));
+    pb::GetTenantPolicyResponse got;
+    EXPECT_EQ(stub().GetTenantPolicy(As(c.who).get(), get, &got).error_code(), c.read);
+
+    pb::UpdateTenantPolicyRequest update;
+    update.mutable_policy()->set_tenant_id(TenantId(c.tenant));
+    update.mutable_policy()->set_max_pending_invitations(1000);
+    update.mutable_update_mask()->add_paths("max_pending_invitations");
+    pb::UpdateTenantPolicyResponse updated;
+    grpc::Status s = stub().UpdateTenantPolicy(As(c.who).get(), update, &updated);
+    EXPECT_EQ(s.error_code(), c.write) << s.error_message();
+    if (c.who == Who::kTenantAdmin && c.tenant == Tenant::kOwn) {
+      EXPECT_THAT(s.error_message(), HasSubstr("only a SuperAdmin"));
+    }
+  }
+}
+
 TEST_F(AuthorizationTest, BulkInviteMatrix) {
   const std::vector<BulkCase> cases = {
       {Who::kSuperAdmin, pb::ROLE_VPN_USER, Tenant::kOwn, kOk},

@@ -80,8 +80,11 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   t->event_store_ = std::make_unique<inv::MysqlEventStore>(*t->pool_);
   t->event_feed_ = std::make_unique<inv::EventFeed>(*t->event_store_, options.event_feed);
   t->event_feed_->Start();
+  t->policy_store_ = std::make_unique<inv::MysqlTenantPolicyStore>(*t->pool_);
+  t->policy_service_ = std::make_unique<inv::TenantPolicyService>(
+      *t->policy_store_, clock, options.ttl);
   t->grpc_service_ = std::make_unique<inv::GrpcInvitationService>(
-      *t->service_, *t->bulk_, *t->event_feed_, *t->workers_,
+      *t->service_, *t->policy_service_, *t->bulk_, *t->event_feed_, *t->workers_,
       options.authenticator != nullptr ? *options.authenticator : t->disabled_auth_,
       *t->rate_limiter_, options.rpc);
   inv::GrpcServerOptions server_options;

@@ -14,10 +14,12 @@
 #include "server/grpc/grpc_invitation_service.h"
 #include "server/grpc/grpc_server.h"
 #include "server/invitation_service.h"
+#include "server/tenant_policy_service.h"
 #include "server/util/worker_pool.h"
 #include "storage/connection_pool.h"
 #include "storage/mysql_event_store.h"
 #include "storage/mysql_invitation_store.h"
+#include "storage/mysql_tenant_policy_store.h"
 #include "tests/support/mariadb_server.h"
 
 namespace securelink::testing {
@@ -83,6 +85,8 @@ class TestServer {
   std::unique_ptr<inv::ConnectionPool> pool_;
   std::unique_ptr<inv::MysqlInvitationStore> store_;
   std::unique_ptr<inv::MysqlEventStore> event_store_;
+  std::unique_ptr<inv::MysqlTenantPolicyStore> policy_store_;
+  std::unique_ptr<inv::TenantPolicyService> policy_service_;
   std::unique_ptr<inv::EventFeed> event_feed_;
   std::unique_ptr<inv::AcceptSaga> accept_saga_;
   std::unique_ptr<inv::AcceptRecoverer> accept_recoverer_;

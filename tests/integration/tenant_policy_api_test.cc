@@ -1,0 +1,180 @@
+// GetTenantPolicy / UpdateTenantPolicy over real gRPC on a real MariaDB (SPEC §11): the defaults
+// of a tenant without a policy, a round trip of every field, update masks, etags, field errors
+// naming the field, and POLICY_UPDATED on the event feed.
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/status_matchers.h"
+#include "tests/support/test_server.h"
+#include "tests/support/wait.h"
+
+namespace securelink::testing {
+namespace {
+
+namespace pb = ::securelink::invitations::v1;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class TenantPolicyApiTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<TestServer>> s = TestServer::Start(SharedMariaDb());
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = s->release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static pb::InvitationService::Stub& stub() { return server_->stub(); }
+
+  static grpc::Status Update(const pb::TenantPolicy& policy, std::vector<std::string> paths,
+                             pb::TenantPolicy* out) {
+    pb::UpdateTenantPolicyRequest req;
+    *req.mutable_policy() = policy;
+    for (std::string& p : paths) req.mutable_update_mask()->add_paths(p);
+    pb::UpdateTenantPolicyResponse resp;
+    grpc::Status s = stub().UpdateTenantPolicy(Context().get(), req, &resp);
+    if (out != nullptr) *out = resp.policy();
+    return s;
+  }
+  static pb::TenantPolicy MustGet(const std::string& tenant) {
+    pb::GetTenantPolicyRequest req;
+    req.set_tenant_id(tenant);
+    pb::GetTenantPolicyResponse resp;
+    EXPECT_THAT(stub().GetTenantPolicy(Context().get(), req, &resp), IsOk());
+    return resp.policy();
+  }
+
+  static inline TestServer* server_ = nullptr;
+};
+
+TEST_F(TenantPolicyApiTest, ATenantWithoutAPolicyReadsAsTheDefaults) {
+  const std::string tenant = UniqueTenant();
+  pb::TenantPolicy p = MustGet(tenant);
+  EXPECT_EQ(p.tenant_id(), tenant);
+  EXPECT_TRUE(p.allowed_email_domains().empty());
+  EXPECT_EQ(p.max_pending_invitations(), 0);
+  EXPECT_FALSE(p.has_default_ttl());
+  EXPECT_FALSE(p.has_reminder_before_expiry());
+  EXPECT_EQ(p.default_locale(), "");
+  EXPECT_EQ(p.etag(), "");
+  EXPECT_FALSE(p.has_update_time());
+}
+
+TEST_F(TenantPolicyApiTest, EveryFieldRoundTripsNormalisedAndOnlyMaskedFieldsChange) {
+  const std::string tenant = UniqueTenant();
+  pb::TenantPolicy want;
+  want.set_tenant_id(tenant);
+  want.add_allowed_email_domains("Example.COM");
+  want.add_allowed_email_domains("bücher.de");
+  want.set_max_pending_invitations(3);
+  want.mutable_default_ttl()->set_seconds(48 * 3600);
+  want.mutable_reminder_before_expiry()->set_seconds(6 * 3600);
+  want.set_default_locale("de-at");
+  pb::TenantPolicy stored;
+  ASSERT_THAT(Update(want,
+                     {"allowed_email_domains", "max_pending_invitations", "default_ttl",
+                      "reminder_before_expiry", "default_locale"},
+                     &stored),
+              IsOk());
+  EXPECT_THAT(stored.allowed_email_domains(), ElementsAre("example.com", "xn--bcher-kva.de"));
+  EXPECT_EQ(stored.default_locale(), "de-AT");
+  EXPECT_EQ(stored.updated_by(), "auth-disabled");
+  EXPECT_FALSE(stored.etag().empty());
+  pb::TenantPolicy read = MustGet(tenant);
+  EXPECT_EQ(read.SerializeAsString(), stored.SerializeAsString());
+
+  pb::TenantPolicy only_quota;
+  only_quota.set_tenant_id(tenant);
+  only_quota.set_max_pending_invitations(7);
+  only_quota.set_default_locale("fr");  // not in the mask: unchanged
+  pb::TenantPolicy after;
+  ASSERT_THAT(Update(only_quota, {"max_pending_invitations"}, &after), IsOk());
+  EXPECT_EQ(after.max_pending_invitations(), 7);
+  EXPECT_EQ(after.default_locale(), "de-AT");
+  EXPECT_EQ(after.default_ttl().seconds(), 48 * 3600);
+  EXPECT_NE(after.etag(), stored.etag());
+}
+
+TEST_F(TenantPolicyApiTest, AStaleEtagIsAbortedAndTheCurrentOneWorks) {
+  const std::string tenant = UniqueTenant();
+  pb::TenantPolicy p;
+  p.set_tenant_id(tenant);
+  p.set_max_pending_invitations(1);
+  pb::TenantPolicy first;
+  ASSERT_THAT(Update(p, {"max_pending_invitations"}, &first), IsOk());
+  pb::TenantPolicy second;
+  p.set_etag(first.etag());
+  p.set_max_pending_invitations(2);
+  ASSERT_THAT(Update(p, {"max_pending_invitations"}, &second), IsOk());
+  p.set_etag(first.etag());  // stale now
+  p.set_max_pending_invitations(3);
+  grpc::Status stale = Update(p, {"max_pending_invitations"}, nullptr);
+  EXPECT_EQ(stale.error_code(), grpc::StatusCode::ABORTED) << stale.error_message();
+  EXPECT_THAT(stale.error_message(), HasSubstr("read it again"));
+  EXPECT_EQ(MustGet(tenant).max_pending_invitations(), 2);
+  p.set_etag("not-an-etag");
+  grpc::Status foreign = Update(p, {"max_pending_invitations"}, nullptr);
+  EXPECT_EQ(foreign.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(foreign.error_message(), HasSubstr("policy.etag"));
+}
+
+TEST_F(TenantPolicyApiTest, BadInputNamesEachFieldAndChangesNothing) {
+  const std::string tenant = UniqueTenant();
+  pb::TenantPolicy p;
+  p.set_tenant_id(tenant);
+  p.add_allowed_email_domains("not a domain");
+  p.set_max_pending_invitations(-5);
+  p.mutable_default_ttl()->set_seconds(1);
+  p.set_default_locale("de_AT");
+  grpc::Status s = Update(p,
+                          {"allowed_email_domains", "max_pending_invitations", "default_ttl",
+                           "default_locale", "etag"},
+                          nullptr);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  for (const char* field : {"policy.allowed_email_domains[0]", "policy.max_pending_invitations",
+                            "policy.default_ttl", "policy.default_locale", "update_mask"}) {
+    EXPECT_THAT(s.error_message(), HasSubstr(field));
+  }
+  EXPECT_EQ(MustGet(tenant).etag(), "") << "nothing was stored";
+  grpc::Status no_tenant = Update(pb::TenantPolicy(), {"max_pending_invitations"}, nullptr);
+  EXPECT_EQ(no_tenant.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(no_tenant.error_message(), HasSubstr("policy.tenant_id"));
+}
+
+TEST_F(TenantPolicyApiTest, EachChangeIsAPolicyUpdatedEventOnTheFeed) {
+  const std::string tenant = UniqueTenant();
+  absl::StatusOr<invitations::EventFeed::Placement> before = server_->event_feed().Place("");
+  ASSERT_TRUE(before.ok()) << before.status();
+  pb::TenantPolicy p;
+  p.set_tenant_id(tenant);
+  p.set_max_pending_invitations(4);
+  ASSERT_THAT(Update(p, {"max_pending_invitations"}, nullptr), IsOk());
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<std::string> unsequenced = SharedMariaDb().Query(
+        server_->database(), "SELECT COUNT(*) FROM invitation_events WHERE seq IS NULL");
+    return unsequenced.ok() && absl::StripAsciiWhitespace(*unsequenced) == "0";
+  }));
+  pb::WatchInvitationEventsRequest req;
+  req.set_tenant_id(tenant);
+  req.set_after_event_id(absl::StrCat(before->newest));
+  req.set_replay_only(true);
+  std::unique_ptr<grpc::ClientContext> ctx = Context();
+  auto reader = stub().WatchInvitationEvents(ctx.get(), req);
+  std::vector<pb::InvitationEvent> events;
+  pb::WatchInvitationEventsResponse resp;
+  while (reader->Read(&resp)) events.push_back(resp.event());
+  ASSERT_THAT(reader->Finish(), IsOk());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type(), pb::INVITATION_EVENT_TYPE_POLICY_UPDATED);
+  EXPECT_EQ(events[0].tenant_id(), tenant);
+  EXPECT_EQ(events[0].actor(), "auth-disabled");
+  EXPECT_EQ(events[0].invitation_id(), "");
+}
+
+}  // namespace
+}  // namespace securelink::testing
