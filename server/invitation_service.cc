@@ -83,12 +83,13 @@ absl::StatusOr<int64_t> DecodePageToken(absl::string_view token, const std::stri
 
 InvitationService::InvitationService(InvitationStore& store, const Clock& clock,
                                      TokenSealer sealer, InvitationServiceOptions options,
-                                     AcceptSaga* accept_saga)
+                                     AcceptSaga* accept_saga, TenantPolicyStore* policies)
     : store_(store),
       clock_(clock),
       sealer_(std::move(sealer)),
       options_(std::move(options)),
-      accept_saga_(accept_saga) {}
+      accept_saga_(accept_saga),
+      policies_(policies) {}
 
 std::string InvitationService::RegistrationUrl(absl::string_view token) const {
   return invitations::RegistrationUrl(options_.registration_base_url, token);
@@ -106,6 +107,25 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
   ASSIGN_OR_RETURN(CheckedInviteScope scope,
                    CheckInvite(caller, InviteScope{in.role, in.tenant_id, in.ttl}, options_.ttl,
                                std::move(violations)));
+  // The tenant's policy, read only for a caller who may invite into the tenant.
+  if (policies_ != nullptr && !scope.tenant_id.empty()) {
+    ASSIGN_OR_RETURN(std::optional<TenantPolicy> policy, policies_->Get(scope.tenant_id));
+    if (policy.has_value()) {
+      if (!EmailDomainAllowed(*email, policy->allowed_email_domains)) {
+        return InvalidFieldWithReason(
+            "email",
+            absl::StrCat("is in a domain tenant '", scope.tenant_id, "' does not allow (",
+                         absl::StrJoin(policy->allowed_email_domains, ", "), ")"),
+            kReasonEmailDomainNotAllowed);
+      }
+      // The tenant's default applies where the request names no ttl; one outside the server's
+      // current bounds (the flags changed since it was set) leaves the server's default.
+      if (!in.ttl.has_value() && policy->default_ttl.has_value()) {
+        absl::StatusOr<absl::Duration> tenant_ttl = ResolveTtl(policy->default_ttl, options_.ttl);
+        if (tenant_ttl.ok()) scope.ttl = *tenant_ttl;
+      }
+    }
+  }
 
   const absl::Time now = clock_.Now();
   const std::string token = NewRegistrationToken();

@@ -17,6 +17,7 @@
 #include "server/domain/token.h"
 #include "server/domain/validation.h"
 #include "storage/invitation_store.h"
+#include "storage/tenant_policy_store.h"
 
 namespace securelink::invitations {
 
@@ -68,7 +69,8 @@ class InvitationService {
   // `store`, `clock` and `accept_saga` must outlive the service. Without an accept saga (no
   // identity provider configured) AcceptInvitation is UNAVAILABLE.
   InvitationService(InvitationStore& store, const Clock& clock, TokenSealer sealer,
-                    InvitationServiceOptions options, AcceptSaga* accept_saga = nullptr);
+                    InvitationServiceOptions options, AcceptSaga* accept_saga = nullptr,
+                    TenantPolicyStore* policies = nullptr);
 
   // Creates a PENDING invitation and returns it with its registration URL. With a request_id
   // seen before, returns the first result again (ALREADY_EXISTS / REQUEST_ID_REUSED if the
@@ -125,6 +127,7 @@ class InvitationService {
   TokenSealer sealer_;
   InvitationServiceOptions options_;
   AcceptSaga* accept_saga_;
+  TenantPolicyStore* policies_;  // nullptr: every tenant has the defaults
 };
 
 }  // namespace securelink::invitations

@@ -50,6 +50,16 @@ absl::Status InvalidField(absl::string_view field, absl::string_view description
   return InvalidFields({FieldViolation{std::string(field), std::string(description)}});
 }
 
+absl::Status InvalidFieldWithReason(absl::string_view field, absl::string_view description,
+                                    absl::string_view reason) {
+  absl::Status status = absl::InvalidArgumentError(absl::StrCat(field, ": ", description));
+  ErrorDetails details;
+  details.reason = std::string(reason);
+  details.field_violations = {FieldViolation{std::string(field), std::string(description)}};
+  Attach(status, details);
+  return status;
+}
+
 absl::Status ReasonedError(absl::StatusCode code, absl::string_view message,
                            absl::string_view reason,
                            std::vector<std::pair<std::string, std::string>> metadata) {

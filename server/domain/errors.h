@@ -45,6 +45,11 @@ absl::Status InvalidFields(std::vector<FieldViolation> violations);
 // INVALID_ARGUMENT for a single field.
 absl::Status InvalidField(absl::string_view field, absl::string_view description);
 
+// INVALID_ARGUMENT for a single field that also names a machine-readable `reason` (a rule of the
+// tenant's policy rather than the field's syntax).
+absl::Status InvalidFieldWithReason(absl::string_view field, absl::string_view description,
+                                    absl::string_view reason);
+
 // A status with `code`, a human-actionable `message`, and an ErrorInfo `reason` (+ metadata).
 absl::Status ReasonedError(absl::StatusCode code, absl::string_view message,
                            absl::string_view reason,

@@ -125,10 +125,10 @@ absl::Status Replica::BuildServices() {
   RETURN_IF_ERROR(Step("cannot set up caller authentication", authenticator.status()));
   authenticator_.emplace(*std::move(authenticator));
   token_rate_limiter_.emplace(clock_, config_.token_rate);
-  service_ = std::make_unique<InvitationService>(*store_, clock_, *sealer_, config_.service,
-                                                 accept_saga_.get());
-  bulk_ = std::make_unique<BulkInviter>(*store_, clock_, *sealer_, config_.bulk);
   policy_store_ = std::make_unique<MysqlTenantPolicyStore>(*pool_);
+  service_ = std::make_unique<InvitationService>(*store_, clock_, *sealer_, config_.service,
+                                                 accept_saga_.get(), policy_store_.get());
+  bulk_ = std::make_unique<BulkInviter>(*store_, clock_, *sealer_, config_.bulk);
   policy_service_ =
       std::make_unique<TenantPolicyService>(*policy_store_, clock_, config_.service.ttl);
   return absl::OkStatus();

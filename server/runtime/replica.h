@@ -80,9 +80,9 @@ class Replica {
   std::unique_ptr<AcceptSaga> accept_saga_;
   std::optional<Authenticator> authenticator_;
   std::optional<RateLimiter> token_rate_limiter_;
+  std::unique_ptr<MysqlTenantPolicyStore> policy_store_;
   std::unique_ptr<InvitationService> service_;
   std::unique_ptr<BulkInviter> bulk_;
-  std::unique_ptr<MysqlTenantPolicyStore> policy_store_;
   std::unique_ptr<TenantPolicyService> policy_service_;
 
   std::unique_ptr<mail::MailSender> mail_sender_;

@@ -3,6 +3,8 @@
 // naming the field, and POLICY_UPDATED on the event feed.
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -174,6 +176,50 @@ TEST_F(TenantPolicyApiTest, EachChangeIsAPolicyUpdatedEventOnTheFeed) {
   EXPECT_EQ(events[0].tenant_id(), tenant);
   EXPECT_EQ(events[0].actor(), "auth-disabled");
   EXPECT_EQ(events[0].invitation_id(), "");
+}
+
+// Create follows the tenant's policy: an address outside its domains is refused naming the
+// field and the reason, its subdomains and internationalised spellings are let in, and without
+// a ttl in the request the tenant's default_ttl sets the expiry.
+TEST_F(TenantPolicyApiTest, CreateFollowsTheTenantsDomainsAndDefaultTtl) {
+  const std::string tenant = UniqueTenant();
+  pb::TenantPolicy p;
+  p.set_tenant_id(tenant);
+  p.add_allowed_email_domains("example.com");
+  p.add_allowed_email_domains("xn--bcher-kva.de");
+  p.mutable_default_ttl()->set_seconds(2 * 3600);
+  ASSERT_THAT(Update(p, {"allowed_email_domains", "default_ttl"}, nullptr), IsOk());
+
+  auto create = [&](const std::string& email, std::optional<int64_t> ttl_seconds,
+                    pb::CreateInvitationResponse* out) {
+    pb::CreateInvitationRequest req;
+    req.set_email(email);
+    req.set_role(pb::ROLE_VPN_USER);
+    req.set_tenant_id(tenant);
+    req.set_suppress_email(true);
+    if (ttl_seconds.has_value()) req.mutable_ttl()->set_seconds(*ttl_seconds);
+    return stub().CreateInvitation(Context().get(), req, out);
+  };
+  pb::CreateInvitationResponse created;
+  grpc::Status refused = create(absl::StrCat("out-", tenant, "@example.org"), std::nullopt,
+                                &created);
+  ASSERT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("email: is in a domain tenant"));
+  EXPECT_THAT(refused.error_details(), HasSubstr("EMAIL_DOMAIN_NOT_ALLOWED"));
+
+  ASSERT_THAT(create(absl::StrCat("ann-", tenant, "@eu.example.com"), std::nullopt, &created),
+              IsOk());
+  const pb::Invitation& inv = created.invitation();
+  EXPECT_EQ(inv.expire_time().seconds() - inv.create_time().seconds(), 2 * 3600)
+      << "the tenant's default_ttl";
+  ASSERT_THAT(create(absl::StrCat("bo-", tenant, "@bücher.de"), 3 * 3600, &created), IsOk());
+  EXPECT_EQ(created.invitation().expire_time().seconds() -
+                created.invitation().create_time().seconds(),
+            3 * 3600)
+      << "a ttl in the request wins";
+  EXPECT_EQ(create(absl::StrCat("cy-", tenant, "@notexample.com"), std::nullopt, &created)
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 }  // namespace

@@ -65,8 +65,9 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
     t->accept_recoverer_ = std::make_unique<inv::AcceptRecoverer>(*t->accept_saga_);
     t->accept_recoverer_->Start();
   }
-  t->service_ = std::make_unique<inv::InvitationService>(*t->store_, clock, sealer,
-                                                         service_options, t->accept_saga_.get());
+  t->policy_store_ = std::make_unique<inv::MysqlTenantPolicyStore>(*t->pool_);
+  t->service_ = std::make_unique<inv::InvitationService>(
+      *t->store_, clock, sealer, service_options, t->accept_saga_.get(), t->policy_store_.get());
   inv::BulkInviteOptions bulk_options;
   bulk_options.ttl = options.ttl;
   bulk_options.max_addresses = options.bulk_max_addresses;
@@ -80,7 +81,6 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   t->event_store_ = std::make_unique<inv::MysqlEventStore>(*t->pool_);
   t->event_feed_ = std::make_unique<inv::EventFeed>(*t->event_store_, options.event_feed);
   t->event_feed_->Start();
-  t->policy_store_ = std::make_unique<inv::MysqlTenantPolicyStore>(*t->pool_);
   t->policy_service_ = std::make_unique<inv::TenantPolicyService>(
       *t->policy_store_, clock, options.ttl);
   t->grpc_service_ = std::make_unique<inv::GrpcInvitationService>(
