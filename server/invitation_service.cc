@@ -267,6 +267,20 @@ absl::StatusOr<IssuedInvitation> InvitationService::Resend(const Caller& caller,
   }
   absl::StatusOr<absl::Duration> resolved_ttl = ResolveTtl(ttl, options_.ttl);
   if (!resolved_ttl.ok()) return InvalidField("ttl", resolved_ttl.status().message());
+  // The tenant's policy, known once the invitation is: read first, then checked again inside
+  // the update on the row as locked (its email and tenant never change).
+  std::optional<TenantPolicy> policy;
+  if (policies_ != nullptr) {
+    absl::StatusOr<Invitation> existing = store_.Get(absl::AsciiStrToLower(id));
+    if (existing.ok() && !existing->tenant_id.empty() &&
+        CheckVisible(caller, InvitationAction::kResend, *existing).ok()) {
+      ASSIGN_OR_RETURN(policy, policies_->Get(existing->tenant_id));
+    }
+  }
+  if (!ttl.has_value() && policy.has_value() && policy->default_ttl.has_value()) {
+    absl::StatusOr<absl::Duration> tenant_ttl = ResolveTtl(policy->default_ttl, options_.ttl);
+    if (tenant_ttl.ok()) resolved_ttl = *tenant_ttl;
+  }
   // Twice at most: a concurrent retry of the same request may win the request_id in between.
   for (int pass = 0; pass < 2; ++pass) {
     if (!request_id.empty()) {
@@ -282,6 +296,15 @@ absl::StatusOr<IssuedInvitation> InvitationService::Resend(const Caller& caller,
                         RETURN_IF_ERROR(CheckVisible(caller, InvitationAction::kResend, current));
                         email = current.email;
                         RETURN_IF_ERROR(CheckCanResend(current, now));
+                        if (policy.has_value() &&
+                            !EmailDomainAllowed(current.email, policy->allowed_email_domains)) {
+                          return ReasonedError(
+                              absl::StatusCode::kFailedPrecondition,
+                              absl::StrCat("tenant '", current.tenant_id,
+                                           "' no longer allows the domain of ", current.email,
+                                           "; revoke the invitation instead"),
+                              kReasonEmailDomainNotAllowed);
+                        }
                         InvitationChange change;
                         change.invitation = current;
                         Invitation& next = change.invitation;

@@ -222,5 +222,50 @@ TEST_F(TenantPolicyApiTest, CreateFollowsTheTenantsDomainsAndDefaultTtl) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Resend follows the policy as it is now: an invitation whose domain the tenant no longer allows
+// is FAILED_PRECONDITION (and keeps its link), and without a ttl the tenant's default applies.
+TEST_F(TenantPolicyApiTest, ResendFollowsThePolicyAsItIsNow) {
+  const std::string tenant = UniqueTenant();
+  auto create = [&](const std::string& email) {
+    pb::CreateInvitationRequest req;
+    req.set_email(email);
+    req.set_role(pb::ROLE_VPN_USER);
+    req.set_tenant_id(tenant);
+    req.set_suppress_email(true);
+    pb::CreateInvitationResponse resp;
+    EXPECT_THAT(stub().CreateInvitation(Context().get(), req, &resp), IsOk());
+    return resp.invitation();
+  };
+  const pb::Invitation kept = create(absl::StrCat("kim-", tenant, "@example.com"));
+  const pb::Invitation dropped = create(absl::StrCat("lou-", tenant, "@example.org"));
+
+  pb::TenantPolicy p;
+  p.set_tenant_id(tenant);
+  p.add_allowed_email_domains("example.com");
+  p.mutable_default_ttl()->set_seconds(5 * 3600);
+  ASSERT_THAT(Update(p, {"allowed_email_domains", "default_ttl"}, nullptr), IsOk());
+
+  auto resend = [&](const std::string& id, pb::ResendInvitationResponse* out) {
+    pb::ResendInvitationRequest req;
+    req.set_id(id);
+    return stub().ResendInvitation(Context().get(), req, out);
+  };
+  pb::ResendInvitationResponse resent;
+  grpc::Status refused = resend(dropped.id(), &resent);
+  ASSERT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("no longer allows"));
+  EXPECT_THAT(refused.error_details(), HasSubstr("EMAIL_DOMAIN_NOT_ALLOWED"));
+  pb::GetInvitationRequest get;
+  get.set_id(dropped.id());
+  pb::GetInvitationResponse got;
+  ASSERT_THAT(stub().GetInvitation(Context().get(), get, &got), IsOk());
+  EXPECT_EQ(got.invitation().send_count(), dropped.send_count()) << "nothing was resent";
+
+  ASSERT_THAT(resend(kept.id(), &resent), IsOk());
+  EXPECT_EQ(resent.invitation().expire_time().seconds() -
+                resent.invitation().update_time().seconds(),
+            5 * 3600);
+}
+
 }  // namespace
 }  // namespace securelink::testing
