@@ -16,14 +16,19 @@ void BulkSummary::Add(const BulkResult& result) {
     case BulkOutcome::kCreated: ++created; break;
     case BulkOutcome::kSkippedPending:
     case BulkOutcome::kSkippedDuplicate: ++skipped; break;
-    case BulkOutcome::kInvalidEmail: ++invalid; break;
+    case BulkOutcome::kInvalidEmail:
+    case BulkOutcome::kDomainNotAllowed: ++invalid; break;
     case BulkOutcome::kFailed: ++failed; break;
   }
 }
 
 BulkInviter::BulkInviter(InvitationStore& store, const Clock& clock, TokenSealer sealer,
-                         BulkInviteOptions options)
-    : store_(store), clock_(clock), sealer_(std::move(sealer)), options_(options) {}
+                         BulkInviteOptions options, TenantPolicyStore* policies)
+    : store_(store),
+      clock_(clock),
+      sealer_(std::move(sealer)),
+      options_(options),
+      policies_(policies) {}
 
 absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
                                                  BulkInviteInput input) const {
@@ -60,6 +65,16 @@ absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
                                      max_entries, " are allowed in one call"));
   }
 
+  // The tenant's policy, read only for a caller who may invite into the tenant.
+  std::optional<TenantPolicy> policy;
+  if (policies_ != nullptr && !scope.tenant_id.empty()) {
+    ASSIGN_OR_RETURN(policy, policies_->Get(scope.tenant_id));
+  }
+  if (!input.ttl.has_value() && policy.has_value() && policy->default_ttl.has_value()) {
+    absl::StatusOr<absl::Duration> tenant_ttl = ResolveTtl(policy->default_ttl, options_.ttl);
+    if (tenant_ttl.ok()) scope.ttl = *tenant_ttl;
+  }
+
   BulkInvitePlan plan;
   plan.caller_ = caller;
   plan.role_ = scope.role;
@@ -81,6 +96,11 @@ absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
       if (!inserted) {
         entry.decided = BulkOutcome::kSkippedDuplicate;
         entry.message = absl::StrCat("repeats the address on line ", it->second);
+      } else if (policy.has_value() &&
+                 !EmailDomainAllowed(*email, policy->allowed_email_domains)) {
+        entry.decided = BulkOutcome::kDomainNotAllowed;
+        entry.message = absl::StrCat("is in a domain tenant '", scope.tenant_id,
+                                     "' does not allow");
       }
     }
     entry.raw = std::move(raw);

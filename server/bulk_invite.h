@@ -16,10 +16,18 @@
 #include "server/domain/validation.h"
 #include "server/invitation_service.h"
 #include "storage/invitation_store.h"
+#include "storage/tenant_policy_store.h"
 
 namespace securelink::invitations {
 
-enum class BulkOutcome { kCreated, kSkippedPending, kSkippedDuplicate, kInvalidEmail, kFailed };
+enum class BulkOutcome {
+  kCreated,
+  kSkippedPending,
+  kSkippedDuplicate,
+  kInvalidEmail,
+  kFailed,
+  kDomainNotAllowed,  // the tenant's policy refuses the address's domain; counted as invalid
+};
 
 struct BulkResult {
   std::string input;  // as given
@@ -86,9 +94,10 @@ class BulkInvitePlan {
 
 class BulkInviter {
  public:
-  // `store` and `clock` must outlive the inviter.
+  // `store`, `clock` and `policies` must outlive the inviter; without `policies` every tenant
+  // has the defaults.
   BulkInviter(InvitationStore& store, const Clock& clock, TokenSealer sealer,
-              BulkInviteOptions options);
+              BulkInviteOptions options, TenantPolicyStore* policies = nullptr);
 
   // Checks the request as a whole (server/invite_rule.h: PERMISSION_DENIED first for a caller who
   // may invite nobody, then for a role/tenant the caller may not invite) and parses its source.
@@ -118,6 +127,7 @@ class BulkInviter {
   const Clock& clock_;
   TokenSealer sealer_;
   BulkInviteOptions options_;
+  TenantPolicyStore* policies_;
 };
 
 }  // namespace securelink::invitations

@@ -145,6 +145,7 @@ void BulkProgress::Add(const v1::BulkInviteResult& result) {
       ++skipped;
       break;
     case v1::BULK_INVITE_OUTCOME_INVALID_EMAIL:
+    case v1::BULK_INVITE_OUTCOME_DOMAIN_NOT_ALLOWED:
       ++invalid;
       break;
     default:

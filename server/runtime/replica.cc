@@ -128,7 +128,8 @@ absl::Status Replica::BuildServices() {
   policy_store_ = std::make_unique<MysqlTenantPolicyStore>(*pool_);
   service_ = std::make_unique<InvitationService>(*store_, clock_, *sealer_, config_.service,
                                                  accept_saga_.get(), policy_store_.get());
-  bulk_ = std::make_unique<BulkInviter>(*store_, clock_, *sealer_, config_.bulk);
+  bulk_ = std::make_unique<BulkInviter>(*store_, clock_, *sealer_, config_.bulk,
+                                        policy_store_.get());
   policy_service_ =
       std::make_unique<TenantPolicyService>(*policy_store_, clock_, config_.service.ttl);
   return absl::OkStatus();

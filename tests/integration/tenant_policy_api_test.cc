@@ -267,5 +267,57 @@ TEST_F(TenantPolicyApiTest, ResendFollowsThePolicyAsItIsNow) {
             5 * 3600);
 }
 
+// BulkInvite follows the tenant's policy per address, from every source: one outside its domains
+// is DOMAIN_NOT_ALLOWED and counted as invalid, the others are created with the tenant's ttl.
+TEST_F(TenantPolicyApiTest, BulkInviteRefusesEachAddressOutsideTheDomainsFromEverySource) {
+  const std::string tenant = UniqueTenant();
+  pb::TenantPolicy p;
+  p.set_tenant_id(tenant);
+  p.add_allowed_email_domains("example.com");
+  p.mutable_default_ttl()->set_seconds(3 * 3600);
+  ASSERT_THAT(Update(p, {"allowed_email_domains", "default_ttl"}, nullptr), IsOk());
+
+  for (const std::string source : {"text", "emails", "csv"}) {
+    SCOPED_TRACE(source);
+    const std::string in = absl::StrCat("in-", source, "-", tenant, "@example.com");
+    const std::string out = absl::StrCat("out-", source, "-", tenant, "@example.net");
+    pb::BulkInviteRequest req;
+    if (source == "text") req.set_text(absl::StrCat(in, "\n", out, "\nnot-an-address\n"));
+    if (source == "csv") req.set_csv(absl::StrCat("email\n", in, "\n", out, "\nnot-an-address\n"));
+    if (source == "emails") {
+      for (const std::string& e : {in, out, std::string("not-an-address")}) {
+        req.mutable_emails()->add_emails(e);
+      }
+    }
+    req.set_role(pb::ROLE_VPN_USER);
+    req.set_tenant_id(tenant);
+    req.set_suppress_email(true);
+    std::unique_ptr<grpc::ClientContext> ctx = Context();
+    auto reader = stub().BulkInvite(ctx.get(), req);
+    std::vector<pb::BulkInviteResult> results;
+    pb::BulkInviteSummary summary;
+    pb::BulkInviteResponse resp;
+    while (reader->Read(&resp)) {
+      if (resp.has_result()) results.push_back(resp.result());
+      if (resp.has_summary()) summary = resp.summary();
+    }
+    ASSERT_THAT(reader->Finish(), IsOk());
+    ASSERT_EQ(results.size(), 3u);
+    EXPECT_EQ(results[0].outcome(), pb::BULK_INVITE_OUTCOME_CREATED);
+    EXPECT_EQ(results[1].outcome(), pb::BULK_INVITE_OUTCOME_DOMAIN_NOT_ALLOWED);
+    EXPECT_THAT(results[1].message(), HasSubstr("does not allow"));
+    EXPECT_EQ(results[2].outcome(), pb::BULK_INVITE_OUTCOME_INVALID_EMAIL);
+    EXPECT_EQ(summary.created(), 1);
+    EXPECT_EQ(summary.invalid(), 2);
+
+    pb::GetInvitationRequest get;
+    get.set_id(results[0].invitation_id());
+    pb::GetInvitationResponse got;
+    ASSERT_THAT(stub().GetInvitation(Context().get(), get, &got), IsOk());
+    EXPECT_EQ(got.invitation().expire_time().seconds() - got.invitation().create_time().seconds(),
+              3 * 3600);
+  }
+}
+
 }  // namespace
 }  // namespace securelink::testing

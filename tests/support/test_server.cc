@@ -72,7 +72,8 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   bulk_options.ttl = options.ttl;
   bulk_options.max_addresses = options.bulk_max_addresses;
   bulk_options.chunk_size = options.bulk_chunk_size;
-  t->bulk_ = std::make_unique<inv::BulkInviter>(*t->store_, clock, sealer, bulk_options);
+  t->bulk_ = std::make_unique<inv::BulkInviter>(*t->store_, clock, sealer, bulk_options,
+                                                t->policy_store_.get());
   t->workers_ =
       std::make_unique<inv::WorkerPool>(options.worker_threads, options.worker_queue_capacity);
   t->rate_limiter_ =
