@@ -59,6 +59,7 @@ struct BulkInviteInput {
   std::optional<absl::Duration> ttl;
   bool validate_only = false;
   bool suppress_email = false;
+  std::string locale;  // BCP 47 as sent; empty: the tenant's default
 };
 
 struct BulkInviteOptions {

@@ -50,6 +50,7 @@ constexpr KnownField kKnownFields[] = {
     {Request::kTtlFieldNumber, "ttl", WireFormat::WIRETYPE_LENGTH_DELIMITED},
     {Request::kValidateOnlyFieldNumber, "validate_only", WireFormat::WIRETYPE_VARINT},
     {Request::kSuppressEmailFieldNumber, "suppress_email", WireFormat::WIRETYPE_VARINT},
+    {Request::kLocaleFieldNumber, "locale", WireFormat::WIRETYPE_LENGTH_DELIMITED},
 };
 
 const KnownField* Find(int number) {
@@ -120,6 +121,8 @@ class RequestReader {
         return ReadBool(known->name, &out_.validate_only);
       case Request::kSuppressEmailFieldNumber:
         return ReadBool(known->name, &out_.suppress_email);
+      case Request::kLocaleFieldNumber:
+        return ReadString(known->name, /*utf8=*/true, &out_.locale);
     }
     return absl::InternalError(absl::StrCat("field ", field, " of ", kMessage, " is not read"));
   }

@@ -58,6 +58,7 @@ BulkInviteInput InputOf(const pb::BulkInviteRequest& request) {
   in.ttl = inv::FromProto(request.has_ttl(), request.ttl());
   in.validate_only = request.validate_only();
   in.suppress_email = request.suppress_email();
+  in.locale = request.locale();
   return in;
 }
 
@@ -79,6 +80,7 @@ void ExpectSameInput(const BulkInviteInput& got, const BulkInviteInput& want,
   EXPECT_EQ(got.ttl, want.ttl) << context;
   EXPECT_EQ(got.validate_only, want.validate_only) << context;
   EXPECT_EQ(got.suppress_email, want.suppress_email) << context;
+  EXPECT_EQ(got.locale, want.locale) << context;
 }
 
 std::vector<std::string> Fields(const absl::Status& status) {
@@ -99,7 +101,7 @@ std::string RandomPiece(std::mt19937& rng) {
                                             std::string("a\0b", 3)};
   auto any_string = [&] { return strings[pick(static_cast<int>(strings.size()))]; };
   pb::BulkInviteRequest piece;
-  switch (pick(9)) {
+  switch (pick(10)) {
     case 0: {
       pb::EmailList* list = piece.mutable_emails();
       for (int n = pick(4); n > 0; --n) list->add_emails(any_string());
@@ -122,6 +124,7 @@ std::string RandomPiece(std::mt19937& rng) {
     case 6: piece.set_validate_only(pick(2) == 0); break;
     case 7: piece.set_suppress_email(pick(2) == 0); break;
     case 8: break;  // an empty piece: nothing at all
+    case 9: piece.set_locale(any_string()); break;
   }
   std::string bytes = piece.SerializeAsString();
   // A default value is not serialized; write a zero explicitly now and then, which a parser must
