@@ -89,6 +89,17 @@ const std::vector<CommandSpec>& Commands() {
         {"ttl", "DURATION", "link lifetime (default: the server's)"},
         {"validate-only", "", "decide every outcome but create nothing"},
         {"suppress-email", "", "create without emailing"}}},
+      {"policy",
+       "get|set TENANT",
+       2,
+       2,
+       "show or change a tenant's policy (set changes only the flags given)",
+       {{"domains", "A,B,...", "allowed email domains (\"\" allows any)"},
+        {"max-pending", "N", "most pending invitations at once (0: no limit)"},
+        {"default-ttl", "DURATION", "link lifetime when a request gives none (\"\": the server's)"},
+        {"reminder", "DURATION", "reminder email this long before expiry (0: none)"},
+        {"locale", "TAG", "default language, BCP 47 (\"\": English)"},
+        {"etag", "E", "only if the policy is still the one read with this etag"}}},
       {"validate", "TOKEN", 1, 1, "check a registration token without using it", {}},
       {"accept",
        "TOKEN",
@@ -452,6 +463,54 @@ absl::StatusOr<v1::RevokeInvitationRequest> BuildRevokeRequest(const Invocation&
   v1::RevokeInvitationRequest request;
   request.set_id(invocation.args.at(0));
   request.set_reason(invocation.Get("reason"));
+  return request;
+}
+
+absl::StatusOr<v1::UpdateTenantPolicyRequest> BuildPolicyUpdateRequest(
+    const Invocation& invocation) {
+  v1::UpdateTenantPolicyRequest request;
+  v1::TenantPolicy* policy = request.mutable_policy();
+  policy->set_tenant_id(invocation.args.at(1));
+  policy->set_etag(invocation.Get("etag"));
+  auto mask = [&](const char* path) { request.mutable_update_mask()->add_paths(path); };
+  if (invocation.Has("domains")) {
+    for (absl::string_view d : absl::StrSplit(invocation.Get("domains"), ',', absl::SkipWhitespace())) {
+      policy->add_allowed_email_domains(std::string(absl::StripAsciiWhitespace(d)));
+    }
+    mask("allowed_email_domains");
+  }
+  if (invocation.Has("max-pending")) {
+    int n = 0;
+    if (!absl::SimpleAtoi(invocation.Get("max-pending"), &n)) {
+      return Usage("--max-pending needs a whole number (0: no limit)");
+    }
+    policy->set_max_pending_invitations(n);
+    mask("max_pending_invitations");
+  }
+  if (invocation.Has("default-ttl")) {
+    if (!invocation.Get("default-ttl").empty()) {
+      absl::StatusOr<absl::Duration> ttl = ParseDurationFlag(invocation.Get("default-ttl"));
+      if (!ttl.ok()) return Usage(absl::StrCat("--default-ttl: ", ttl.status().message()));
+      policy->mutable_default_ttl()->set_seconds(absl::ToInt64Seconds(*ttl));
+    }
+    mask("default_ttl");
+  }
+  if (invocation.Has("reminder")) {
+    if (invocation.Get("reminder") != "0") {
+      absl::StatusOr<absl::Duration> reminder = ParseDurationFlag(invocation.Get("reminder"));
+      if (!reminder.ok()) return Usage(absl::StrCat("--reminder: ", reminder.status().message()));
+      policy->mutable_reminder_before_expiry()->set_seconds(absl::ToInt64Seconds(*reminder));
+    }
+    mask("reminder_before_expiry");
+  }
+  if (invocation.Has("locale")) {
+    policy->set_default_locale(invocation.Get("locale"));
+    mask("default_locale");
+  }
+  if (request.update_mask().paths().empty()) {
+    return Usage("`policy set` needs at least one of --domains, --max-pending, --default-ttl, "
+                 "--reminder or --locale");
+  }
   return request;
 }
 

@@ -88,6 +88,9 @@ absl::StatusOr<v1::CreateInvitationRequest> BuildCreateRequest(const Invocation&
 absl::StatusOr<v1::ListInvitationsRequest> BuildListRequest(const Invocation& invocation);
 absl::StatusOr<v1::ResendInvitationRequest> BuildResendRequest(const Invocation& invocation);
 absl::StatusOr<v1::RevokeInvitationRequest> BuildRevokeRequest(const Invocation& invocation);
+// `policy set TENANT`: the mask names exactly the flags given.
+absl::StatusOr<v1::UpdateTenantPolicyRequest> BuildPolicyUpdateRequest(
+    const Invocation& invocation);
 absl::StatusOr<v1::BulkInviteRequest> BuildBulkRequest(const Invocation& invocation,
                                                        const FileReader& read_file);
 absl::StatusOr<v1::AcceptInvitationRequest> BuildAcceptRequest(const Invocation& invocation,

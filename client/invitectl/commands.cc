@@ -12,7 +12,9 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "format.h"
 #include "grpc_glue.h"
 #include "securelink/invitations/client.h"
@@ -160,6 +162,58 @@ int RunRevoke(const Invocation& invocation, InvitationClient& client, std::ostre
   absl::StatusOr<v1::RevokeInvitationResponse> response = client.RevokeInvitation(*request);
   if (!response.ok()) return RpcError(err, response.status());
   PrintInvitation(invocation, *response, response->invitation(), out);
+  return kExitOk;
+}
+
+// A policy as `key: value` lines (or protobuf JSON with --json).
+void PrintPolicy(const Invocation& invocation, const google::protobuf::Message& response,
+                 const v1::TenantPolicy& p, std::ostream& out) {
+  if (invocation.GetBool("json")) {
+    out << ToJson(response);
+    return;
+  }
+  auto seconds = [](const google::protobuf::Duration& d) {
+    return absl::FormatDuration(absl::Seconds(d.seconds()));
+  };
+  out << "tenant: " << p.tenant_id() << "\n"
+      << "allowed_email_domains: "
+      << (p.allowed_email_domains().empty()
+              ? "any"
+              : absl::StrJoin(p.allowed_email_domains().begin(), p.allowed_email_domains().end(),
+                              ","))
+      << "\n"
+      << "max_pending_invitations: "
+      << (p.max_pending_invitations() == 0 ? "no limit"
+                                           : absl::StrCat(p.max_pending_invitations()))
+      << "\n"
+      << "default_ttl: " << (p.has_default_ttl() ? seconds(p.default_ttl()) : "the server's")
+      << "\n"
+      << "reminder_before_expiry: "
+      << (p.has_reminder_before_expiry() ? seconds(p.reminder_before_expiry()) : "none") << "\n"
+      << "default_locale: " << (p.default_locale().empty() ? "en" : p.default_locale()) << "\n"
+      << "etag: " << (p.etag().empty() ? "-" : p.etag()) << "\n";
+  if (!p.updated_by().empty()) {
+    out << "updated: " << FormatTimestamp(p.update_time()) << " by " << p.updated_by() << "\n";
+  }
+}
+
+int RunPolicy(const Invocation& invocation, InvitationClient& client, std::ostream& out,
+              std::ostream& err) {
+  const std::string& verb = invocation.args.at(0);
+  if (verb == "get") {
+    v1::GetTenantPolicyRequest request;
+    request.set_tenant_id(invocation.args.at(1));
+    absl::StatusOr<v1::GetTenantPolicyResponse> response = client.GetTenantPolicy(request);
+    if (!response.ok()) return RpcError(err, response.status());
+    PrintPolicy(invocation, *response, response->policy(), out);
+    return kExitOk;
+  }
+  if (verb != "set") return UsageError(err, "`policy` takes get or set, then a tenant id");
+  absl::StatusOr<v1::UpdateTenantPolicyRequest> request = BuildPolicyUpdateRequest(invocation);
+  if (!request.ok()) return UsageError(err, request.status().message());
+  absl::StatusOr<v1::UpdateTenantPolicyResponse> response = client.UpdateTenantPolicy(*request);
+  if (!response.ok()) return RpcError(err, response.status());
+  PrintPolicy(invocation, *response, response->policy(), out);
   return kExitOk;
 }
 
@@ -364,6 +418,7 @@ int Run(const std::vector<std::string>& argv, const Environment& env, std::ostre
   if (command == "resend") return RunResend(invocation, client, out, err);
   if (command == "revoke") return RunRevoke(invocation, client, out, err);
   if (command == "validate") return RunValidate(invocation, client, out, err);
+  if (command == "policy") return RunPolicy(invocation, client, out, err);
   if (command == "accept") return RunAccept(invocation, env, client, out, err);
   if (command == "bulk") return RunBulk(invocation, env, client, out, err);
   if (command == "watch" || command == "events") return RunWatch(invocation, client, out, err);

@@ -290,6 +290,17 @@ absl::StatusOr<v1::ValidateInvitationTokenResponse> InvitationClient::ValidateIn
   return impl_->Call(&Stub::ValidateInvitationToken, request, /*retryable=*/true);
 }
 
+absl::StatusOr<v1::GetTenantPolicyResponse> InvitationClient::GetTenantPolicy(
+    const v1::GetTenantPolicyRequest& request) {
+  return impl_->Call(&Stub::GetTenantPolicy, request, /*retryable=*/true);
+}
+
+absl::StatusOr<v1::UpdateTenantPolicyResponse> InvitationClient::UpdateTenantPolicy(
+    const v1::UpdateTenantPolicyRequest& request) {
+  return impl_->Call(&Stub::UpdateTenantPolicy, request,
+                     /*retryable=*/!request.policy().etag().empty());
+}
+
 absl::StatusOr<v1::AcceptInvitationResponse> InvitationClient::AcceptInvitation(
     const v1::AcceptInvitationRequest& request) {
   return impl_->Call(&Stub::AcceptInvitation, request, /*retryable=*/false);

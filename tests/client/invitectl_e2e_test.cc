@@ -313,6 +313,48 @@ TEST_F(InvitectlEndToEnd, RevokedLinkFailsValidationWithTheReason) {
   EXPECT_THAT(again.err, HasSubstr("FAILED_PRECONDITION"));
 }
 
+// `policy set` changes only the flags given and prints the policy with its etag; `policy get`
+// shows it; a stale --etag is refused, and so is a bad value, naming the field.
+TEST_F(InvitectlEndToEnd, PolicySetChangesOnlyTheFlagsGivenAndGetShowsIt) {
+  const std::string tenant = UniqueName("pol");
+  const ProgramResult fresh = Ctl({"policy", "get", tenant});
+  ASSERT_EQ(fresh.exit_code, kOk) << fresh.err;
+  EXPECT_EQ(Field(fresh.out, "allowed_email_domains"), "any");
+  EXPECT_EQ(Field(fresh.out, "etag"), "-");
+
+  const ProgramResult set = Ctl({"policy", "set", tenant, "--domains", "Example.com, bücher.de",
+                                 "--locale", "de-at", "--default-ttl", "2d"});
+  ASSERT_EQ(set.exit_code, kOk) << set.err;
+  EXPECT_EQ(Field(set.out, "allowed_email_domains"), "example.com,xn--bcher-kva.de");
+  EXPECT_EQ(Field(set.out, "default_locale"), "de-AT");
+  EXPECT_EQ(Field(set.out, "default_ttl"), "48h");
+  EXPECT_EQ(Field(set.out, "max_pending_invitations"), "no limit");
+  const std::string etag = Field(set.out, "etag");
+  ASSERT_NE(etag, "-");
+
+  const ProgramResult quota = Ctl({"policy", "set", tenant, "--max-pending", "5", "--etag", etag});
+  ASSERT_EQ(quota.exit_code, kOk) << quota.err;
+  const ProgramResult got = Ctl({"policy", "get", tenant});
+  EXPECT_EQ(Field(got.out, "max_pending_invitations"), "5");
+  EXPECT_EQ(Field(got.out, "default_locale"), "de-AT") << "untouched by the second set";
+  EXPECT_EQ(Sql(absl::StrCat("SELECT version FROM tenant_policies WHERE tenant_id = '", tenant,
+                             "'")),
+            "2");
+
+  const ProgramResult stale = Ctl({"policy", "set", tenant, "--max-pending", "6", "--etag", etag});
+  EXPECT_EQ(stale.exit_code, kCallFailed);
+  EXPECT_THAT(stale.err, HasSubstr("ABORTED"));
+  EXPECT_THAT(stale.err, HasSubstr("POLICY_ETAG_MISMATCH"));
+
+  const ProgramResult bad = Ctl({"policy", "set", tenant, "--domains", "not a domain"});
+  EXPECT_EQ(bad.exit_code, kCallFailed);
+  EXPECT_THAT(bad.err, HasSubstr("policy.allowed_email_domains[0]"));
+
+  const ProgramResult nothing = Ctl({"policy", "set", tenant});
+  EXPECT_EQ(nothing.exit_code, 2) << "a usage error";
+  EXPECT_THAT(nothing.err, HasSubstr("needs at least one of"));
+}
+
 TEST_F(InvitectlEndToEnd, BadEmailPrintsTheFieldViolation) {
   const std::string tenant = UniqueName("t");
   const ProgramResult r =

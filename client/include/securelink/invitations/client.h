@@ -132,6 +132,12 @@ class InvitationClient {
       const v1::ValidateInvitationTokenRequest& request);
   absl::StatusOr<v1::AcceptInvitationResponse> AcceptInvitation(
       const v1::AcceptInvitationRequest& request);
+  absl::StatusOr<v1::GetTenantPolicyResponse> GetTenantPolicy(
+      const v1::GetTenantPolicyRequest& request);
+  // Retried like a read only when the request carries an etag: a retry of an update that did
+  // happen is then refused (ABORTED) instead of being applied twice.
+  absl::StatusOr<v1::UpdateTenantPolicyResponse> UpdateTenantPolicy(
+      const v1::UpdateTenantPolicyRequest& request);
 
   // Called on the calling thread for each result, in the server's order, as it arrives.
   using BulkResultCallback = std::function<void(const v1::BulkInviteResult&)>;
