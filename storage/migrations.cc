@@ -31,21 +31,35 @@ int VersionOf(absl::string_view file, std::string* name) {
   return version;
 }
 
+}  // namespace
+
 std::vector<std::string> SplitStatements(const std::string& sql) {
   std::vector<std::string> statements;
   std::string current;
+  std::string delimiter = ";";
   for (absl::string_view line : absl::StrSplit(sql, '\n')) {
     absl::string_view trimmed = absl::StripAsciiWhitespace(line);
     if (absl::StartsWith(trimmed, "--") || trimmed.empty()) continue;
-    absl::StrAppend(&current, line, "\n");
-    if (absl::EndsWith(trimmed, ";")) {
+    if (absl::ConsumePrefix(&trimmed, "DELIMITER ")) {
+      delimiter = std::string(absl::StripAsciiWhitespace(trimmed));
+      continue;
+    }
+    if (absl::EndsWith(trimmed, delimiter)) {
+      absl::string_view last = line.substr(0, line.rfind(delimiter));
+      // The server takes one statement per call and no client delimiter: ';' stays a
+      // terminator it accepts, any other delimiter is dropped.
+      absl::StrAppend(&current, delimiter == ";" ? line : last, "\n");
       statements.push_back(current);
       current.clear();
+      continue;
     }
+    absl::StrAppend(&current, line, "\n");
   }
   if (!absl::StripAsciiWhitespace(current).empty()) statements.push_back(current);
   return statements;
 }
+
+namespace {
 
 int ScalarInt(SqlSession& c, const std::string& query) {
   std::unique_ptr<sql::Statement> s(c.connection().createStatement());

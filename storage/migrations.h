@@ -15,8 +15,14 @@ namespace securelink::invitations {
 struct Migration {
   int version;
   std::string name;
-  std::string sql;  // statements separated by ';' at the end of a line
+  std::string sql;  // statements separated as SplitStatements says
 };
+
+// The statements of a migration file: each ends at a line ending in ';', comment lines ("--")
+// and blank lines dropped. A compound statement whose body holds ';' (a trigger's BEGIN ... END)
+// goes between `DELIMITER //` and `DELIMITER ;` lines, as for the mysql client, and ends at a
+// line ending in "//" (which is not sent).
+std::vector<std::string> SplitStatements(const std::string& sql);
 
 // The migration files compiled into this binary (storage/migrations/NNNN_name.sql).
 EmbeddedFiles MigrationFiles();
