@@ -36,6 +36,8 @@ absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
   if (input.source == BulkSource::kNone) {
     violations.push_back({"source", "is required: give emails, text or csv"});
   }
+  absl::StatusOr<std::string> locale = CanonicalLocale(input.locale);
+  if (!locale.ok()) violations.push_back({"locale", std::string(locale.status().message())});
   ASSIGN_OR_RETURN(CheckedInviteScope scope,
                    CheckInvite(caller, InviteScope{input.role, input.tenant_id, input.ttl},
                                options_.ttl, std::move(violations)));
@@ -80,6 +82,8 @@ absl::StatusOr<BulkInvitePlan> BulkInviter::Plan(const Caller& caller,
   plan.role_ = scope.role;
   plan.tenant_id_ = scope.tenant_id;
   plan.ttl_ = scope.ttl;
+  plan.locale_ = ResolveLocale(*locale, policy.has_value() ? policy->default_locale : "",
+                               options_.available_locales);
   plan.validate_only_ = input.validate_only;
   plan.suppress_email_ = input.suppress_email;
   plan.entries_.reserve(entries.size());
@@ -150,6 +154,7 @@ std::vector<BulkResult> BulkInviter::ProcessChunk(const BulkInvitePlan& plan, si
     inv.email_delivery_state =
         plan.suppress_email_ ? EmailDeliveryState::kSuppressed : EmailDeliveryState::kQueued;
     inv.created_by = plan.caller_.subject;
+    inv.locale = plan.locale_;
     if (!plan.validate_only_) {
       // The token is only ever mailed (SPEC §4); BulkInvite returns no links.
       const std::string token = NewRegistrationToken();

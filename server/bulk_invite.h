@@ -68,6 +68,8 @@ struct BulkInviteOptions {
   // Addresses per database transaction: big enough for multi-row statements to pay off, small
   // enough that the first results stream quickly and a failed chunk costs little.
   int chunk_size = 500;
+  // As InvitationServiceOptions::available_locales.
+  std::vector<std::string> available_locales = {"en"};
 };
 
 // A validated request, with every entry's local decision (invalid, duplicate) already made.
@@ -89,6 +91,7 @@ class BulkInvitePlan {
   Role role_ = Role::kUnspecified;
   std::string tenant_id_;
   absl::Duration ttl_;
+  std::string locale_;  // resolved: the language every invitation of this call gets
   bool validate_only_ = false;
   bool suppress_email_ = false;
 };

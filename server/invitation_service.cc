@@ -104,13 +104,17 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
     violations.push_back({"request_id", absl::StrCat("is longer than ", kMaxRequestIdLength,
                                                      " characters")});
   }
+  absl::StatusOr<std::string> locale = CanonicalLocale(in.locale);
+  if (!locale.ok()) violations.push_back({"locale", std::string(locale.status().message())});
   ASSIGN_OR_RETURN(CheckedInviteScope scope,
                    CheckInvite(caller, InviteScope{in.role, in.tenant_id, in.ttl}, options_.ttl,
                                std::move(violations)));
+  std::string tenant_locale;
   // The tenant's policy, read only for a caller who may invite into the tenant.
   if (policies_ != nullptr && !scope.tenant_id.empty()) {
     ASSIGN_OR_RETURN(std::optional<TenantPolicy> policy, policies_->Get(scope.tenant_id));
     if (policy.has_value()) {
+      tenant_locale = policy->default_locale;
       if (!EmailDomainAllowed(*email, policy->allowed_email_domains)) {
         return InvalidFieldWithReason(
             "email",
@@ -144,6 +148,7 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
       in.suppress_email ? EmailDeliveryState::kSuppressed : EmailDeliveryState::kQueued;
   inv.created_by = caller.subject;
   inv.request_id = in.request_id;
+  inv.locale = ResolveLocale(*locale, tenant_locale, options_.available_locales);
   row.token_hash = HashRegistrationToken(token);
   row.sealed_token = sealer_.Seal(token);
   row.event = AuditEvent{AuditEventType::kCreated, caller.subject, ""};

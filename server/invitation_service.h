@@ -29,6 +29,9 @@ struct InvitationServiceOptions {
   int max_page_size = 500;
   // Realm roles mapped on accept (SPEC §9).
   RoleNames roles;
+  // The languages both the email and the page templates offer (canonical BCP 47 tags): an
+  // invitation's locale is resolved among them at Create.
+  std::vector<std::string> available_locales = {"en"};
 };
 
 // Who is asking, from the caller's verified token (server/auth): `subject` is recorded as
@@ -42,6 +45,7 @@ struct CreateInvitationInput {
   std::optional<absl::Duration> ttl;
   std::string request_id;
   bool suppress_email = false;
+  std::string locale;  // BCP 47 as sent; empty: the tenant's default_locale, then "en"
 };
 
 // An invitation together with its freshly minted link (Create and Resend only).

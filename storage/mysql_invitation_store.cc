@@ -51,6 +51,9 @@ using mysql::SetNullableTime;
 using mysql::SqlTime;
 using mysql::Statement;
 
+// Callers that predate languages (and stores' own tests) leave the locale empty: English.
+std::string LocaleOrEnglish(const std::string& locale) { return locale.empty() ? "en" : locale; }
+
 // An invitation that stops being PENDING while an accept attempt left traces (a claim, or an
 // account recorded for it) becomes due for the accept recoverer at once (one placeholder: now),
 // which removes the account nobody can accept any more.
@@ -151,8 +154,8 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
         Statement s(c.Prepare(
             "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, "
             "token_hash, sealed_token, request_id, create_time, update_time, expire_time, "
-            "send_count, created_by, email_delivery_state) "
-            "VALUES (?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+            "send_count, created_by, email_delivery_state, locale) "
+            "VALUES (?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
         s->setString(1, inv.id);
         s->setString(2, inv.email);
         s->setString(3, std::string(RoleName(inv.role)));
@@ -167,6 +170,7 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
         s->setInt(12, inv.send_count);
         s->setString(13, inv.created_by);
         s->setString(14, std::string(DeliveryStateName(inv.email_delivery_state)));
+        s->setString(15, LocaleOrEnglish(inv.locale));
         s->execute();
       } catch (const sql::SQLException& e) {
         if (IsDuplicateOf(e, "uq_invitations_active_email") ||
@@ -249,9 +253,9 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
     std::string sql =
         "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, token_hash, "
         "sealed_token, create_time, update_time, expire_time, send_count, created_by, "
-        "email_delivery_state) VALUES ";
+        "email_delivery_state, locale) VALUES ";
     for (size_t i = 0; i < fresh.size(); ++i) {
-      absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,'PENDING',?,?,?,?,?,?,?,?,?)");
+      absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,'PENDING',?,?,?,?,?,?,?,?,?,?)");
     }
     // A concurrent Create may take one of these addresses between our check and this INSERT.
     // Rather than failing (and redoing) the whole chunk, such a row turns into a no-op on the
@@ -277,6 +281,7 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
       insert->setInt(p++, inv.send_count);
       insert->setString(p++, inv.created_by);
       insert->setString(p++, std::string(DeliveryStateName(inv.email_delivery_state)));
+      insert->setString(p++, LocaleOrEnglish(inv.locale));
       created.push_back(PendingEvent{inv.id, inv.tenant_id, inv.email, row->event});
       if (!row->email_message_id.empty()) {
         emails.push_back(QueuedEmail{inv.id, row->email_message_id, Hex(row->token_hash)});

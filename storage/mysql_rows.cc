@@ -15,7 +15,7 @@ const char kInvitationColumns[] =
     "seq, id, email, role, tenant_id, state, create_time, update_time, expire_time, "
     "accept_time, revoke_time, last_send_time, send_count, created_by, user_id, revoke_reason, "
     "request_id, email_delivery_state, email_last_error, sealed_token, accept_user_id, token_hash, "
-    "accept_attempt_id, accept_lease_expire_time, accept_link_hash";
+    "accept_attempt_id, accept_lease_expire_time, accept_link_hash, locale";
 
 const char kSystemActor[] = "system";
 
@@ -69,6 +69,7 @@ Invitation ReadInvitation(sql::ResultSet& rs, std::string* sealed_token) {
   inv.accept_attempt_id = OptionalString(rs, "accept_attempt_id");
   inv.accept_lease_expire_time = OptionalTime(rs, "accept_lease_expire_time");
   inv.accept_link_hash = OptionalString(rs, "accept_link_hash");
+  inv.locale = rs.getString("locale");
   if (sealed_token != nullptr) *sealed_token = OptionalString(rs, "sealed_token");
   return inv;
 }

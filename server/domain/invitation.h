@@ -48,6 +48,9 @@ struct Invitation {
   std::string user_id;
   std::string revoke_reason;
   std::string request_id;
+  // The invitation's language (BCP 47, canonical case): the request's locale, else the tenant's
+  // default_locale, else "en". Chooses the email's and the registration page's templates.
+  std::string locale;
   EmailDeliveryState email_delivery_state = EmailDeliveryState::kUnspecified;
   std::string email_last_error;
   // Internal, never shown to callers: the accept saga's Keycloak user recorded before the

@@ -79,6 +79,7 @@ grpc::ServerUnaryReactor* GrpcInvitationService::CreateInvitation(
   in.ttl = FromProto(request->has_ttl(), request->ttl());
   in.request_id = request->request_id();
   in.suppress_email = request->suppress_email();
+  in.locale = request->locale();
   return OffloadAuthenticated(ctx, [this, in = std::move(in), response](const Caller& caller) {
     ASSIGN_OR_RETURN(IssuedInvitation issued, service_.Create(caller, in));
     ToProto(issued.invitation, response->mutable_invitation());

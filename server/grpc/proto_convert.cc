@@ -82,6 +82,7 @@ void ToProto(const Invitation& in, v1::Invitation* out) {
   out->set_email_delivery_state(ToProto(in.email_delivery_state));
   out->set_email_last_error(in.email_last_error);
   out->set_revoke_reason(in.revoke_reason);
+  out->set_locale(in.locale);
 }
 
 Role FromProto(v1::Role role) {

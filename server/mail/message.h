@@ -26,6 +26,10 @@ struct InvitationEmail {
   absl::Time expire_time;
   std::string registration_url;  // contains the secret token: never log it
   std::string product_name = "SecureLink";
+  // The invitation's language (BCP 47); picks the template set, falling back by subtag to "en".
+  std::string locale;
+  // A reminder of a link already mailed (SPEC §11) rather than the first message of a link.
+  bool reminder = false;
 };
 
 // Template sources. Placeholders are {{name}} (spaces inside the braces allowed) with these

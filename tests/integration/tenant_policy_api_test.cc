@@ -319,5 +319,77 @@ TEST_F(TenantPolicyApiTest, BulkInviteRefusesEachAddressOutsideTheDomainsFromEve
   }
 }
 
+// An invitation's language: the request's locale (canonical case, falling back by subtag to a
+// language the templates offer), else the tenant's default_locale, else English; BulkInvite's
+// locale the same for every address. Invitation.locale shows what was chosen.
+TEST_F(TenantPolicyApiTest, LocaleComesFromTheRequestThenTheTenantThenEnglish) {
+  const std::string tenant = UniqueTenant();
+  auto create = [&](const std::string& locale, pb::Invitation* out) {
+    pb::CreateInvitationRequest req;
+    req.set_email(UniqueEmail("lang"));
+    req.set_role(pb::ROLE_VPN_USER);
+    req.set_tenant_id(tenant);
+    req.set_suppress_email(true);
+    req.set_locale(locale);
+    pb::CreateInvitationResponse resp;
+    grpc::Status s = stub().CreateInvitation(Context().get(), req, &resp);
+    *out = resp.invitation();
+    return s;
+  };
+  pb::Invitation inv;
+  ASSERT_THAT(create("", &inv), IsOk());
+  EXPECT_EQ(inv.locale(), "en") << "no locale, no policy";
+  ASSERT_THAT(create("DE", &inv), IsOk());
+  EXPECT_EQ(inv.locale(), "de");
+  ASSERT_THAT(create("fr-ca", &inv), IsOk());
+  EXPECT_EQ(inv.locale(), "fr") << "fr-CA falls back to the French templates";
+  ASSERT_THAT(create("ja", &inv), IsOk());
+  EXPECT_EQ(inv.locale(), "en") << "a language without templates, no tenant default";
+
+  grpc::Status bad = create("not a tag!", &inv);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(bad.error_message(), HasSubstr("locale"));
+
+  pb::TenantPolicy p;
+  p.set_tenant_id(tenant);
+  p.set_default_locale("fr");
+  ASSERT_THAT(Update(p, {"default_locale"}, nullptr), IsOk());
+  ASSERT_THAT(create("", &inv), IsOk());
+  EXPECT_EQ(inv.locale(), "fr") << "the tenant's default";
+  ASSERT_THAT(create("ja", &inv), IsOk());
+  EXPECT_EQ(inv.locale(), "fr") << "an unavailable request falls back to the tenant's default";
+  ASSERT_THAT(create("de-AT", &inv), IsOk());
+  EXPECT_EQ(inv.locale(), "de") << "the request wins over the tenant's default";
+
+  pb::BulkInviteRequest bulk;
+  bulk.set_text(absl::StrCat(UniqueEmail("bulk-lang"), "\n"));
+  bulk.set_role(pb::ROLE_VPN_USER);
+  bulk.set_tenant_id(tenant);
+  bulk.set_suppress_email(true);
+  bulk.set_locale("de-CH");
+  std::unique_ptr<grpc::ClientContext> ctx = Context();
+  auto reader = stub().BulkInvite(ctx.get(), bulk);
+  pb::BulkInviteResponse resp;
+  std::string id;
+  while (reader->Read(&resp)) {
+    if (resp.has_result()) id = resp.result().invitation_id();
+  }
+  ASSERT_THAT(reader->Finish(), IsOk());
+  pb::GetInvitationRequest get;
+  get.set_id(id);
+  pb::GetInvitationResponse got;
+  ASSERT_THAT(stub().GetInvitation(Context().get(), get, &got), IsOk());
+  EXPECT_EQ(got.invitation().locale(), "de");
+
+  bulk.set_locale("de_CH");
+  std::unique_ptr<grpc::ClientContext> ctx2 = Context();
+  auto refused = stub().BulkInvite(ctx2.get(), bulk);
+  while (refused->Read(&resp)) {
+  }
+  grpc::Status s = refused->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("locale"));
+}
+
 }  // namespace
 }  // namespace securelink::testing

@@ -56,6 +56,7 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   inv::InvitationServiceOptions service_options;
   service_options.ttl = options.ttl;
   service_options.registration_base_url = options.registration_base_url;
+  service_options.available_locales = options.available_locales;
   const inv::Clock& clock = options.clock != nullptr ? *options.clock : t->system_clock_;
   t->sealer_ = inv::TokenSealer::CreateEphemeral();
   const inv::TokenSealer& sealer = *t->sealer_;
@@ -72,6 +73,7 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(MariaDbServer& db,
   bulk_options.ttl = options.ttl;
   bulk_options.max_addresses = options.bulk_max_addresses;
   bulk_options.chunk_size = options.bulk_chunk_size;
+  bulk_options.available_locales = options.available_locales;
   t->bulk_ = std::make_unique<inv::BulkInviter>(*t->store_, clock, sealer, bulk_options,
                                                 t->policy_store_.get());
   t->workers_ =

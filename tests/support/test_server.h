@@ -51,6 +51,8 @@ struct TestServerOptions {
   inv::EventFeedOptions event_feed = FastEventFeed();
   // The RPCs' own limits (default deadline, Watch streams per caller).
   inv::RpcOptions rpc;
+  // The languages invitations may get (the shipped template sets).
+  std::vector<std::string> available_locales = {"en", "de", "fr"};
 
   static inv::EventFeedOptions FastEventFeed() {
     inv::EventFeedOptions feed;
