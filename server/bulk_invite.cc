@@ -17,8 +17,15 @@ void BulkSummary::Add(const BulkResult& result) {
     case BulkOutcome::kSkippedPending:
     case BulkOutcome::kSkippedDuplicate: ++skipped; break;
     case BulkOutcome::kInvalidEmail:
-    case BulkOutcome::kDomainNotAllowed: ++invalid; break;
+    case BulkOutcome::kDomainNotAllowed:
+      ++invalid;
+      ++domain_not_allowed;
+      break;
     case BulkOutcome::kFailed: ++failed; break;
+    case BulkOutcome::kPendingLimitReached:
+      ++failed;
+      ++pending_limit_reached;
+      break;
   }
 }
 
@@ -176,7 +183,11 @@ std::vector<BulkResult> BulkInviter::ProcessChunk(const BulkInvitePlan& plan, si
   for (size_t k = 0; k < rows.size(); ++k) {
     BulkResult& r = results[row_entry[k] - begin];
     const BatchOutcome& o = (*outcomes)[k];
-    if (o.created) {
+    if (o.pending_limit_reached) {
+      r.outcome = BulkOutcome::kPendingLimitReached;
+      r.message = absl::StrCat("tenant '", plan.tenant_id_,
+                               "' has as many pending invitations as its policy allows");
+    } else if (o.created) {
       r.outcome = BulkOutcome::kCreated;
       r.invitation_id = plan.validate_only_ ? "" : o.invitation_id;
       r.message = plan.validate_only_ ? "would be invited (validate_only)" : "";

@@ -27,6 +27,7 @@ enum class BulkOutcome {
   kInvalidEmail,
   kFailed,
   kDomainNotAllowed,  // the tenant's policy refuses the address's domain; counted as invalid
+  kPendingLimitReached,  // the tenant's pending quota had no place left; counted as failed
 };
 
 struct BulkResult {
@@ -44,6 +45,9 @@ struct BulkSummary {
   int skipped = 0;  // pending + duplicate
   int invalid = 0;
   int failed = 0;
+  // Of invalid and failed: the tenant's policy refused them (metrics only).
+  int domain_not_allowed = 0;
+  int pending_limit_reached = 0;
   void Add(const BulkResult& result);
 };
 

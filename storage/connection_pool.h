@@ -185,6 +185,7 @@ inline constexpr int kErDupEntry = 1062;
 inline constexpr int kErNodeNotReady = 1047;
 inline constexpr int kErLockWaitTimeout = 1205;
 inline constexpr int kErLockDeadlock = 1213;
+inline constexpr int kErSignalException = 1644;  // SIGNAL SQLSTATE '45000' (a trigger's refusal)
 
 // Whether `error_code` means the connection is unusable (lost, refused, server gone or
 // shutting down, a Galera node out of its cluster) rather than the statement being wrong.

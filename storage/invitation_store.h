@@ -108,6 +108,8 @@ struct BatchOutcome {
   // The holder's tenant and role (not created): whether the caller may be told about it.
   std::string holder_tenant_id;
   Role holder_role = Role::kUnspecified;
+  // Not created: the tenant's pending quota had no place left (created is false, no id).
+  bool pending_limit_reached = false;
 };
 
 class InvitationStore {
@@ -118,15 +120,18 @@ class InvitationStore {
   // with that request_id exists, writes nothing and returns that invitation (replayed=true).
   // A PENDING row for the same email whose expiry is at or before `now` is first marked EXPIRED
   // (with its event) in the same transaction, so an expired invitation never blocks a new one.
-  // Errors: ALREADY_EXISTS / ACTIVE_INVITATION_EXISTS naming the active invitation; UNAVAILABLE
-  // when the database cannot be reached.
+  // Errors: ALREADY_EXISTS / ACTIVE_INVITATION_EXISTS naming the active invitation;
+  // RESOURCE_EXHAUSTED / TENANT_PENDING_LIMIT_REACHED when the tenant's pending quota has no
+  // place left even after its overdue rows are expired; UNAVAILABLE when the database cannot be
+  // reached.
   virtual absl::StatusOr<InsertResult> Insert(const NewInvitation& row, absl::Time now) = 0;
 
   // Inserts every row of `rows` (emails distinct, none with a request_id) whose email has no live
   // active invitation, with their events, in ONE transaction using multi-row statements; stale
   // active rows (expired at `now`) are expired first. Returns one outcome per row, in order.
   // With `dry_run` decides the same outcomes but writes nothing. All or nothing: on error no row
-  // of the batch is written.
+  // of the batch is written. All rows belong to one tenant; those past its pending quota's
+  // headroom (after expiring its overdue rows) are pending_limit_reached, in order.
   virtual absl::StatusOr<std::vector<BatchOutcome>> InsertBatch(
       const std::vector<NewInvitation>& rows, absl::Time now, bool dry_run) = 0;
 

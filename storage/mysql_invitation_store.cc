@@ -1,5 +1,8 @@
 #include "storage/mysql_invitation_store.h"
 
+#include <algorithm>
+#include <optional>
+
 #include <cppconn/exception.h>
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
@@ -13,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/domain/errors.h"
+#include "server/domain/tenant_policy.h"
 #include "server/domain/token.h"
 #include "server/util/status_macros.h"
 
@@ -121,6 +125,86 @@ bool IsDuplicateOf(const sql::SQLException& e, absl::string_view key) {
   return e.getErrorCode() == kErDupEntry && absl::StrContains(e.what(), key);
 }
 
+// Overdue rows expired in one go to make room under a tenant's pending quota.
+constexpr int kOverdueBatch = 500;
+
+// The pending-quota triggers (migration 0009) refused a row: its tenant has no free place.
+bool IsPendingLimitRefusal(const sql::SQLException& e) {
+  return e.getErrorCode() == kErSignalException &&
+         absl::StrContains(e.what(), kReasonTenantPendingLimitReached);
+}
+
+absl::Status PendingLimitError(const std::string& tenant_id) {
+  return ReasonedError(
+      absl::StatusCode::kResourceExhausted,
+      absl::StrCat("tenant '", tenant_id, "' has as many pending invitations as its policy's "
+                   "max_pending_invitations allows; revoke one, or wait until one is accepted "
+                   "or expires"),
+      kReasonTenantPendingLimitReached);
+}
+
+// Persists expiry (SPEC §2) of up to `limit` PENDING rows past their expiry at `now` (only
+// `tenant_id`'s when given), skipping rows another transaction holds: EXPIRED, each with its
+// event, unsent mail superseded. Their places under the quota are freed by the triggers.
+int ExpireOverdue(SqlSession& c, absl::Time now, int limit,
+                  const std::optional<std::string>& tenant_id) {
+  Statement due(c.Prepare(absl::StrCat(
+      "SELECT id, email, tenant_id FROM invitations WHERE state = 'PENDING' AND expire_time <= ?",
+      tenant_id.has_value() ? " AND tenant_id = ?" : "",
+      " ORDER BY expire_time LIMIT ? FOR UPDATE SKIP LOCKED")));
+  int p = 1;
+  due->setString(p++, SqlTime(now));
+  if (tenant_id.has_value()) due->setString(p++, *tenant_id);
+  due->setInt(p++, limit);
+  Rows rs(due->executeQuery());
+  std::vector<PendingEvent> events;
+  while (rs->next()) {
+    events.push_back(PendingEvent{rs->getString("id"), rs->getString("tenant_id"),
+                                  rs->getString("email"),
+                                  AuditEvent{AuditEventType::kExpired, kSystemActor, "ttl elapsed"}});
+  }
+  if (events.empty()) return 0;
+  Statement expire(c.Prepare(absl::StrCat(
+      "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, sealed_token = NULL, "
+      "update_time = ?, ", kAcceptCleanupDue, " WHERE state = 'PENDING' AND id IN (",
+      Placeholders(events.size()), ")")));
+  expire->setString(1, SqlTime(now));
+  expire->setString(2, SqlTime(now));
+  for (size_t i = 0; i < events.size(); ++i) expire->setString(i + 3, events[i].invitation_id);
+  expire->execute();
+  Statement outbox(c.Prepare(absl::StrCat(
+      "UPDATE email_outbox SET state = 'SUPERSEDED', update_time = ? "
+      "WHERE state = 'PENDING' AND invitation_id IN (", Placeholders(events.size()), ")")));
+  outbox->setString(1, SqlTime(now));
+  for (size_t i = 0; i < events.size(); ++i) outbox->setString(i + 2, events[i].invitation_id);
+  outbox->execute();
+  InsertEvents(c, events, now);
+  return static_cast<int>(events.size());
+}
+
+// How many more PENDING invitations `tenant_id` may have now; nullopt: no limit. With `lock`,
+// the tenant's counter row stays locked to the end of the transaction, so no writer on this
+// node takes a place in between.
+std::optional<int64_t> PendingHeadroom(SqlSession& c, const std::string& tenant_id, bool lock) {
+  if (lock) {
+    Statement ensure(c.Prepare(
+        "INSERT INTO tenant_pending_counts (tenant_id, pending) VALUES (?, 0) "
+        "ON DUPLICATE KEY UPDATE pending = pending"));
+    ensure->setString(1, tenant_id);
+    ensure->execute();
+  }
+  Statement s(c.Prepare(absl::StrCat(
+      "SELECT p.max_pending_invitations, COALESCE(c.pending, 0) AS pending "
+      "FROM tenant_policies p LEFT JOIN tenant_pending_counts c ON c.tenant_id = p.tenant_id "
+      "WHERE p.tenant_id = ?", lock ? " FOR UPDATE" : "")));
+  s->setString(1, tenant_id);
+  Rows rs(s->executeQuery());
+  if (!rs->next()) return std::nullopt;
+  const int64_t limit = rs->getInt64(1);
+  if (limit <= 0) return std::nullopt;
+  return std::max<int64_t>(0, limit - rs->getInt64(2));
+}
+
 }  // namespace
 
 absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& row,
@@ -171,13 +255,23 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
         s->setString(13, inv.created_by);
         s->setString(14, std::string(DeliveryStateName(inv.email_delivery_state)));
         s->setString(15, LocaleOrEnglish(inv.locale));
-        s->execute();
+        try {
+          s->execute();
+        } catch (const sql::SQLException& e) {
+          // A place held by a row past its expiry is not a pending invitation any more.
+          if (!IsPendingLimitRefusal(e) ||
+              ExpireOverdue(c, now, kOverdueBatch, inv.tenant_id) == 0) {
+            throw;
+          }
+          s->execute();
+        }
       } catch (const sql::SQLException& e) {
         if (IsDuplicateOf(e, "uq_invitations_active_email") ||
             IsDuplicateOf(e, "uq_invitations_request_id")) {
           lost_race = true;
           return absl::AbortedError("lost a unique-key race");  // rolls back; handled below
         }
+        if (IsPendingLimitRefusal(e)) return PendingLimitError(inv.tenant_id);
         throw;
       }
       InsertEvent(c, inv, row.event, now);
@@ -205,177 +299,186 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
     const std::vector<NewInvitation>& rows, absl::Time now, bool dry_run) {
   std::vector<BatchOutcome> outcomes;
   if (rows.empty()) return outcomes;
-  absl::Status status = RunTransaction(pool_, "inviting a batch", [&](SqlSession& c) {
-    outcomes.assign(rows.size(), BatchOutcome());
-    // Who holds these addresses now? Locking the holders serialises us against a concurrent
-    // revoke/resend of the same rows; a concurrent insert still loses on the unique key.
-    Statement held(c.Prepare(absl::StrCat(
-        "SELECT id, email, tenant_id, role, expire_time FROM invitations WHERE active_email IN (",
-        Placeholders(rows.size()), ")", dry_run ? "" : " FOR UPDATE")));
-    for (size_t i = 0; i < rows.size(); ++i) held->setString(i + 1, rows[i].invitation.email);
-    Rows rs(held->executeQuery());
-    absl::flat_hash_map<std::string, BatchOutcome> live;  // email -> its holder
-    std::vector<PendingEvent> expired;
-    while (rs->next()) {
-      std::string email = rs->getString("email");
-      std::string id = rs->getString("id");
-      if (ParseSqlTime(rs->getString("expire_time")) > now) {
-        live[email] = BatchOutcome{false, id, rs->getString("tenant_id"),
-                                   RoleFromName(std::string(rs->getString("role")))};
-      } else {
-        expired.push_back(PendingEvent{id, std::string(rs->getString("tenant_id")), email,
-                                       AuditEvent{AuditEventType::kExpired, kSystemActor, "ttl elapsed"}});
+  for (int pass = 0; pass < 3; ++pass) {
+    bool quota_moved = false;
+    absl::Status status = RunTransaction(pool_, "inviting a batch", [&](SqlSession& c) {
+      quota_moved = false;
+      outcomes.assign(rows.size(), BatchOutcome());
+      // Who holds these addresses now? Locking the holders serialises us against a concurrent
+      // revoke/resend of the same rows; a concurrent insert still loses on the unique key.
+      Statement held(c.Prepare(absl::StrCat(
+          "SELECT id, email, tenant_id, role, expire_time FROM invitations WHERE active_email IN (",
+          Placeholders(rows.size()), ")", dry_run ? "" : " FOR UPDATE")));
+      for (size_t i = 0; i < rows.size(); ++i) held->setString(i + 1, rows[i].invitation.email);
+      Rows rs(held->executeQuery());
+      absl::flat_hash_map<std::string, BatchOutcome> live;  // email -> its holder
+      std::vector<PendingEvent> expired;
+      while (rs->next()) {
+        std::string email = rs->getString("email");
+        std::string id = rs->getString("id");
+        if (ParseSqlTime(rs->getString("expire_time")) > now) {
+          live[email] = BatchOutcome{false, id, rs->getString("tenant_id"),
+                                     RoleFromName(std::string(rs->getString("role")))};
+        } else {
+          expired.push_back(PendingEvent{id, std::string(rs->getString("tenant_id")), email,
+                                         AuditEvent{AuditEventType::kExpired, kSystemActor, "ttl elapsed"}});
+        }
       }
-    }
-    std::vector<const NewInvitation*> fresh;
-    for (size_t i = 0; i < rows.size(); ++i) {
-      auto it = live.find(rows[i].invitation.email);
-      if (it != live.end()) {
-        outcomes[i] = it->second;
-      } else {
-        outcomes[i] = BatchOutcome{true, rows[i].invitation.id, "", Role::kUnspecified};
-        fresh.push_back(&rows[i]);
-      }
-    }
-    if (dry_run) return absl::OkStatus();
-    if (!expired.empty()) {
-      Statement expire(c.Prepare(absl::StrCat(
-          "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, sealed_token = NULL, "
-          "update_time = ?, ", kAcceptCleanupDue, " WHERE id IN (", Placeholders(expired.size()),
-          ")")));
-      expire->setString(1, SqlTime(now));
-      expire->setString(2, SqlTime(now));
-      for (size_t i = 0; i < expired.size(); ++i) expire->setString(i + 3, expired[i].invitation_id);
-      expire->execute();
-      InsertEvents(c, expired, now);
-    }
-    if (fresh.empty()) return absl::OkStatus();
-    std::string sql =
-        "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, token_hash, "
-        "sealed_token, create_time, update_time, expire_time, send_count, created_by, "
-        "email_delivery_state, locale) VALUES ";
-    for (size_t i = 0; i < fresh.size(); ++i) {
-      absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,'PENDING',?,?,?,?,?,?,?,?,?,?)");
-    }
-    // A concurrent Create may take one of these addresses between our check and this INSERT.
-    // Rather than failing (and redoing) the whole chunk, such a row turns into a no-op on the
-    // winner's row; which of ours went in is read back below.
-    absl::StrAppend(&sql, " ON DUPLICATE KEY UPDATE seq = seq");
-    Statement insert(c.Prepare(sql));
-    int p = 1;
-    std::vector<PendingEvent> created;
-    created.reserve(fresh.size());
-    std::vector<QueuedEmail> emails;
-    for (const NewInvitation* row : fresh) {
-      const Invitation& inv = row->invitation;
-      insert->setString(p++, inv.id);
-      insert->setString(p++, inv.email);
-      insert->setString(p++, std::string(RoleName(inv.role)));
-      insert->setString(p++, inv.tenant_id);
-      insert->setString(p++, inv.email);
-      insert->setString(p++, Hex(row->token_hash));
-      insert->setString(p++, Base64UrlEncode(row->sealed_token));
-      insert->setString(p++, SqlTime(inv.create_time));
-      insert->setString(p++, SqlTime(inv.update_time));
-      insert->setString(p++, SqlTime(inv.expire_time));
-      insert->setInt(p++, inv.send_count);
-      insert->setString(p++, inv.created_by);
-      insert->setString(p++, std::string(DeliveryStateName(inv.email_delivery_state)));
-      insert->setString(p++, LocaleOrEnglish(inv.locale));
-      created.push_back(PendingEvent{inv.id, inv.tenant_id, inv.email, row->event});
-      if (!row->email_message_id.empty()) {
-        emails.push_back(QueuedEmail{inv.id, row->email_message_id, Hex(row->token_hash)});
-      }
-    }
-    // MySQL counts 1 per inserted row and 0 for a no-op duplicate, so the read-back below is
-    // only needed when a race actually happened.
-    const int affected = insert->executeUpdate();
-    absl::flat_hash_set<std::string> went_in;
-    if (affected == static_cast<int>(fresh.size())) {
-      for (const NewInvitation* row : fresh) went_in.insert(row->invitation.id);
-    }
-    if (went_in.empty()) {
-      Statement inserted(c.Prepare(absl::StrCat(
-          "SELECT id FROM invitations WHERE id IN (", Placeholders(fresh.size()), ")")));
-      for (size_t i = 0; i < fresh.size(); ++i) inserted->setString(i + 1, fresh[i]->invitation.id);
-      Rows ins(inserted->executeQuery());
-      while (ins->next()) went_in.insert(std::string(ins->getString(1)));
-    }
-    if (went_in.size() != fresh.size()) {
-      std::vector<std::string> lost;
-      for (const NewInvitation* row : fresh) {
-        if (!went_in.contains(row->invitation.id)) lost.push_back(row->invitation.email);
-      }
-      Statement holders(c.Prepare(absl::StrCat(
-          "SELECT id, email, tenant_id, role FROM invitations WHERE active_email IN (",
-          Placeholders(lost.size()), ")")));
-      for (size_t i = 0; i < lost.size(); ++i) holders->setString(i + 1, lost[i]);
-      Rows hs(holders->executeQuery());
-      absl::flat_hash_map<std::string, BatchOutcome> holder_of;
-      while (hs->next()) {
-        holder_of[std::string(hs->getString("email"))] =
-            BatchOutcome{false, hs->getString("id"), hs->getString("tenant_id"),
-                         RoleFromName(std::string(hs->getString("role")))};
-      }
+      std::vector<const NewInvitation*> fresh;
       for (size_t i = 0; i < rows.size(); ++i) {
-        if (!outcomes[i].created || went_in.contains(rows[i].invitation.id)) continue;
-        auto h = holder_of.find(rows[i].invitation.email);
-        // The winner was revoked again in the meantime: decide the chunk afresh.
-        if (h == holder_of.end()) return absl::AbortedError("an address changed hands twice");
-        outcomes[i] = h->second;
+        auto it = live.find(rows[i].invitation.email);
+        if (it != live.end()) {
+          outcomes[i] = it->second;
+        } else {
+          outcomes[i] = BatchOutcome{true, rows[i].invitation.id, "", Role::kUnspecified};
+          fresh.push_back(&rows[i]);
+        }
       }
-      std::vector<PendingEvent> kept_events;
-      for (PendingEvent& e : created) {
-        if (went_in.contains(e.invitation_id)) kept_events.push_back(std::move(e));
+      // Places under the tenant's pending quota (all rows of a batch share one tenant): the rows
+      // past the headroom are refused here, so the multi-row INSERT does not trip the trigger.
+      auto keep_within_quota = [&](bool lock) {
+        if (fresh.empty()) return;
+        const std::string& tenant_id = fresh.front()->invitation.tenant_id;
+        std::optional<int64_t> headroom = PendingHeadroom(c, tenant_id, lock);
+        if (lock && headroom.has_value() && *headroom < static_cast<int64_t>(fresh.size()) &&
+            ExpireOverdue(c, now, kOverdueBatch, tenant_id) > 0) {
+          headroom = PendingHeadroom(c, tenant_id, lock);
+        }
+        if (!headroom.has_value() || *headroom >= static_cast<int64_t>(fresh.size())) return;
+        for (size_t k = static_cast<size_t>(*headroom); k < fresh.size(); ++k) {
+          BatchOutcome& o = outcomes[fresh[k] - rows.data()];
+          o = BatchOutcome{};
+          o.pending_limit_reached = true;
+        }
+        fresh.resize(static_cast<size_t>(*headroom));
+      };
+      if (dry_run) {
+        keep_within_quota(/*lock=*/false);
+        return absl::OkStatus();
       }
-      created = std::move(kept_events);
-      std::vector<QueuedEmail> kept_emails;
-      for (QueuedEmail& e : emails) {
-        if (went_in.contains(e.invitation_id)) kept_emails.push_back(std::move(e));
+      if (!expired.empty()) {
+        Statement expire(c.Prepare(absl::StrCat(
+            "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, sealed_token = NULL, "
+            "update_time = ?, ", kAcceptCleanupDue, " WHERE id IN (", Placeholders(expired.size()),
+            ")")));
+        expire->setString(1, SqlTime(now));
+        expire->setString(2, SqlTime(now));
+        for (size_t i = 0; i < expired.size(); ++i) expire->setString(i + 3, expired[i].invitation_id);
+        expire->execute();
+        InsertEvents(c, expired, now);
       }
-      emails = std::move(kept_emails);
-    }
-    InsertEvents(c, created, now);
-    QueueEmails(c, emails, now);
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return outcomes;
+      keep_within_quota(/*lock=*/true);
+      if (fresh.empty()) return absl::OkStatus();
+      std::string sql =
+          "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, token_hash, "
+          "sealed_token, create_time, update_time, expire_time, send_count, created_by, "
+          "email_delivery_state, locale) VALUES ";
+      for (size_t i = 0; i < fresh.size(); ++i) {
+        absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,'PENDING',?,?,?,?,?,?,?,?,?,?)");
+      }
+      // A concurrent Create may take one of these addresses between our check and this INSERT.
+      // (A place under the quota cannot be taken meanwhile: the counter row is locked. Only a
+      // limit lowered since, or another Galera node's commit, trips the trigger: the whole
+      // transaction then fails and is decided again.)
+      // Rather than failing (and redoing) the whole chunk, such a row turns into a no-op on the
+      // winner's row; which of ours went in is read back below.
+      absl::StrAppend(&sql, " ON DUPLICATE KEY UPDATE seq = seq");
+      Statement insert(c.Prepare(sql));
+      int p = 1;
+      std::vector<PendingEvent> created;
+      created.reserve(fresh.size());
+      std::vector<QueuedEmail> emails;
+      for (const NewInvitation* row : fresh) {
+        const Invitation& inv = row->invitation;
+        insert->setString(p++, inv.id);
+        insert->setString(p++, inv.email);
+        insert->setString(p++, std::string(RoleName(inv.role)));
+        insert->setString(p++, inv.tenant_id);
+        insert->setString(p++, inv.email);
+        insert->setString(p++, Hex(row->token_hash));
+        insert->setString(p++, Base64UrlEncode(row->sealed_token));
+        insert->setString(p++, SqlTime(inv.create_time));
+        insert->setString(p++, SqlTime(inv.update_time));
+        insert->setString(p++, SqlTime(inv.expire_time));
+        insert->setInt(p++, inv.send_count);
+        insert->setString(p++, inv.created_by);
+        insert->setString(p++, std::string(DeliveryStateName(inv.email_delivery_state)));
+        insert->setString(p++, LocaleOrEnglish(inv.locale));
+        created.push_back(PendingEvent{inv.id, inv.tenant_id, inv.email, row->event});
+        if (!row->email_message_id.empty()) {
+          emails.push_back(QueuedEmail{inv.id, row->email_message_id, Hex(row->token_hash)});
+        }
+      }
+      // MySQL counts 1 per inserted row and 0 for a no-op duplicate, so the read-back below is
+      // only needed when a race actually happened.
+      int affected = 0;
+      try {
+        affected = insert->executeUpdate();
+      } catch (const sql::SQLException& e) {
+        if (!IsPendingLimitRefusal(e)) throw;
+        quota_moved = true;
+        return absl::AbortedError("the pending quota moved");  // rolls back; decided again below
+      }
+      absl::flat_hash_set<std::string> went_in;
+      if (affected == static_cast<int>(fresh.size())) {
+        for (const NewInvitation* row : fresh) went_in.insert(row->invitation.id);
+      }
+      if (went_in.empty()) {
+        Statement inserted(c.Prepare(absl::StrCat(
+            "SELECT id FROM invitations WHERE id IN (", Placeholders(fresh.size()), ")")));
+        for (size_t i = 0; i < fresh.size(); ++i) inserted->setString(i + 1, fresh[i]->invitation.id);
+        Rows ins(inserted->executeQuery());
+        while (ins->next()) went_in.insert(std::string(ins->getString(1)));
+      }
+      if (went_in.size() != fresh.size()) {
+        std::vector<std::string> lost;
+        for (const NewInvitation* row : fresh) {
+          if (!went_in.contains(row->invitation.id)) lost.push_back(row->invitation.email);
+        }
+        Statement holders(c.Prepare(absl::StrCat(
+            "SELECT id, email, tenant_id, role FROM invitations WHERE active_email IN (",
+            Placeholders(lost.size()), ")")));
+        for (size_t i = 0; i < lost.size(); ++i) holders->setString(i + 1, lost[i]);
+        Rows hs(holders->executeQuery());
+        absl::flat_hash_map<std::string, BatchOutcome> holder_of;
+        while (hs->next()) {
+          holder_of[std::string(hs->getString("email"))] =
+              BatchOutcome{false, hs->getString("id"), hs->getString("tenant_id"),
+                           RoleFromName(std::string(hs->getString("role")))};
+        }
+        for (size_t i = 0; i < rows.size(); ++i) {
+          if (!outcomes[i].created || went_in.contains(rows[i].invitation.id)) continue;
+          auto h = holder_of.find(rows[i].invitation.email);
+          // The winner was revoked again in the meantime: decide the chunk afresh.
+          if (h == holder_of.end()) return absl::AbortedError("an address changed hands twice");
+          outcomes[i] = h->second;
+        }
+        std::vector<PendingEvent> kept_events;
+        for (PendingEvent& e : created) {
+          if (went_in.contains(e.invitation_id)) kept_events.push_back(std::move(e));
+        }
+        created = std::move(kept_events);
+        std::vector<QueuedEmail> kept_emails;
+        for (QueuedEmail& e : emails) {
+          if (went_in.contains(e.invitation_id)) kept_emails.push_back(std::move(e));
+        }
+        emails = std::move(kept_emails);
+      }
+      InsertEvents(c, created, now);
+      QueueEmails(c, emails, now);
+      return absl::OkStatus();
+    });
+    if (quota_moved) continue;
+    if (!status.ok()) return status;
+    return outcomes;
+  }
+  return PendingLimitError(rows.front().invitation.tenant_id);
 }
 
 absl::StatusOr<int> MysqlInvitationStore::ExpireDue(absl::Time now, int limit) {
   int expired = 0;
   RETURN_IF_ERROR(RunTransaction(pool_, "expiring invitations", [&](SqlSession& c) {
-    expired = 0;
-    Statement due(c.Prepare(
-        "SELECT id, email, tenant_id FROM invitations WHERE state = 'PENDING' "
-        "AND expire_time <= ? ORDER BY expire_time LIMIT ? FOR UPDATE SKIP LOCKED"));
-    due->setString(1, SqlTime(now));
-    due->setInt(2, limit);
-    Rows rs(due->executeQuery());
-    std::vector<PendingEvent> events;
-    while (rs->next()) {
-      events.push_back(PendingEvent{rs->getString("id"), rs->getString("tenant_id"),
-                                    rs->getString("email"),
-                                    AuditEvent{AuditEventType::kExpired, kSystemActor, "ttl elapsed"}});
-    }
-    if (events.empty()) return absl::OkStatus();
-    Statement expire(c.Prepare(absl::StrCat(
-        "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, sealed_token = NULL, "
-        "update_time = ?, ", kAcceptCleanupDue, " WHERE state = 'PENDING' AND id IN (",
-        Placeholders(events.size()), ")")));
-    expire->setString(1, SqlTime(now));
-    expire->setString(2, SqlTime(now));
-    for (size_t i = 0; i < events.size(); ++i) expire->setString(i + 3, events[i].invitation_id);
-    expire->execute();
-    Statement outbox(c.Prepare(absl::StrCat(
-        "UPDATE email_outbox SET state = 'SUPERSEDED', update_time = ? "
-        "WHERE state = 'PENDING' AND invitation_id IN (", Placeholders(events.size()), ")")));
-    outbox->setString(1, SqlTime(now));
-    for (size_t i = 0; i < events.size(); ++i) outbox->setString(i + 2, events[i].invitation_id);
-    outbox->execute();
-    InsertEvents(c, events, now);
-    expired = static_cast<int>(events.size());
+    expired = ExpireOverdue(c, now, limit, std::nullopt);
     return absl::OkStatus();
   }));
   return expired;
@@ -572,12 +675,21 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
         SetNullableTime(*s, 18, next.accept_lease_expire_time);
         SetNullableString(*s, 19, next.accept_link_hash);
         s->setString(20, current->id);
-        s->execute();
+        try {
+          s->execute();
+        } catch (const sql::SQLException& e) {
+          if (!IsPendingLimitRefusal(e) ||
+              ExpireOverdue(c, now, kOverdueBatch, current->tenant_id) == 0) {
+            throw;
+          }
+          s->execute();
+        }
       } catch (const sql::SQLException& e) {
         if (IsDuplicateOf(e, "uq_invitations_active_email")) {
           lost_race = true;
           return absl::AbortedError("lost a unique-key race");
         }
+        if (IsPendingLimitRefusal(e)) return PendingLimitError(current->tenant_id);
         throw;
       }
       if (!change.resend_request_id.empty() && change.new_token_hash.has_value()) {

@@ -160,8 +160,7 @@ class BulkInviteReactor final : public WorkerStreamReactor<grpc::ByteBuffer> {
     ready_.push_back(Serialized(response));
     summary_queued_ = true;
     if (!plan_->validate_only()) {
-      NoteBulkOutcomes(context(), summary_.created, summary_.skipped, summary_.invalid,
-                       summary_.failed);
+      NoteBulkOutcomes(context(), summary_);
     }
   }
 

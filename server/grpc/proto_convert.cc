@@ -44,6 +44,8 @@ v1::BulkInviteOutcome ToProto(BulkOutcome outcome) {
     case BulkOutcome::kSkippedDuplicate: return v1::BULK_INVITE_OUTCOME_SKIPPED_DUPLICATE;
     case BulkOutcome::kInvalidEmail: return v1::BULK_INVITE_OUTCOME_INVALID_EMAIL;
     case BulkOutcome::kDomainNotAllowed: return v1::BULK_INVITE_OUTCOME_DOMAIN_NOT_ALLOWED;
+    case BulkOutcome::kPendingLimitReached:
+      return v1::BULK_INVITE_OUTCOME_PENDING_LIMIT_REACHED;
     case BulkOutcome::kFailed: return v1::BULK_INVITE_OUTCOME_FAILED;
   }
   return v1::BULK_INVITE_OUTCOME_UNSPECIFIED;

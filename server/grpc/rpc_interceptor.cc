@@ -11,6 +11,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "server/domain/tenant_policy.h"
 #include "server/util/log.h"
 
 namespace securelink::invitations {
@@ -50,6 +53,32 @@ LogLevel LevelFor(grpc::StatusCode code, absl::string_view method) {
       // Probes poll health every few seconds: at info they would drown everything else.
       return absl::StartsWith(method, kHealthPrefix) ? LogLevel::kDebug : LogLevel::kInfo;
   }
+}
+
+// The codes a tenant policy refuses with (SPEC §11); only these are worth parsing details for.
+bool IsPolicyRefusalCode(grpc::StatusCode code) {
+  return code == grpc::StatusCode::INVALID_ARGUMENT ||
+         code == grpc::StatusCode::FAILED_PRECONDITION ||
+         code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+}
+
+// The google.rpc.ErrorInfo reason in a status's details, or "".
+std::string ErrorInfoReason(const grpc::Status& status) {
+  google::rpc::Status details;
+  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) {
+    return "";
+  }
+  for (const google::protobuf::Any& any : details.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.UnpackTo(&info)) return info.reason();
+  }
+  return "";
+}
+
+// "CreateInvitation" of "/securelink.invitations.v1.InvitationService/CreateInvitation".
+absl::string_view ShortMethodName(absl::string_view full_method) {
+  const size_t slash = full_method.rfind('/');
+  return slash == absl::string_view::npos ? full_method : full_method.substr(slash + 1);
 }
 
 class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor {
@@ -102,6 +131,12 @@ class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor
       if (code >= 0 && code < metrics::kGrpcCodeCount) series_->handled[code]->Increment();
       series_->handling_seconds->Observe(absl::ToDoubleSeconds(elapsed));
     }
+    if (metrics_ != nullptr && IsPolicyRefusalCode(status.error_code())) {
+      const std::string reason = ErrorInfoReason(status);
+      if (reason == kReasonEmailDomainNotAllowed || reason == kReasonTenantPendingLimitReached) {
+        metrics_->PolicyRefusals(reason, ShortMethodName(method_), 1);
+      }
+    }
     const LogLevel level = LevelFor(status.error_code(), method_);
     // Below the log level (e.g. --log_level=warning and an OK call) there is no line to build.
     if (!LogEnabled(level)) return;
@@ -153,8 +188,7 @@ MakeRpcObservabilityInterceptorFactory(metrics::Metrics* metrics) {
   return std::make_unique<RpcObservabilityFactory>(metrics);
 }
 
-void NoteBulkOutcomes(const grpc::ServerContextBase* ctx, int created, int skipped, int invalid,
-                      int failed) {
+void NoteBulkOutcomes(const grpc::ServerContextBase* ctx, const BulkSummary& summary) {
   metrics::Metrics* metrics = nullptr;
   {
     CallerRegistry& callers = Callers();
@@ -163,7 +197,11 @@ void NoteBulkOutcomes(const grpc::ServerContextBase* ctx, int created, int skipp
     if (it != callers.bulk_metrics.end()) metrics = it->second;
   }
   // The metrics outlive the server and so every call.
-  if (metrics != nullptr) metrics->BulkOutcomes(created, skipped, invalid, failed);
+  if (metrics == nullptr) return;
+  metrics->BulkOutcomes(summary.created, summary.skipped, summary.invalid, summary.failed);
+  metrics->PolicyRefusals(kReasonEmailDomainNotAllowed, "BulkInvite", summary.domain_not_allowed);
+  metrics->PolicyRefusals(kReasonTenantPendingLimitReached, "BulkInvite",
+                          summary.pending_limit_reached);
 }
 
 void NoteRpcCaller(const grpc::ServerContextBase* ctx, absl::string_view subject) {

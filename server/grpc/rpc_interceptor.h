@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "absl/strings/string_view.h"
+#include "server/bulk_invite.h"
 #include "server/metrics/metrics.h"
 
 namespace securelink::invitations {
@@ -27,8 +28,7 @@ void NoteRpcCaller(const grpc::ServerContextBase* ctx, absl::string_view subject
 // to send, for the bulk outcome metric (callers leave validate_only calls out). The handler reads
 // its request and writes its responses as raw bytes, so the interceptor cannot see them parsed.
 // Thread-safe; a no-op for a call without the interceptor or without metrics.
-void NoteBulkOutcomes(const grpc::ServerContextBase* ctx, int created, int skipped, int invalid,
-                      int failed);
+void NoteBulkOutcomes(const grpc::ServerContextBase* ctx, const BulkSummary& summary);
 
 }  // namespace securelink::invitations
 

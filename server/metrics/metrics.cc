@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/domain/tenant_policy.h"
 
 namespace securelink::invitations::metrics {
 namespace {
@@ -148,6 +149,18 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   for (const char* outcome : {"created", "skipped", "invalid", "failed"}) {
     bulk_results_->Add({{"outcome", outcome}});
   }
+  policy_refusals_ = &prometheus::BuildCounter()
+                          .Name("invitations_policy_refusals_total")
+                          .Help("Invitations a tenant's policy refused, by reason "
+                                "(EMAIL_DOMAIN_NOT_ALLOWED, TENANT_PENDING_LIMIT_REACHED) and "
+                                "method (CreateInvitation, ResendInvitation, BulkInvite: one "
+                                "per refused address).")
+                          .Register(r);
+  for (absl::string_view reason : {kReasonEmailDomainNotAllowed, kReasonTenantPendingLimitReached}) {
+    for (const char* method : {"CreateInvitation", "ResendInvitation", "BulkInvite"}) {
+      policy_refusals_->Add({{"reason", std::string(reason)}, {"method", method}});
+    }
+  }
   auto& emails = prometheus::BuildCounter()
                      .Name("invitations_emails_total")
                      .Help("Invitation email delivery attempts by result: sent, deferred (a "
@@ -156,6 +169,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   emails_sent_ = &emails.Add({{"result", "sent"}});
   emails_deferred_ = &emails.Add({{"result", "deferred"}});
   emails_failed_ = &emails.Add({{"result", "failed"}});
+  auto& reminders = prometheus::BuildCounter()
+                        .Name("invitations_reminders_total")
+                        .Help("Reminder emails by stage: queued (by this replica's reminder "
+                              "pass) or sent (delivered by this replica's dispatcher).")
+                        .Register(r);
+  reminders_queued_ = &reminders.Add({{"result", "queued"}});
+  reminders_sent_ = &reminders.Add({{"result", "sent"}});
   outbox_due_ = &prometheus::BuildGauge()
                      .Name("invitations_outbox_due_messages")
                      .Help("Outbox emails due for delivery and not yet sent (last sample).")
@@ -251,9 +271,19 @@ void Metrics::BulkOutcomes(int created, int skipped, int invalid, int failed) {
   }
 }
 
+void Metrics::PolicyRefusals(absl::string_view reason, absl::string_view method, int count) {
+  if (count <= 0) return;
+  policy_refusals_->Add({{"reason", std::string(reason)}, {"method", std::string(method)}})
+      .Increment(count);
+}
+
 void Metrics::EmailSent() { emails_sent_->Increment(); }
 void Metrics::EmailFailed() { emails_failed_->Increment(); }
 void Metrics::EmailDeferred() { emails_deferred_->Increment(); }
+void Metrics::RemindersQueued(int count) {
+  if (count > 0) reminders_queued_->Increment(count);
+}
+void Metrics::ReminderSent() { reminders_sent_->Increment(); }
 
 void Metrics::SetOutbox(const OutboxStats& stats) {
   outbox_due_->Set(static_cast<double>(stats.due));

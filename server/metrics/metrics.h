@@ -83,9 +83,17 @@ class Metrics {
   void InvitationChanged(AuditEventType change, Role role);
   void InvitationsExpired(int count);
   void BulkOutcomes(int created, int skipped, int invalid, int failed);
+  // Calls (or BulkInvite addresses) a tenant's policy refused (SPEC §11): `reason` is the
+  // ErrorInfo reason (EMAIL_DOMAIN_NOT_ALLOWED, TENANT_PENDING_LIMIT_REACHED), `method` the
+  // RPC's short name.
+  void PolicyRefusals(absl::string_view reason, absl::string_view method, int count);
   void EmailSent();
   void EmailFailed();
   void EmailDeferred();
+  // Reminder emails (SPEC §11): queued by this replica's pass, and delivered by its dispatcher
+  // (each delivery also counts as an email sent).
+  void RemindersQueued(int count);
+  void ReminderSent();
 
   // Outbox backlog, as last sampled (OutboxSampler).
   void SetOutbox(const OutboxStats& stats);
@@ -134,9 +142,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* invitation_changes_;
   prometheus::Counter* expired_;
   prometheus::Family<prometheus::Counter>* bulk_results_;
+  prometheus::Family<prometheus::Counter>* policy_refusals_;
   prometheus::Counter* emails_sent_;
   prometheus::Counter* emails_failed_;
   prometheus::Counter* emails_deferred_;
+  prometheus::Counter* reminders_queued_;
+  prometheus::Counter* reminders_sent_;
   prometheus::Gauge* outbox_due_;
   prometheus::Gauge* outbox_oldest_due_age_;
   prometheus::Gauge* database_up_;

@@ -649,6 +649,88 @@ TEST(Galera, TheSweepersOfEveryNodeExpireEachInvitationOnce) {
   for (auto& replica : *replicas) EXPECT_EQ(replica->Terminate(), 0);
 }
 
+// The pending quota across nodes: six callers create through three replicas on three nodes and
+// a BulkInvite runs on one of them at the same time, 80 distinct addresses for 12 places. Every
+// writer takes a place by writing the tenant's one counter row, so two nodes' writers meet in
+// certification and the loser is decided again: exactly 12 pending on every node, and every
+// call is OK or RESOURCE_EXHAUSTED.
+TEST(Galera, ThePendingQuotaHoldsAcrossNodes) {
+  const std::string database = NewDatabase("g_quota");
+  auto replicas = e2e::ServerProcess::StartTogether(ReplicasOn(database));
+  ASSERT_TRUE(replicas.ok()) << replicas.status();
+  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
+  for (auto& replica : *replicas) stubs.push_back(StubFor(*replica));
+  constexpr int kLimit = 12, kCallers = 6, kPerCaller = 10, kBulk = 20;
+  const std::string tenant = "galera-quota";
+  {
+    pb::UpdateTenantPolicyRequest update;
+    update.mutable_policy()->set_tenant_id(tenant);
+    update.mutable_policy()->set_max_pending_invitations(kLimit);
+    update.mutable_update_mask()->add_paths("max_pending_invitations");
+    pb::UpdateTenantPolicyResponse updated;
+    ASSERT_THAT(stubs[0]->UpdateTenantPolicy(Context().get(), update, &updated), IsOk());
+  }
+  std::atomic<int> created{0};
+  absl::Mutex mu;
+  std::map<int, int> other_codes;
+  pb::BulkInviteSummary bulk_summary;
+  grpc::Status bulk_status;
+  absl::Notification go;
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
+      go.WaitForNotification();
+      for (int k = 0; k < kPerCaller; ++k) {
+        pb::CreateInvitationRequest create = CreateOf(e2e::UniqueEmail("quota"));
+        create.set_tenant_id(tenant);
+        create.set_suppress_email(true);
+        pb::CreateInvitationResponse response;
+        grpc::Status s =
+            stubs[(c + k) % stubs.size()]->CreateInvitation(Context().get(), create, &response);
+        if (s.ok()) {
+          ++created;
+        } else if (s.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
+          absl::MutexLock lock(&mu);
+          ++other_codes[s.error_code()];
+        }
+      }
+    });
+  }
+  callers.emplace_back([&] {
+    pb::BulkInviteRequest bulk;
+    for (int i = 0; i < kBulk; ++i) bulk.mutable_emails()->add_emails(e2e::UniqueEmail("qbulk"));
+    bulk.set_role(pb::ROLE_VPN_USER);
+    bulk.set_tenant_id(tenant);
+    bulk.set_suppress_email(true);
+    auto context = Context(absl::Minutes(2));
+    go.WaitForNotification();
+    auto reader = stubs[2]->BulkInvite(context.get(), bulk);
+    pb::BulkInviteResponse response;
+    while (reader->Read(&response)) {
+      if (response.has_summary()) bulk_summary = response.summary();
+    }
+    bulk_status = reader->Finish();
+  });
+  go.Notify();
+  for (std::thread& t : callers) t.join();
+  ASSERT_THAT(bulk_status, IsOk());
+  EXPECT_EQ(created.load() + bulk_summary.created(), kLimit);
+  EXPECT_EQ(bulk_summary.created() + bulk_summary.failed(), kBulk);
+  EXPECT_THAT(other_codes, ::testing::IsEmpty());
+  for (int node = 0; node < cluster->size(); ++node) {
+    EXPECT_EQ(Count(node, database,
+                    "SELECT COUNT(*) FROM invitations WHERE tenant_id = 'galera-quota' "
+                    "AND state = 'PENDING'"),
+              kLimit)
+        << node;
+    EXPECT_EQ(Count(node, database,
+                    "SELECT pending FROM tenant_pending_counts WHERE tenant_id = 'galera-quota'"),
+              kLimit)
+        << node;
+  }
+  for (auto& replica : *replicas) EXPECT_EQ(replica->Terminate(), 0);
+}
+
 // Keys step by the cluster size on Galera (ids interleave by node): paging through invitations
 // created through every node, through any replica, shows each one once.
 TEST(Galera, PagingThroughInvitationsWrittenOnEveryNodeShowsEachOnce) {
