@@ -29,7 +29,7 @@ bool Deliverable(bool link_current, InvitationState state, absl::Time expire_tim
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EmailDispatcher>> EmailDispatcher::Create(
-    OutboxStore& outbox, mail::MailSender& sender, mail::MailTemplates templates,
+    OutboxStore& outbox, mail::MailSender& sender, mail::MailCatalog templates,
     TokenSealer sealer, const Clock& clock, EmailDispatcherOptions options) {
   absl::StatusOr<mail::Mailbox> from = mail::ParseMailbox(options.from, "smtp_from");
   if (!from.ok()) return from.status();
@@ -40,7 +40,7 @@ absl::StatusOr<std::unique_ptr<EmailDispatcher>> EmailDispatcher::Create(
 }
 
 EmailDispatcher::EmailDispatcher(OutboxStore& outbox, mail::MailSender& sender,
-                                 mail::MailTemplates templates, TokenSealer sealer,
+                                 mail::MailCatalog templates, TokenSealer sealer,
                                  const Clock& clock, EmailDispatcherOptions options,
                                  std::string envelope_from)
     : outbox_(outbox),
@@ -119,9 +119,11 @@ void EmailDispatcher::Deliver(const ClaimedEmail& email) {
   const std::string& owner = options_.owner;
   const Invitation& inv = email.invitation;
   const LogFields fields = {{"invitation_id", inv.id}, {"message_id", email.message_id},
+                            {"kind", email.reminder ? "reminder" : "invitation"},
                             {"attempt", absl::StrCat(email.attempts)}};
   // Already dead in the claim's snapshot (resent, revoked, accepted or expired before the claim):
-  // nothing to render.
+  // nothing to render. Reminders take the same two looks: one queued for a link that was
+  // accepted, revoked, resent or expired since is never sent.
   if (!Deliverable(email.link_current, inv.state, inv.expire_time, clock_.Now())) {
     Supersede(email);
     return;
@@ -147,6 +149,8 @@ void EmailDispatcher::Deliver(const ClaimedEmail& email) {
     message.inviter = inv.created_by;
     message.expire_time = inv.expire_time;
     message.registration_url = RegistrationUrl(options_.registration_base_url, *token);
+    message.reminder = email.reminder;
+    message.locale = inv.locale;
     absl::StatusOr<std::string> rendered = mail::RenderInvitationMessage(
         message, templates_, options_.from, email.message_id, email.queued_time);
     if (!rendered.ok()) {

@@ -41,7 +41,7 @@ class EmailDispatcher {
  public:
   // Everything passed in must outlive the dispatcher. INVALID_ARGUMENT for a bad `from`.
   static absl::StatusOr<std::unique_ptr<EmailDispatcher>> Create(
-      OutboxStore& outbox, mail::MailSender& sender, mail::MailTemplates templates,
+      OutboxStore& outbox, mail::MailSender& sender, mail::MailCatalog templates,
       TokenSealer sealer, const Clock& clock, EmailDispatcherOptions options);
   ~EmailDispatcher();  // Stop()s
 
@@ -60,7 +60,7 @@ class EmailDispatcher {
   absl::Duration Backoff(int attempt) const;
 
  private:
-  EmailDispatcher(OutboxStore& outbox, mail::MailSender& sender, mail::MailTemplates templates,
+  EmailDispatcher(OutboxStore& outbox, mail::MailSender& sender, mail::MailCatalog templates,
                   TokenSealer sealer, const Clock& clock, EmailDispatcherOptions options,
                   std::string envelope_from);
   void Deliver(const ClaimedEmail& email);
@@ -70,7 +70,7 @@ class EmailDispatcher {
 
   OutboxStore& outbox_;
   mail::MailSender& sender_;
-  const mail::MailTemplates templates_;
+  const mail::MailCatalog templates_;  // every language; each message picks its own
   const TokenSealer sealer_;
   const Clock& clock_;
   const EmailDispatcherOptions options_;

@@ -43,10 +43,19 @@ bool SettleMessage(SqlSession& c, const ClaimedEmail& email, absl::string_view o
   return s->executeUpdate() == 1;
 }
 
-// The invitation's delivery status follows the message that carries its current link.
+// The invitation's delivery status follows the message that carries its current link. A
+// reminder that went out delivered that link too (SENT, last_send_time); one that failed leaves
+// the status of the first mail alone and is only recorded on the feed.
 void RecordOnInvitation(SqlSession& c, const ClaimedEmail& email, bool sent,
                         absl::string_view error, absl::Time now) {
   if (!email.link_current) return;
+  if (email.reminder && !sent) {
+    mysql::InsertEvent(c, email.invitation,
+                       AuditEvent{AuditEventType::kEmailFailed, mysql::kSystemActor,
+                                  Truncated(absl::StrCat("reminder: ", error))},
+                       now);
+    return;
+  }
   Statement s(c.Prepare(absl::StrCat(
       "UPDATE invitations SET email_delivery_state = ?, email_last_error = ?, update_time = ?",
       sent ? ", last_send_time = ?" : "", " WHERE id = ?")));
@@ -58,7 +67,9 @@ void RecordOnInvitation(SqlSession& c, const ClaimedEmail& email, bool sent,
   s->setString(p++, email.invitation.id);
   s->execute();
   mysql::InsertEvent(c, email.invitation,
-                     AuditEvent{sent ? AuditEventType::kEmailSent : AuditEventType::kEmailFailed,
+                     AuditEvent{!sent          ? AuditEventType::kEmailFailed
+                                : email.reminder ? AuditEventType::kReminderSent
+                                                 : AuditEventType::kEmailSent,
                                 mysql::kSystemActor, Truncated(error)},
                      now);
 }
@@ -73,7 +84,7 @@ absl::StatusOr<std::vector<ClaimedEmail>> MysqlOutboxStore::Claim(absl::string_v
     claimed.clear();
     const std::string t = SqlTime(now);
     Statement due(c.Prepare(
-        "SELECT id, invitation_id, message_id, token_hash, attempts, create_time "
+        "SELECT id, invitation_id, message_id, token_hash, attempts, create_time, kind "
         "FROM email_outbox WHERE state = 'PENDING' AND next_attempt_time <= ? "
         "AND (lease_expire_time IS NULL OR lease_expire_time <= ?) "
         "ORDER BY next_attempt_time LIMIT ? FOR UPDATE SKIP LOCKED"));
@@ -90,6 +101,7 @@ absl::StatusOr<std::vector<ClaimedEmail>> MysqlOutboxStore::Claim(absl::string_v
       e.message_id = rs->getString("message_id");
       e.attempts = rs->getInt("attempts") + 1;
       e.queued_time = mysql::ParseSqlTime(rs->getString("create_time"));
+      e.reminder = rs->getString("kind") == "REMINDER";
       token_hashes.push_back(rs->getString("token_hash"));
       by_invitation[e.invitation.id].push_back(claimed.size());
       claimed.push_back(std::move(e));

@@ -23,6 +23,8 @@ struct ClaimedEmail {
   Invitation invitation;            // as stored now
   bool link_current = false;        // the message's link is still the invitation's current one
   std::string sealed_token;         // of the current link (only meaningful when link_current)
+  // The reminder of a link already mailed (outbox kind REMINDER, SPEC §11), not its first mail.
+  bool reminder = false;
 };
 
 // A claimed message's standing, read again right before it is handed to the mail transport.
@@ -59,8 +61,8 @@ class OutboxStore {
                                                       absl::string_view owner) = 0;
 
   // Records delivery: the message SENT, and — if it carried the invitation's current link — the
-  // invitation's delivery state SENT and last_send_time, with an EMAIL_SENT event. No-op if the
-  // lease was lost to another owner.
+  // invitation's delivery state SENT and last_send_time, with an EMAIL_SENT event (REMINDER_SENT
+  // for a reminder). No-op if the lease was lost to another owner.
   virtual absl::Status MarkSent(const ClaimedEmail& email, absl::string_view owner,
                                 absl::Time now) = 0;
 
@@ -69,7 +71,9 @@ class OutboxStore {
                                  absl::Time retry_at, absl::string_view error, absl::Time now) = 0;
 
   // Gave up: the message FAILED and — if current — the invitation's delivery state FAILED with
-  // `error` as email_last_error, with an EMAIL_FAILED event.
+  // `error` as email_last_error, with an EMAIL_FAILED event. A failed reminder records only the
+  // EMAIL_FAILED event (reason "reminder: <error>"): the link itself was delivered by the first
+  // mail, and its delivery state keeps saying so.
   virtual absl::Status MarkFailed(const ClaimedEmail& email, absl::string_view owner,
                                   absl::string_view error, absl::Time now) = 0;
 

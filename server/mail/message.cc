@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 #include <vector>
 
@@ -12,6 +13,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/civil_time.h"
+#include "server/domain/tenant_policy.h"
+#include "server/mail/localized_text.h"
 #include "server/mail/mime.h"
 #include "server/util/file.h"
 #include "server/util/log.h"
@@ -115,9 +118,127 @@ uint64_t Fingerprint(absl::string_view s) {
   return h;
 }
 
-// Reads `path` into *out. NOT_FOUND when it does not exist, UNAVAILABLE when it cannot be read.
+// The files of one language's set.
+const LanguageTreeSpec& MailTreeSpec() {
+  static const auto* spec = new LanguageTreeSpec{
+      "mail template",
+      {"subject.txt", "body.txt", "body.html", "reminder_subject.txt", "reminder_body.txt",
+       "reminder_body.html", "messages.conf", "dates.conf"},
+      {},
+      {{"messages.conf", MailMessageKeys()}, {"dates.conf", DateConfKeys()}}};
+  return *spec;
+}
+
+// The message key of a role's name in messages.conf.
+absl::string_view RoleKey(Role role) {
+  switch (role) {
+    case Role::kSuperAdmin: return "role.super_admin";
+    case Role::kTenantAdmin: return "role.tenant_admin";
+    case Role::kVpnUser: return "role.vpn_user";
+    case Role::kUnspecified: break;
+  }
+  return "role.user";
+}
+
+absl::string_view MessageOr(const MailTemplates& t, absl::string_view key,
+                            absl::string_view english) {
+  auto it = t.messages.find(std::string(key));
+  return it == t.messages.end() || it->second.empty() ? english : absl::string_view(it->second);
+}
+
+// The role in `t`'s language when `display` is one of RoleDisplayName's English names (what the
+// dispatcher passes); any other text is the caller's own and shown as it is.
+std::string LocalizedRole(const MailTemplates& t, absl::string_view display) {
+  for (Role role : {Role::kSuperAdmin, Role::kTenantAdmin, Role::kVpnUser, Role::kUnspecified}) {
+    if (display == RoleDisplayName(role)) {
+      return std::string(MessageOr(t, RoleKey(role), display));
+    }
+  }
+  return std::string(display);
+}
+
+// One file's text of the tree's language `tag`.
+const std::string& FileOf(const LanguageTree& tree, const std::string& tag,
+                          const std::string& file) {
+  return tree.languages.at(tag).at(file);
+}
+
+// The set of language `tag` of a complete tree (LoadLanguageTree checked every file is there).
+absl::StatusOr<MailTemplates> SetOf(const LanguageTree& tree, const std::string& tag) {
+  MailTemplates t;
+  t.language = tag;
+  t.subject = std::string(absl::StripTrailingAsciiWhitespace(FileOf(tree, tag, "subject.txt")));
+  t.text = FileOf(tree, tag, "body.txt");
+  t.html = FileOf(tree, tag, "body.html");
+  t.reminder_subject =
+      std::string(absl::StripTrailingAsciiWhitespace(FileOf(tree, tag, "reminder_subject.txt")));
+  t.reminder_text = FileOf(tree, tag, "reminder_body.txt");
+  t.reminder_html = FileOf(tree, tag, "reminder_body.html");
+  const std::string prefix = absl::StrCat("mail template ", tag, "/");
+  ASSIGN_OR_RETURN(t.dates,
+                   ParseDateFormat(FileOf(tree, tag, "dates.conf"), prefix + "dates.conf"));
+  ASSIGN_OR_RETURN(t.messages, ParseKeyValues(FileOf(tree, tag, "messages.conf"),
+                                              prefix + "messages.conf", MailMessageKeys()));
+  if (absl::Status status = ValidateMailTemplates(t); !status.ok()) {
+    // Name the language's file: "mail template body.txt line 3" → "... de/body.txt line 3".
+    std::string message(status.message());
+    const std::string plain = "mail template ";
+    if (absl::StartsWith(message, plain)) message.insert(plain.size(), tag + "/");
+    return absl::Status(status.code(), message);
+  }
+  return t;
+}
 
 }  // namespace
+
+const std::vector<std::string>& MailMessageKeys() {
+  static const auto* keys =
+      new std::vector<std::string>{"role.super_admin", "role.tenant_admin", "role.vpn_user",
+                                   "role.user",        "tenant.none",       "inviter.unknown"};
+  return *keys;
+}
+
+MailCatalog::MailCatalog(MailTemplates english) {
+  english.language = std::string(kDefaultLanguage);
+  sets_.emplace(english.language, std::move(english));
+}
+
+const MailTemplates& MailCatalog::For(absl::string_view locale) const {
+  return sets_.at(ChooseLanguage(locale, Languages()));
+}
+
+std::vector<std::string> MailCatalog::Languages() const {
+  std::vector<std::string> out;
+  for (const auto& [tag, set] : sets_) out.push_back(tag);
+  return out;
+}
+
+absl::StatusOr<MailCatalog> LoadMailCatalog(const std::string& dir) {
+  ASSIGN_OR_RETURN(const LanguageTree tree,
+                   LoadLanguageTree(DefaultTemplateFiles(), dir, MailTreeSpec()));
+  MailCatalog catalog;
+  for (const std::string& tag : LanguagesOf(tree)) {
+    absl::StatusOr<MailTemplates> set = SetOf(tree, tag);
+    if (!set.ok() && !dir.empty()) {
+      return absl::Status(set.status().code(),
+                          absl::StrCat(set.status().message(), " (in ", dir, ")"));
+    }
+    RETURN_IF_ERROR(set.status());
+    catalog.sets_.emplace(tag, *std::move(set));
+  }
+  return catalog;
+}
+
+MailCatalog DefaultMailCatalog() {
+  absl::StatusOr<MailCatalog> catalog = LoadMailCatalog("");
+  // The shipped templates are checked by the tests; failing here is a build defect.
+  if (!catalog.ok()) {
+    Log(LogLevel::kError, "the built-in mail templates are invalid",
+        {{"error", catalog.status().ToString()}});
+    std::abort();
+  }
+  return *std::move(catalog);
+}
 
 std::string RoleDisplayName(Role role) {
   switch (role) {
@@ -129,27 +250,9 @@ std::string RoleDisplayName(Role role) {
   return "User";
 }
 
-std::string FormatExpireTime(absl::Time t) {
-  static constexpr const char* kDays[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
-                                          "Friday", "Saturday", "Sunday"};
-  static constexpr const char* kMonths[] = {"January", "February", "March",     "April",
-                                            "May",     "June",     "July",      "August",
-                                            "September", "October", "November", "December"};
-  const absl::CivilMinute c = absl::ToCivilMinute(t, absl::UTCTimeZone());
-  const int weekday = static_cast<int>(absl::GetWeekday(absl::CivilDay(c)));  // Monday = 0
-  return absl::StrFormat("%s, %d %s %d at %02d:%02d UTC", kDays[weekday], c.day(),
-                         kMonths[c.month() - 1], c.year(), c.hour(), c.minute());
-}
+std::string FormatExpireTime(absl::Time t) { return FormatLocalizedTime(t, DateFormat()); }
 
-MailTemplates DefaultMailTemplates() {
-  MailTemplates t;
-  const EmbeddedFiles files = DefaultTemplateFiles();
-  t.subject =
-      std::string(absl::StripTrailingAsciiWhitespace(*FindEmbeddedFile(files, "subject.txt")));
-  t.text = std::string(*FindEmbeddedFile(files, "body.txt"));
-  t.html = std::string(*FindEmbeddedFile(files, "body.html"));
-  return t;
-}
+MailTemplates DefaultMailTemplates() { return DefaultMailCatalog().For(kDefaultLanguage); }
 
 absl::Status ValidateMailTemplates(const MailTemplates& templates) {
   const struct {
@@ -157,7 +260,10 @@ absl::Status ValidateMailTemplates(const MailTemplates& templates) {
     const std::string& text;
   } parts[] = {{"subject.txt", templates.subject},
                {"body.txt", templates.text},
-               {"body.html", templates.html}};
+               {"body.html", templates.html},
+               {"reminder_subject.txt", templates.reminder_subject},
+               {"reminder_body.txt", templates.reminder_text},
+               {"reminder_body.html", templates.reminder_html}};
   for (const auto& part : parts) {
     if (!IsValidUtf8(part.text)) {
       return absl::InvalidArgumentError(
@@ -165,20 +271,32 @@ absl::Status ValidateMailTemplates(const MailTemplates& templates) {
     }
     RETURN_IF_ERROR(Expand(part.text, part.file, nullptr, false).status());
   }
-  if (absl::StripAsciiWhitespace(templates.subject).empty()) {
-    return absl::InvalidArgumentError("mail template subject.txt is empty");
-  }
-  if (templates.subject.find_first_of("\r\n") != std::string::npos) {
-    return absl::InvalidArgumentError("mail template subject.txt must be a single line");
-  }
-  // Relays, spam filters and mail clients log and display subjects freely; the link is a secret.
-  Values probe;
-  probe.registration_url = "\x01link\x01";
-  if (absl::StrContains(Expand(templates.subject, "subject.txt", &probe, false).value_or(""),
-                        probe.registration_url)) {
-    return absl::InvalidArgumentError(
-        "mail template subject.txt must not contain {{registration_url}}: subjects are logged by "
-        "relays and the link is a secret");
+  const struct {
+    absl::string_view file;
+    const std::string& text;
+    bool required;
+  } subjects[] = {{"subject.txt", templates.subject, true},
+                  {"reminder_subject.txt", templates.reminder_subject, false}};
+  for (const auto& subject : subjects) {
+    if (!subject.required && subject.text.empty()) continue;  // the English default's is used
+    if (absl::StripAsciiWhitespace(subject.text).empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("mail template ", subject.file, " is empty"));
+    }
+    if (subject.text.find_first_of("\r\n") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("mail template ", subject.file, " must be a single line"));
+    }
+    // Relays, spam filters and mail clients log and display subjects freely; the link is a
+    // secret.
+    Values probe;
+    probe.registration_url = "\x01link\x01";
+    if (absl::StrContains(Expand(subject.text, subject.file, &probe, false).value_or(""),
+                          probe.registration_url)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mail template ", subject.file,
+          " must not contain {{registration_url}}: subjects are logged by relays and the link is "
+          "a secret"));
+    }
   }
   if (absl::StripAsciiWhitespace(templates.text).empty() ||
       absl::StripAsciiWhitespace(templates.html).empty()) {
@@ -188,42 +306,16 @@ absl::Status ValidateMailTemplates(const MailTemplates& templates) {
 }
 
 absl::StatusOr<MailTemplates> LoadMailTemplates(const std::string& dir) {
-  MailTemplates templates = DefaultMailTemplates();
-  if (dir.empty()) return templates;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    return absl::NotFoundError(
-        absl::StrCat("mail template directory ", dir, " does not exist or is not a directory"));
-  }
-  std::vector<std::string> from_dir;
-  std::vector<std::string> defaulted;
-  const struct {
-    const char* file;
-    std::string* text;
-  } parts[] = {{"subject.txt", &templates.subject},
-               {"body.txt", &templates.text},
-               {"body.html", &templates.html}};
-  for (const auto& part : parts) {
-    absl::StatusOr<std::string> content =
-        ReadWholeFile((std::filesystem::path(dir) / part.file).string());
-    if (absl::IsNotFound(content.status())) {
-      defaulted.push_back(part.file);
-      continue;
-    }
-    RETURN_IF_ERROR(content.status());
-    *part.text = *std::move(content);
-    from_dir.push_back(part.file);
-  }
-  // Editors end files with a newline; a subject is one line.
-  templates.subject = std::string(absl::StripTrailingAsciiWhitespace(templates.subject));
-  if (absl::Status status = ValidateMailTemplates(templates); !status.ok()) {
-    return absl::Status(status.code(), absl::StrCat(status.message(), " (in ", dir, ")"));
-  }
-  Log(LogLevel::kInfo, "mail templates loaded",
-      {{"dir", dir},
-       {"from_dir", absl::StrJoin(from_dir, ",")},
-       {"defaults", absl::StrJoin(defaulted, ",")}});
-  return templates;
+  ASSIGN_OR_RETURN(const MailCatalog catalog, LoadMailCatalog(dir));
+  return catalog.For(kDefaultLanguage);
+}
+
+absl::StatusOr<std::string> RenderInvitationMessage(const InvitationEmail& email,
+                                                    const MailCatalog& catalog,
+                                                    absl::string_view from,
+                                                    absl::string_view message_id,
+                                                    absl::Time date) {
+  return RenderInvitationMessage(email, catalog.For(email.locale), from, message_id, date);
 }
 
 absl::StatusOr<std::string> RenderInvitationMessage(const InvitationEmail& email,
@@ -238,22 +330,38 @@ absl::StatusOr<std::string> RenderInvitationMessage(const InvitationEmail& email
   RETURN_IF_ERROR(ValidateUrl(email.registration_url));
 
   Values values;
-  values.role = CleanDisplayText(email.role_display);
+  values.role = CleanDisplayText(LocalizedRole(templates, email.role_display));
   if (values.role.empty()) return absl::InvalidArgumentError("role_display is empty");
   values.tenant = CleanDisplayText(email.tenant_id);
-  if (values.tenant.empty()) values.tenant = std::string(kNoTenant);
+  if (values.tenant.empty()) values.tenant = std::string(MessageOr(templates, "tenant.none", kNoTenant));
   values.inviter = CleanDisplayText(email.inviter);
-  if (values.inviter.empty()) values.inviter = std::string(kUnknownInviter);
+  if (values.inviter.empty()) {
+    values.inviter = std::string(MessageOr(templates, "inviter.unknown", kUnknownInviter));
+  }
   values.product_name = CleanDisplayText(email.product_name);
   if (values.product_name.empty()) values.product_name = std::string(kDefaultProductName);
-  values.expire_time = FormatExpireTime(email.expire_time);
+  values.expire_time = FormatLocalizedTime(email.expire_time, templates.dates);
   values.registration_url = email.registration_url;
   values.email = email.to;
 
+  // A set built by hand may leave the reminder out: the English default's stands in.
+  const MailTemplates* reminder = &templates;
+  std::optional<MailTemplates> english;
+  if (email.reminder && (templates.reminder_subject.empty() || templates.reminder_text.empty() ||
+                         templates.reminder_html.empty())) {
+    english = DefaultMailTemplates();
+    reminder = &*english;
+  }
+  const bool r = email.reminder;
   ASSIGN_OR_RETURN(const std::string subject,
-                   Expand(templates.subject, "subject.txt", &values, false));
-  ASSIGN_OR_RETURN(const std::string text, Expand(templates.text, "body.txt", &values, false));
-  ASSIGN_OR_RETURN(const std::string html, Expand(templates.html, "body.html", &values, true));
+                   Expand(r ? reminder->reminder_subject : templates.subject,
+                          r ? "reminder_subject.txt" : "subject.txt", &values, false));
+  ASSIGN_OR_RETURN(const std::string text,
+                   Expand(r ? reminder->reminder_text : templates.text,
+                          r ? "reminder_body.txt" : "body.txt", &values, false));
+  ASSIGN_OR_RETURN(const std::string html,
+                   Expand(r ? reminder->reminder_html : templates.html,
+                          r ? "reminder_body.html" : "body.html", &values, true));
 
   // "=_" can never occur in quoted-printable output, so the boundary cannot collide with a part.
   const std::string boundary =
@@ -269,6 +377,11 @@ absl::StatusOr<std::string> RenderInvitationMessage(const InvitationEmail& email
   absl::StrAppend(&m, "MIME-Version: 1.0\r\n");
   // RFC 3834: tells auto-responders (vacation replies) not to answer.
   absl::StrAppend(&m, "Auto-Submitted: auto-generated\r\n");
+  // RFC 3282: the language the reader will find, for clients that offer to translate or route.
+  if (CanonicalLocale(templates.language).value_or("") == templates.language &&
+      !templates.language.empty()) {
+    absl::StrAppend(&m, "Content-Language: ", templates.language, "\r\n");
+  }
   absl::StrAppend(&m, "Content-Type: multipart/alternative;\r\n boundary=\"", boundary, "\"\r\n");
   absl::StrAppend(&m, "\r\nThis is a multi-part message in MIME format.\r\n");
   const struct {

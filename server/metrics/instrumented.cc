@@ -54,7 +54,10 @@ absl::StatusOr<Invitation> InstrumentedInvitationStore::Update(absl::string_view
 absl::Status InstrumentedOutboxStore::MarkSent(const ClaimedEmail& email, absl::string_view owner,
                                                absl::Time now) {
   absl::Status s = outbox_.MarkSent(email, owner, now);
-  if (s.ok()) metrics_.EmailSent();
+  if (s.ok()) {
+    metrics_.EmailSent();
+    if (email.reminder) metrics_.ReminderSent();
+  }
   return s;
 }
 

@@ -95,6 +95,10 @@ ABSL_FLAG(int, bulk_max_addresses, Defaults().bulk.max_addresses,
           "Most addresses one BulkInvite may carry.");
 ABSL_FLAG(absl::Duration, expiry_sweep_interval, Defaults().expiry.interval,
           "How often each replica persists the expiry of overdue invitations.");
+ABSL_FLAG(absl::Duration, reminder_interval, Defaults().reminders.interval,
+          "How often each replica queues the reminder emails that tenant policies' "
+          "reminder_before_expiry made due; a reminder goes out at most this late (plus mail "
+          "delivery), and never once its link has expired.");
 ABSL_FLAG(absl::Duration, accept_saga_lease, Defaults().accept_saga.lease,
           "How long an accept attempt holds its claim on a link before any replica's recoverer "
           "may finish or undo it (well above the few Keycloak calls a healthy accept takes).");
@@ -154,7 +158,10 @@ ABSL_FLAG(std::string, smtp_ca_file, "", "CA certificates for the relay (empty: 
 ABSL_FLAG(std::string, mail_dir, Defaults().mail_dir,
           "Where .eml files go without an SMTP relay.");
 ABSL_FLAG(std::string, mail_template_dir, "",
-          "Directory with subject.txt, body.txt, body.html (empty: the built-in templates).");
+          "Directory of email templates: files directly in it replace the built-in English "
+          "ones (subject.txt, body.txt, body.html, reminder_*.txt/html, messages.conf, "
+          "dates.conf); each subdirectory named by a BCP 47 tag (de, fr-CA, nl) is that "
+          "language (empty: the built-in en, de, fr).");
 ABSL_FLAG(int, email_dispatch_threads, Defaults().email.threads,
           "Concurrent SMTP deliveries per replica.");
 ABSL_FLAG(int, email_max_attempts, Defaults().email.max_attempts,
@@ -168,8 +175,10 @@ ABSL_FLAG(absl::Duration, email_max_backoff, Defaults().email.max_backoff,
 ABSL_FLAG(std::string, web_address, Defaults().web.address, "Registration page HTTP listener.");
 ABSL_FLAG(std::string, login_url, "", "Where the registration success page sends new users.");
 ABSL_FLAG(std::string, web_template_dir, "",
-          "Directory with replacement registration page templates (brand.conf, layout.html, "
-          "style.css, register.html, …); empty: the built-in ones.");
+          "Directory with replacement registration page templates: brand.conf and style.css, "
+          "files directly in it replacing the built-in English pages (layout.html, "
+          "register.html, …, messages.conf, dates.conf), and one subdirectory per language "
+          "named by its BCP 47 tag (de, fr-CA, nl); empty: the built-in en, de, fr.");
 ABSL_FLAG(int, web_threads, Defaults().web.threads,
           "Registration page requests handled at once (their service calls run on the worker "
           "pool); slow clients never hold one, the listener's I/O thread reads requests whole "
@@ -415,6 +424,10 @@ absl::Status InvitationsFromFlags(ServerConfig& c) {
   if (c.expiry.interval < absl::Seconds(1)) {
     return Problem("expiry_sweep_interval", "must be at least 1s");
   }
+  c.reminders.interval = absl::GetFlag(FLAGS_reminder_interval);
+  if (c.reminders.interval < absl::Seconds(1)) {
+    return Problem("reminder_interval", "must be at least 1s");
+  }
   c.accept_saga.lease = absl::GetFlag(FLAGS_accept_saga_lease);
   if (c.accept_saga.lease < absl::Seconds(1)) {
     return Problem("accept_saga_lease", "must be at least 1s");
@@ -579,9 +592,9 @@ void ShareSettings(ServerConfig& c) {
   c.site.registration_base_url = c.service.registration_base_url;
   c.service.roles = c.auth.roles;
   // Request workers and email dispatchers each hold at most one connection at a time; so do the
-  // four background tasks: the expiry sweeper, the event feed's thread, the accept recoverer and
-  // the outbox sampler.
-  c.pool.max_connections = c.workers.threads + c.email.threads + 4;
+  // five background tasks: the expiry sweeper, the reminder pass, the event feed's thread, the
+  // accept recoverer and the outbox sampler.
+  c.pool.max_connections = c.workers.threads + c.email.threads + 5;
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "server/mail/smtp_mail_sender.h"
 #include "server/metrics/metrics.h"
 #include "server/rate_limiter.h"
+#include "server/reminder_scheduler.h"
 #include "server/util/log.h"
 #include "server/web/registration_site.h"
 #include "server/web/web_server.h"
@@ -46,6 +47,7 @@ struct ServerConfig {
   BulkInviteOptions bulk;
   AcceptSagaOptions accept_saga;
   ExpirySweeperOptions expiry;
+  ReminderSchedulerOptions reminders;
   EventFeedOptions event_feed;
   // Callers, and the token RPCs' per-client limit.
   AuthOptions auth;

@@ -1,8 +1,10 @@
 #include "server/runtime/replica.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "server/mail/eml_file_mail_sender.h"
 #include "server/mail/message.h"
@@ -126,9 +128,29 @@ absl::Status Replica::BuildServices() {
   authenticator_.emplace(*std::move(authenticator));
   token_rate_limiter_.emplace(clock_, config_.token_rate);
   policy_store_ = std::make_unique<MysqlTenantPolicyStore>(*pool_);
-  service_ = std::make_unique<InvitationService>(*store_, clock_, *sealer_, config_.service,
+  absl::StatusOr<mail::MailCatalog> mail_templates =
+      mail::LoadMailCatalog(config_.mail_template_dir);
+  RETURN_IF_ERROR(Step("cannot load --mail_template_dir", mail_templates.status()));
+  mail_templates_.emplace(*std::move(mail_templates));
+  absl::StatusOr<web::WebPages> pages = web::WebPages::Load(config_.web_template_dir);
+  RETURN_IF_ERROR(Step("cannot load --web_template_dir", pages.status()));
+  web_pages_.emplace(*std::move(pages));
+  // An invitation's language must exist for both its email and its page.
+  std::vector<std::string> available;
+  const std::vector<std::string> page_languages = web_pages_->Languages();
+  for (const std::string& tag : mail_templates_->Languages()) {
+    if (std::find(page_languages.begin(), page_languages.end(), tag) != page_languages.end()) {
+      available.push_back(tag);
+    }
+  }
+  Log(LogLevel::kInfo, "invitation languages", {{"available", absl::StrJoin(available, ",")}});
+  InvitationServiceOptions service_options = config_.service;
+  service_options.available_locales = available;
+  BulkInviteOptions bulk_options = config_.bulk;
+  bulk_options.available_locales = available;
+  service_ = std::make_unique<InvitationService>(*store_, clock_, *sealer_, service_options,
                                                  accept_saga_.get(), policy_store_.get());
-  bulk_ = std::make_unique<BulkInviter>(*store_, clock_, *sealer_, config_.bulk,
+  bulk_ = std::make_unique<BulkInviter>(*store_, clock_, *sealer_, bulk_options,
                                         policy_store_.get());
   policy_service_ =
       std::make_unique<TenantPolicyService>(*policy_store_, clock_, config_.service.ttl);
@@ -150,20 +172,18 @@ absl::Status Replica::StartEmail() {
     RETURN_IF_ERROR(Step("bad SMTP settings", smtp.status()));
     mail_sender_ = *std::move(smtp);
   }
-  absl::StatusOr<mail::MailTemplates> templates =
-      mail::LoadMailTemplates(config_.mail_template_dir);
-  RETURN_IF_ERROR(Step("cannot load --mail_template_dir", templates.status()));
   mysql_outbox_ = std::make_unique<MysqlOutboxStore>(*pool_);
   outbox_ = std::make_unique<metrics::InstrumentedOutboxStore>(*mysql_outbox_, metrics_);
   absl::StatusOr<std::unique_ptr<EmailDispatcher>> dispatcher = EmailDispatcher::Create(
-      *outbox_, *mail_sender_, *std::move(templates), *sealer_, clock_, config_.email);
+      *outbox_, *mail_sender_, *mail_templates_, *sealer_, clock_, config_.email);
   RETURN_IF_ERROR(Step("bad email settings", dispatcher.status()));
   dispatcher_ = *std::move(dispatcher);
   dispatcher_->Start();
   return absl::OkStatus();
 }
 
-// What every replica does on its own: recovery of accept sagas, expiry, the event feed.
+// What every replica does on its own: recovery of accept sagas, expiry, reminders, the event
+// feed.
 void Replica::StartBackgroundWork() {
   if (accept_saga_ != nullptr) {
     accept_recoverer_ = std::make_unique<AcceptRecoverer>(*accept_saga_);
@@ -171,6 +191,13 @@ void Replica::StartBackgroundWork() {
   }
   sweeper_ = std::make_unique<ExpirySweeper>(*store_, clock_, config_.expiry);
   sweeper_->Start();
+  reminder_store_ = std::make_unique<MysqlReminderStore>(*pool_);
+  reminder_scheduler_ = std::make_unique<ReminderScheduler>(
+      *reminder_store_, clock_, config_.reminders, [this](int queued) {
+        metrics_.RemindersQueued(queued);
+        dispatcher_->Wake();  // delivered now, not at the dispatcher's next poll
+      });
+  reminder_scheduler_->Start();
   // Sequences committed events (one replica at a time) and follows them live.
   event_store_ = std::make_unique<MysqlEventStore>(*pool_);
   event_feed_ = std::make_unique<EventFeed>(*event_store_, config_.event_feed);
@@ -190,14 +217,19 @@ absl::Status Replica::StartServing() {
   RETURN_IF_ERROR(Step("cannot start the gRPC server", server.status()));
   server_ = *std::move(server);
 
-  absl::StatusOr<web::WebPages> pages = web::WebPages::Load(config_.web_template_dir);
-  RETURN_IF_ERROR(Step("cannot load --web_template_dir", pages.status()));
   if (config_.site.login_url.empty()) {
     Log(LogLevel::kWarning,
         "no --login_url: the registration page's success screen has nowhere to send users");
   }
+  // A dead link's page speaks its invitation's language: the link's row, whatever its state.
+  web::LinkLocaleLookup link_locale = [store = store_.get()](const std::string& token) {
+    if (!LooksLikeRegistrationToken(token)) return std::string();
+    absl::StatusOr<Invitation> inv = store->GetByTokenHash(HashRegistrationToken(token));
+    return inv.ok() ? inv->locale : std::string();
+  };
   site_ = std::make_unique<web::RegistrationSite>(*service_, *workers_, *token_rate_limiter_,
-                                                  *std::move(pages), config_.site);
+                                                  *web_pages_, config_.site,
+                                                  std::move(link_locale));
   absl::StatusOr<std::unique_ptr<web::WebServer>> web_server = web::WebServer::Start(
       config_.web, [site = site_.get()](const web::HttpRequest& r) { return site->Handle(r); });
   RETURN_IF_ERROR(Step("cannot start the registration page listener", web_server.status()));
@@ -248,6 +280,7 @@ void Replica::Drain() {
   if (workers_ != nullptr) workers_->Shutdown();
   if (dispatcher_ != nullptr) dispatcher_->Stop();
   if (sweeper_ != nullptr) sweeper_->Stop();
+  if (reminder_scheduler_ != nullptr) reminder_scheduler_->Stop();
   if (accept_recoverer_ != nullptr) accept_recoverer_->Stop();
   if (event_feed_ != nullptr) event_feed_->Stop();
   if (health_ != nullptr) health_->Stop();

@@ -22,17 +22,21 @@
 #include "server/invitation_service.h"
 #include "server/keycloak/keycloak_admin_client.h"
 #include "server/mail/mail_sender.h"
+#include "server/mail/message.h"
 #include "server/metrics/instrumented.h"
 #include "server/metrics/metrics.h"
 #include "server/rate_limiter.h"
+#include "server/reminder_scheduler.h"
 #include "server/tenant_policy_service.h"
 #include "server/web/registration_site.h"
+#include "server/web/web_pages.h"
 #include "server/web/web_server.h"
 #include "server/util/worker_pool.h"
 #include "storage/connection_pool.h"
 #include "storage/mysql_event_store.h"
 #include "storage/mysql_invitation_store.h"
 #include "storage/mysql_outbox_store.h"
+#include "storage/mysql_reminder_store.h"
 #include "storage/mysql_tenant_policy_store.h"
 
 namespace securelink::invitations {
@@ -84,6 +88,9 @@ class Replica {
   std::unique_ptr<InvitationService> service_;
   std::unique_ptr<BulkInviter> bulk_;
   std::unique_ptr<TenantPolicyService> policy_service_;
+  // Loaded before the services, which resolve locales among the languages both offer.
+  std::optional<mail::MailCatalog> mail_templates_;
+  std::optional<web::WebPages> web_pages_;
 
   std::unique_ptr<mail::MailSender> mail_sender_;
   std::unique_ptr<MysqlOutboxStore> mysql_outbox_;
@@ -92,6 +99,8 @@ class Replica {
 
   std::unique_ptr<AcceptRecoverer> accept_recoverer_;
   std::unique_ptr<ExpirySweeper> sweeper_;
+  std::unique_ptr<MysqlReminderStore> reminder_store_;
+  std::unique_ptr<ReminderScheduler> reminder_scheduler_;
   std::unique_ptr<MysqlEventStore> event_store_;
   std::unique_ptr<EventFeed> event_feed_;
 

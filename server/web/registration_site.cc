@@ -24,7 +24,6 @@ namespace {
 constexpr char kContentSecurityPolicy[] =
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'";
-constexpr char kNoTenant[] = "none (global access)";
 
 std::string NewCsrfToken() {
   unsigned char bytes[32];
@@ -42,15 +41,6 @@ std::string RateLimitKey(const std::string& client_address) {
                                                 : client_address;
 }
 
-// What the form shows next to a field for a violation Keycloak or the service reported.
-std::string DescribeViolation(const FieldViolation& v) {
-  if (!v.description.empty() && absl::ascii_isupper(v.description.front())) return v.description;
-  std::string label = v.field;
-  for (char& c : label) c = c == '_' ? ' ' : c;
-  label[0] = absl::ascii_toupper(label[0]);
-  return absl::StrCat(label, " ", v.description);
-}
-
 struct FormFields {
   std::string token;
   std::string first_name;
@@ -58,20 +48,19 @@ struct FormFields {
   std::string username;
 };
 
-// The form's placeholders for `invitation`, keeping what the invitee already typed.
-PageValues FormValues(const Invitation& invitation, const FormFields& typed,
-                      const std::string& csrf_token) {
-  PageValues v;
-  v["email"] = invitation.email;
-  v["role"] = mail::RoleDisplayName(invitation.role);
-  v["tenant"] = invitation.tenant_id.empty() ? kNoTenant : invitation.tenant_id;
-  v["expire_time"] = mail::FormatExpireTime(invitation.expire_time);
-  v["token"] = typed.token;
-  v["csrf_token"] = csrf_token;
-  v["first_name"] = typed.first_name;
-  v["last_name"] = typed.last_name;
-  v["username"] = typed.username;
-  return v;
+absl::string_view RoleKey(Role role) {
+  switch (role) {
+    case Role::kSuperAdmin: return "role.super_admin";
+    case Role::kTenantAdmin: return "role.tenant_admin";
+    case Role::kVpnUser: return "role.vpn_user";
+    case Role::kUnspecified: break;
+  }
+  return "role.user";
+}
+
+bool IsDeadLinkReason(const std::string& reason) {
+  return reason == kReasonTokenInvalid || reason == kReasonInvitationExpired ||
+         reason == kReasonInvitationRevoked || reason == kReasonInvitationAlreadyAccepted;
 }
 
 // Runs `work` on `workers` and waits up to `timeout` for its result. RESOURCE_EXHAUSTED when the
@@ -118,12 +107,13 @@ std::string OriginOf(absl::string_view url) {
 
 RegistrationSite::RegistrationSite(InvitationService& service, WorkerPool& workers,
                                    RateLimiter& rate_limiter, WebPages pages,
-                                   RegistrationSiteOptions options)
+                                   RegistrationSiteOptions options, LinkLocaleLookup link_locale)
     : service_(service),
       workers_(workers),
       rate_limiter_(rate_limiter),
       pages_(std::move(pages)),
       options_(std::move(options)),
+      link_locale_(std::move(link_locale)),
       https_(absl::StartsWith(absl::AsciiStrToLower(options_.registration_base_url), "https://")),
       public_origin_(OriginOf(options_.registration_base_url)) {}
 
@@ -138,14 +128,52 @@ void RegistrationSite::AddSecurityHeaders(HttpResponse& response) const {
   if (https_) h.emplace_back("Strict-Transport-Security", "max-age=31536000");
 }
 
-HttpResponse RegistrationSite::PageResponse(int status, Page page, const PageValues& values) {
+HttpResponse RegistrationSite::PageResponse(int status, Page page, const PageValues& values,
+                                            const std::string& language) {
   HttpResponse response;
   response.status = status;
   response.headers.emplace_back("Content-Type", "text/html; charset=utf-8");
+  response.headers.emplace_back("Content-Language", language);
   PageValues all = values;
   if (!all.count("login_url")) all["login_url"] = options_.login_url;
-  response.body = pages_.Render(page, all);
+  response.body = pages_.Render(page, all, language);
   return response;
+}
+
+PageValues RegistrationSite::FormValues(const Invitation& invitation, const std::string& token,
+                                        const std::string& first_name,
+                                        const std::string& last_name, const std::string& username,
+                                        const std::string& csrf_token,
+                                        const std::string& language) const {
+  PageValues v;
+  v["email"] = invitation.email;
+  v["role"] = pages_.Message(language, RoleKey(invitation.role));
+  v["tenant"] = invitation.tenant_id.empty() ? pages_.Message(language, "tenant.none")
+                                             : invitation.tenant_id;
+  v["expire_time"] = pages_.FormatTime(language, invitation.expire_time);
+  v["token"] = token;
+  v["csrf_token"] = csrf_token;
+  v["first_name"] = first_name;
+  v["last_name"] = last_name;
+  v["username"] = username;
+  return v;
+}
+
+std::string RegistrationSite::DescribeViolation(const FieldViolation& v,
+                                                const std::string& language) const {
+  const std::map<std::string, std::string> args = {
+      {"field", pages_.Message(language, absl::StrCat("field.", v.field))},
+      {"detail", v.description}};
+  // The service's own descriptions (InvitationService::Accept) have their own words; anything
+  // else is Keycloak's explanation (its password policy, say), shown in its words.
+  if (v.description == "is required") return pages_.Message(language, "error.required", args);
+  if (absl::StartsWith(v.description, "is longer than")) {
+    return pages_.Message(language, "error.too_long", args);
+  }
+  if (v.description == "contains a control character") {
+    return pages_.Message(language, "error.control_character", args);
+  }
+  return pages_.Message(language, "error.rejected", args);
 }
 
 HttpResponse RegistrationSite::Handle(const HttpRequest& request) {
@@ -174,36 +202,57 @@ HttpResponse RegistrationSite::Handle(const HttpRequest& request) {
   return response;
 }
 
-HttpResponse RegistrationSite::ErrorPage(const absl::Status& status) {
+HttpResponse RegistrationSite::ErrorPage(const absl::Status& status,
+                                          const std::string& language) {
   const std::string reason = ReasonOf(status);
-  if (reason == kReasonInvitationExpired) return PageResponse(410, Page::kExpired);
-  if (reason == kReasonInvitationRevoked) return PageResponse(410, Page::kRevoked);
-  if (reason == kReasonInvitationAlreadyAccepted) return PageResponse(410, Page::kUsed);
+  if (reason == kReasonInvitationExpired) return PageResponse(410, Page::kExpired, {}, language);
+  if (reason == kReasonInvitationRevoked) return PageResponse(410, Page::kRevoked, {}, language);
+  if (reason == kReasonInvitationAlreadyAccepted) {
+    return PageResponse(410, Page::kUsed, {}, language);
+  }
   if (reason == kReasonTokenInvalid || absl::IsNotFound(status)) {
-    return PageResponse(404, Page::kInvalid);
+    return PageResponse(404, Page::kInvalid, {}, language);
   }
   if (absl::IsResourceExhausted(status) || absl::IsUnavailable(status) ||
       absl::IsDeadlineExceeded(status)) {
-    HttpResponse busy = PageResponse(503, Page::kBusy);
+    HttpResponse busy = PageResponse(503, Page::kBusy, {}, language);
     busy.headers.emplace_back("Retry-After", "5");
     return busy;
   }
   Log(LogLevel::kError, "registration page: unexpected error", {{"error", status.ToString()}});
-  return PageResponse(500, Page::kError);
+  return PageResponse(500, Page::kError, {}, language);
 }
 
 HttpResponse RegistrationSite::ShowForm(const HttpRequest& request) {
   FormFields typed;
   typed.token = FormValue(request.query, "token");
   if (typed.token.empty()) return PageResponse(404, Page::kInvalid);
-  absl::StatusOr<absl::StatusOr<Invitation>> found = CallOnWorker<absl::StatusOr<Invitation>>(
+  struct Found {
+    absl::StatusOr<Invitation> invitation;
+    std::string dead_link_locale;  // of a link that may not be used any more
+  };
+  absl::StatusOr<Found> found = CallOnWorker<Found>(
       workers_, options_.work_timeout,
-      [&service = service_, token = typed.token] { return service.ValidateToken(token); });
+      [&service = service_, lookup = link_locale_, token = typed.token] {
+        Found f{service.ValidateToken(token), ""};
+        if (!f.invitation.ok() && lookup && IsDeadLinkReason(ReasonOf(f.invitation.status()))) {
+          f.dead_link_locale = lookup(token);
+        }
+        return f;
+      });
   if (!found.ok()) return ErrorPage(found.status());
-  if (!found->ok()) return ErrorPage(found->status());
-  typed.username = (*found)->email;
+  if (!found->invitation.ok()) {
+    return ErrorPage(found->invitation.status(), pages_.LanguageFor(found->dead_link_locale));
+  }
+  const Invitation& invitation = *found->invitation;
+  const std::string language = pages_.LanguageFor(invitation.locale);
+  typed.username = invitation.email;
   const std::string csrf = NewCsrfToken();
-  HttpResponse response = PageResponse(200, Page::kRegister, FormValues(**found, typed, csrf));
+  HttpResponse response = PageResponse(
+      200, Page::kRegister,
+      FormValues(invitation, typed.token, typed.first_name, typed.last_name, typed.username, csrf,
+                 language),
+      language);
   response.headers.emplace_back(
       "Set-Cookie", absl::StrCat(kCsrfCookie, "=", csrf, "; Path=/; HttpOnly; SameSite=Strict",
                                  https_ ? "; Secure" : ""));
@@ -230,7 +279,15 @@ HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
       !ConstantTimeEquals(csrf_field, csrf_cookie)) {
     Log(LogLevel::kWarning, "registration form refused (Origin or CSRF check)",
         {{"client", request.client_address}});
-    return PageResponse(403, Page::kRefused);
+    // Only the language is looked up: nothing of a refused form reaches the service.
+    std::string locale;
+    const std::string token = FormValue(request.body, "token");
+    if (link_locale_ && !token.empty()) {
+      locale = CallOnWorker<std::string>(workers_, options_.work_timeout,
+                                         [lookup = link_locale_, token] { return lookup(token); })
+                   .value_or("");
+    }
+    return PageResponse(403, Page::kRefused, {}, pages_.LanguageFor(locale));
   }
   FormFields typed;
   typed.token = FormValue(request.body, "token");
@@ -250,45 +307,54 @@ HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
   struct Outcome {
     std::optional<absl::StatusOr<Invitation>> accepted;
     std::optional<absl::StatusOr<Invitation>> current;  // to show the form again
+    std::string dead_link_locale;                       // of a link that may not be used any more
   };
   absl::StatusOr<Outcome> outcome = CallOnWorker<Outcome>(
-      workers_, options_.work_timeout, [&service = service_, in, mismatch] {
+      workers_, options_.work_timeout,
+      [&service = service_, lookup = link_locale_, in, mismatch] {
         Outcome o;
+        auto note_dead_link = [&](const absl::Status& status) {
+          if (lookup && IsDeadLinkReason(ReasonOf(status))) o.dead_link_locale = lookup(in.token);
+        };
         if (!mismatch) {
           o.accepted = service.Accept(in);
           if (o.accepted->ok()) return o;
-          const std::string reason = ReasonOf(o.accepted->status());
-          if (reason == kReasonTokenInvalid || reason == kReasonInvitationExpired ||
-              reason == kReasonInvitationRevoked || reason == kReasonInvitationAlreadyAccepted) {
+          if (IsDeadLinkReason(ReasonOf(o.accepted->status()))) {
+            note_dead_link(o.accepted->status());
             return o;
           }
         }
         o.current = service.ValidateToken(in.token);
+        if (!o.current->ok()) note_dead_link(o.current->status());
         return o;
       });
   if (!outcome.ok()) return ErrorPage(outcome.status());
   const std::optional<absl::StatusOr<Invitation>>& accepted = outcome->accepted;
   const std::optional<absl::StatusOr<Invitation>>& current = outcome->current;
+  const std::string dead_link_language = pages_.LanguageFor(outcome->dead_link_locale);
   if (accepted.has_value() && accepted->ok()) {
+    const std::string language = pages_.LanguageFor((*accepted)->locale);
     PageValues values;
     values["username"] = in.username.empty() ? (*accepted)->email : in.username;
-    HttpResponse response = PageResponse(200, Page::kSuccess, values);
+    HttpResponse response = PageResponse(200, Page::kSuccess, values, language);
     // The form is spent: a resubmission finds no cookie and is refused.
     response.headers.emplace_back(
         "Set-Cookie", absl::StrCat(kCsrfCookie, "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict",
                                    https_ ? "; Secure" : ""));
     return response;
   }
-  if (!current.has_value()) return ErrorPage(accepted->status());
-  if (!current->ok()) return ErrorPage(current->status());
+  if (!current.has_value()) return ErrorPage(accepted->status(), dead_link_language);
+  if (!current->ok()) return ErrorPage(current->status(), dead_link_language);
 
   // Show the form again with the other fields kept (never the password) and the problem next
   // to its field.
+  const std::string language = pages_.LanguageFor((*current)->locale);
   const std::string csrf = NewCsrfToken();
-  PageValues values = FormValues(**current, typed, csrf);
+  PageValues values = FormValues(**current, typed.token, typed.first_name, typed.last_name,
+                                 typed.username, csrf, language);
   int status = 400;
   if (mismatch) {
-    values["password_confirm_error"] = "The two passwords do not match.";
+    values["password_confirm_error"] = pages_.Message(language, "error.password_mismatch");
   } else {
     const absl::Status& error = accepted->status();
     const ErrorDetails details = GetErrorDetails(error);
@@ -297,30 +363,33 @@ HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
       if (v.field == "first_name" || v.field == "last_name" || v.field == "username" ||
           v.field == "password") {
         std::string& slot = values[absl::StrCat(v.field, "_error")];
-        if (slot.empty()) slot = DescribeViolation(v);
+        if (slot.empty()) slot = DescribeViolation(v, language);
         shown = true;
       }
     }
     if (details.reason == "USERNAME_TAKEN") {
-      values["username_error"] = std::string(error.message());
+      values["username_error"] =
+          pages_.Message(language, "error.username_taken", {{"username", in.username}});
       shown = true;
     }
     if (!shown) {
-      if (absl::IsAlreadyExists(error) || absl::IsInvalidArgument(error)) {
-        values["form_error"] = std::string(error.message());
-        status = absl::IsAlreadyExists(error) ? 409 : 400;
+      if (absl::IsAlreadyExists(error)) {
+        values["form_error"] = pages_.Message(language, "error.account_exists");
+        status = 409;
+      } else if (absl::IsInvalidArgument(error)) {
+        values["form_error"] =
+            pages_.Message(language, "error.not_accepted", {{"detail", std::string(error.message())}});
+        status = 400;
       } else if (absl::IsUnavailable(error) || absl::IsDeadlineExceeded(error) ||
                  absl::IsResourceExhausted(error)) {
-        values["form_error"] =
-            "Your account could not be created right now because a service it needs is "
-            "unavailable. Nothing has been changed; please try again in a few minutes.";
+        values["form_error"] = pages_.Message(language, "error.unavailable");
         status = 503;
       } else {
-        return ErrorPage(error);
+        return ErrorPage(error, language);
       }
     }
   }
-  HttpResponse response = PageResponse(status, Page::kRegister, values);
+  HttpResponse response = PageResponse(status, Page::kRegister, values, language);
   response.headers.emplace_back(
       "Set-Cookie", absl::StrCat(kCsrfCookie, "=", csrf, "; Path=/; HttpOnly; SameSite=Strict",
                                  https_ ? "; Secure" : ""));

@@ -5,10 +5,12 @@
 #ifndef SECURELINK_SERVER_WEB_REGISTRATION_SITE_H_
 #define SECURELINK_SERVER_WEB_REGISTRATION_SITE_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "server/domain/errors.h"
 #include "server/invitation_service.h"
 #include "server/rate_limiter.h"
 #include "server/web/http.h"
@@ -31,12 +33,20 @@ struct RegistrationSiteOptions {
 // Name of the cookie that carries the per-page CSRF token.
 inline constexpr char kCsrfCookie[] = "securelink_csrf";
 
+// The stored locale of the invitation a registration link belongs to, whatever its state, or ""
+// when the link is unknown (or cannot be looked up now). Lets the dead-link pages (expired,
+// revoked, used) speak the invitation's language. Blocking: called on a worker; thread-safe.
+using LinkLocaleLookup = std::function<std::string(const std::string& token)>;
+
 class RegistrationSite {
  public:
   // `service`, `workers` and `rate_limiter` must outlive the site. `rate_limiter` is the one the
-  // token RPCs use, so a client's budget is shared between the page and the RPCs.
+  // token RPCs use, so a client's budget is shared between the page and the RPCs. Pages of an
+  // invitation are in its locale (SPEC §11: never the browser's Accept-Language); without
+  // `link_locale`, a dead link's page is in English.
   RegistrationSite(InvitationService& service, WorkerPool& workers, RateLimiter& rate_limiter,
-                   WebPages pages, RegistrationSiteOptions options);
+                   WebPages pages, RegistrationSiteOptions options,
+                   LinkLocaleLookup link_locale = nullptr);
 
   // Answers one request; thread-safe. Every response carries the security headers
   // (SecurityHeaders) whatever its status.
@@ -45,10 +55,19 @@ class RegistrationSite {
  private:
   HttpResponse ShowForm(const HttpRequest& request);
   HttpResponse Submit(const HttpRequest& request);
-  // The page for a failed service call: a dead-link page for token reasons, 503 for overload
-  // and outages, 500 otherwise.
-  HttpResponse ErrorPage(const absl::Status& status);
-  HttpResponse PageResponse(int status, Page page, const PageValues& values = {});
+  // The page for a failed service call, in `language`: a dead-link page for token reasons, 503
+  // for overload and outages, 500 otherwise.
+  HttpResponse ErrorPage(const absl::Status& status, const std::string& language = "en");
+  // `page` in `language` (a tag WebPages has), with Content-Language saying so.
+  HttpResponse PageResponse(int status, Page page, const PageValues& values = {},
+                            const std::string& language = "en");
+  // The form's placeholders for `invitation` in `language`, keeping what the invitee typed.
+  PageValues FormValues(const Invitation& invitation, const std::string& token,
+                        const std::string& first_name, const std::string& last_name,
+                        const std::string& username, const std::string& csrf_token,
+                        const std::string& language) const;
+  // What the form shows next to a field for a violation the service or Keycloak reported.
+  std::string DescribeViolation(const FieldViolation& v, const std::string& language) const;
   bool OriginAllowed(const HttpRequest& request) const;
   void AddSecurityHeaders(HttpResponse& response) const;
 
@@ -57,6 +76,7 @@ class RegistrationSite {
   RateLimiter& rate_limiter_;
   const WebPages pages_;
   const RegistrationSiteOptions options_;
+  const LinkLocaleLookup link_locale_;
   const bool https_;
   const std::string public_origin_;  // scheme://host[:port] of registration_base_url
 };

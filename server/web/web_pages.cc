@@ -54,13 +54,20 @@ const PageFile& FileOf(Page page) {
   return PageFiles().back();
 }
 
-// The shipped templates, by file name.
-std::map<std::string, std::string> ShippedFiles() {
-  std::map<std::string, std::string> files;
-  for (const EmbeddedFile& file : DefaultPageFiles()) {
-    files.emplace(std::string(file.name), std::string(file.content));
-  }
-  return files;
+// What each language directory holds, and the files beside them.
+const mail::LanguageTreeSpec& PageTreeSpec() {
+  static const auto* spec = [] {
+    auto* s = new mail::LanguageTreeSpec;
+    s->kind = "web template";
+    for (const PageFile& f : PageFiles()) s->files.push_back(f.file);
+    s->files.push_back("layout.html");
+    s->files.push_back("messages.conf");
+    s->files.push_back("dates.conf");
+    s->shared_files = {"brand.conf", "style.css"};
+    s->conf_keys = {{"messages.conf", PageMessageKeys()}, {"dates.conf", mail::DateConfKeys()}};
+    return s;
+  }();
+  return *spec;
 }
 
 // WalkTemplate for the web templates.
@@ -114,6 +121,17 @@ absl::StatusOr<std::map<std::string, std::string>> ParseBrand(
 
 }  // namespace
 
+const std::vector<std::string>& PageMessageKeys() {
+  static const auto* keys = new std::vector<std::string>{
+      "role.super_admin",    "role.tenant_admin",   "role.vpn_user",
+      "role.user",           "tenant.none",         "field.first_name",
+      "field.last_name",     "field.username",      "field.password",
+      "error.required",      "error.too_long",      "error.control_character",
+      "error.rejected",      "error.password_mismatch", "error.username_taken",
+      "error.account_exists", "error.not_accepted", "error.unavailable"};
+  return *keys;
+}
+
 WebPages WebPages::Defaults() {
   absl::StatusOr<WebPages> pages = Load("");
   // The shipped templates are checked by the tests; failing here is a build defect.
@@ -126,27 +144,34 @@ WebPages WebPages::Defaults() {
 }
 
 absl::StatusOr<WebPages> WebPages::Load(const std::string& dir) {
+  ASSIGN_OR_RETURN(mail::LanguageTree tree,
+                   mail::LoadLanguageTree(DefaultPageFiles(), dir, PageTreeSpec()));
   WebPages pages;
-  pages.files_ = ShippedFiles();
-  if (!dir.empty()) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec)) {
-      return absl::NotFoundError(
-          absl::StrCat("web template directory ", dir, " does not exist or is not a directory"));
+  using Brand = std::map<std::string, std::string>;
+  ASSIGN_OR_RETURN(Brand defaults,
+                   ParseBrand(*FindEmbeddedFile(DefaultPageFiles(), "brand.conf"), {}));
+  absl::Status status = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(pages.brand_, ParseBrand(tree.shared["brand.conf"], std::move(defaults)));
+    for (auto& [tag, files] : tree.languages) {
+      Language& language = pages.languages_[tag];
+      const std::string prefix = absl::StrCat("web template ", tag, "/");
+      ASSIGN_OR_RETURN(language.messages,
+                       mail::ParseKeyValues(files["messages.conf"], prefix + "messages.conf",
+                                            PageMessageKeys()));
+      ASSIGN_OR_RETURN(language.dates,
+                       mail::ParseDateFormat(files["dates.conf"], prefix + "dates.conf"));
+      language.files = std::move(files);
+      RETURN_IF_ERROR(pages.Finish(tag));
     }
-    std::vector<std::string> from_dir;
-    for (auto& [name, text] : pages.files_) {
-      absl::StatusOr<std::string> content =
-          ReadWholeFile((std::filesystem::path(dir) / name).string());
-      if (absl::IsNotFound(content.status())) continue;
-      RETURN_IF_ERROR(content.status());
-      text = *std::move(content);
-      from_dir.push_back(name);
-    }
-    Log(LogLevel::kInfo, "web templates loaded",
-        {{"dir", dir}, {"from_dir", absl::StrJoin(from_dir, ",")}});
-  }
-  absl::Status status = pages.Finish();
+    pages.stylesheet_.clear();
+    return Walk(
+        tree.shared["style.css"], "style.css",
+        [&](absl::string_view name) { return pages.brand_.count(std::string(name)) > 0; },
+        [&](absl::string_view literal) { absl::StrAppend(&pages.stylesheet_, literal); },
+        [&](absl::string_view name) {
+          absl::StrAppend(&pages.stylesheet_, pages.brand_[std::string(name)]);
+        });
+  }();
   if (!status.ok() && !dir.empty()) {
     return absl::Status(status.code(), absl::StrCat(status.message(), " (in ", dir, ")"));
   }
@@ -154,13 +179,11 @@ absl::StatusOr<WebPages> WebPages::Load(const std::string& dir) {
   return pages;
 }
 
-absl::Status WebPages::Finish() {
-  using Brand = std::map<std::string, std::string>;
-  ASSIGN_OR_RETURN(Brand defaults,
-                   ParseBrand(*FindEmbeddedFile(DefaultPageFiles(), "brand.conf"), {}));
-  ASSIGN_OR_RETURN(brand_, ParseBrand(files_["brand.conf"], std::move(defaults)));
+absl::Status WebPages::Finish(const std::string& tag) {
+  std::map<std::string, std::string>& files = languages_.at(tag).files;
   auto is_brand = [this](absl::string_view name) { return brand_.count(std::string(name)) > 0; };
   auto ignore = [](absl::string_view) {};
+  const std::string prefix = tag + "/";
   for (const PageFile& f : PageFiles()) {
     auto known = [&](absl::string_view name) {
       if (is_brand(name)) return true;
@@ -169,39 +192,84 @@ absl::Status WebPages::Finish() {
       }
       return false;
     };
-    RETURN_IF_ERROR(Walk(files_[f.file], f.file, known, ignore, ignore));
+    RETURN_IF_ERROR(Walk(files[f.file], prefix + f.file, known, ignore, ignore));
   }
-  RETURN_IF_ERROR(Walk(
-      files_["layout.html"], "layout.html",
-      [&](absl::string_view name) { return is_brand(name) || name == "content"; }, ignore,
-      ignore));
-  stylesheet_.clear();
   return Walk(
-      files_["style.css"], "style.css", is_brand,
-      [this](absl::string_view literal) { absl::StrAppend(&stylesheet_, literal); },
-      [this](absl::string_view name) { absl::StrAppend(&stylesheet_, brand_[std::string(name)]); });
+      files["layout.html"], prefix + "layout.html",
+      [&](absl::string_view name) {
+        return is_brand(name) || name == "content" || name == "lang";
+      },
+      ignore, ignore);
+}
+
+std::string WebPages::LanguageFor(absl::string_view locale) const {
+  return mail::ChooseLanguage(locale, Languages());
+}
+
+std::vector<std::string> WebPages::Languages() const {
+  std::vector<std::string> out;
+  for (const auto& [tag, language] : languages_) out.push_back(tag);
+  return out;
+}
+
+const WebPages::Language& WebPages::LanguageOf(absl::string_view language) const {
+  auto it = languages_.find(std::string(language));
+  return it != languages_.end() ? it->second : languages_.at(std::string(mail::kDefaultLanguage));
+}
+
+std::string WebPages::Message(absl::string_view language, absl::string_view key,
+                              const std::map<std::string, std::string>& args) const {
+  const Language& lang = LanguageOf(language);
+  auto it = lang.messages.find(std::string(key));
+  const std::string text = it != lang.messages.end() ? it->second : std::string(key);
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t open = text.find('{', pos);
+    const size_t close = open == std::string::npos ? open : text.find('}', open);
+    if (close == std::string::npos) break;
+    out.append(text, pos, open - pos);
+    auto arg = args.find(text.substr(open + 1, close - open - 1));
+    if (arg != args.end()) {
+      out += arg->second;
+    } else {
+      out.append(text, open, close - open + 1);
+    }
+    pos = close + 1;
+  }
+  if (pos < text.size()) out.append(text, pos, std::string::npos);
+  return out;
+}
+
+std::string WebPages::FormatTime(absl::string_view language, absl::Time t) const {
+  return mail::FormatLocalizedTime(t, LanguageOf(language).dates);
 }
 
 const std::string& WebPages::product_name() const { return brand_.at("product_name"); }
 
-std::string WebPages::Render(Page page, const PageValues& values) const {
+std::string WebPages::Render(Page page, const PageValues& values,
+                             absl::string_view language) const {
   const PageFile& f = FileOf(page);
+  const Language& lang = LanguageOf(language);
+  const std::string tag(languages_.count(std::string(language)) ? language
+                                                                 : mail::kDefaultLanguage);
   auto value_of = [&](absl::string_view name) -> std::string {
     auto it = values.find(std::string(name));
     if (it != values.end()) return mail::HtmlEscape(it->second);
+    if (name == "lang") return tag;
     auto brand = brand_.find(std::string(name));
     return brand != brand_.end() ? mail::HtmlEscape(brand->second) : std::string();
   };
   auto any = [](absl::string_view) { return true; };  // checked at load
   std::string content;
   Walk(
-      files_.at(f.file), f.file, any,
+      lang.files.at(f.file), f.file, any,
       [&](absl::string_view literal) { absl::StrAppend(&content, literal); },
       [&](absl::string_view name) { absl::StrAppend(&content, value_of(name)); })
       .IgnoreError();
   std::string out;
   Walk(
-      files_.at("layout.html"), "layout.html", any,
+      lang.files.at("layout.html"), "layout.html", any,
       [&](absl::string_view literal) { absl::StrAppend(&out, literal); },
       [&](absl::string_view name) {
         // The content is this page's own rendered (already escaped) HTML.

@@ -73,7 +73,7 @@ std::vector<std::string> HeaderNames(const std::string& message) {
 
 const std::vector<std::string> kExpectedHeaders = {
     "Date", "From", "To", "Subject", "Message-ID", "MIME-Version", "Auto-Submitted",
-    "Content-Type"};
+    "Content-Language", "Content-Type"};
 
 TEST(MailTemplatesTest, ShippedDefaultsAreValidAndUseEveryFact) {
   const MailTemplates t = DefaultMailTemplates();
@@ -86,12 +86,18 @@ TEST(MailTemplatesTest, ShippedDefaultsAreValidAndUseEveryFact) {
 }
 
 TEST(MailTemplatesTest, TemplateFilesInTheRepoAreWhatIsCompiledIn) {
-  absl::StatusOr<MailTemplates> loaded = LoadMailTemplates(SERVER_MAIL_TEMPLATE_DIR);
+  // The repository's language directories, read as an operator's, change nothing.
+  absl::StatusOr<MailCatalog> loaded = LoadMailCatalog(SERVER_MAIL_TEMPLATE_DIR);
   ASSERT_THAT(loaded, IsOk());
-  const MailTemplates defaults = DefaultMailTemplates();
-  EXPECT_EQ(loaded->subject, defaults.subject);
-  EXPECT_EQ(loaded->text, defaults.text);
-  EXPECT_EQ(loaded->html, defaults.html);
+  const MailCatalog defaults = DefaultMailCatalog();
+  ASSERT_EQ(loaded->Languages(), defaults.Languages());
+  for (const std::string& tag : defaults.Languages()) {
+    EXPECT_EQ(loaded->For(tag).subject, defaults.For(tag).subject) << tag;
+    EXPECT_EQ(loaded->For(tag).text, defaults.For(tag).text) << tag;
+    EXPECT_EQ(loaded->For(tag).html, defaults.For(tag).html) << tag;
+    EXPECT_EQ(loaded->For(tag).reminder_html, defaults.For(tag).reminder_html) << tag;
+    EXPECT_EQ(loaded->For(tag).messages, defaults.For(tag).messages) << tag;
+  }
 }
 
 TEST(MailTemplatesTest, EmptyDirectoryMeansTheDefaults) {
@@ -274,7 +280,7 @@ TEST(RenderInvitationMessageTest, LineBreaksInFreeTextCannotAddHeadersOrLines) {
   EXPECT_THAT(parsed->defects, IsEmpty());
   EXPECT_THAT(parsed->HeaderNames(), ElementsAre("Date", "From", "To", "Subject", "Message-ID",
                                                  "MIME-Version", "Auto-Submitted",
-                                                 "Content-Type"));
+                                                 "Content-Language", "Content-Type"));
   EXPECT_EQ(parsed->Header("Subject"),
             "Alice Bcc: eve@evil.example Injected body invited you to acme X-Injected: 1 "
             "(VPN User Reply-To: eve@evil.example) on SecureLink Subject: forged");

@@ -201,6 +201,68 @@ class RegistrationInABrowser(unittest.TestCase):
         self.assertEqual(self.env.state(inv["id"]), "PENDING")
 
 
+class RegistrationInTheInvitationsLanguage(unittest.TestCase):
+    """SPEC §11: the page speaks the invitation's language, whatever the browser prefers (this
+    Chromium asks for English)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import registration_language_test as lang
+        lang.ARGS = ARGS
+        cls.stub_dir = tempfile.mkdtemp(prefix="lang-stubs-")
+        cls.lenv = lang.LanguageEnvironment(lang.load_stubs(cls.stub_dir))
+        cls.path_of = staticmethod(lang.path_of)
+        cls.profile = tempfile.mkdtemp(prefix="chromium-profile-")
+        try:
+            cls.browser = start_browser(cls.profile)
+        except BaseException:
+            cls.lenv.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.browser.quit()
+        shutil.rmtree(cls.profile, ignore_errors=True)
+        shutil.rmtree(cls.stub_dir, ignore_errors=True)
+        cls.lenv.close()
+
+    def text_of(self, element_id):
+        return self.browser.find_element(By.ID, element_id).text
+
+    def test_german_form_with_a_translated_error(self):
+        _, _, link = self.lenv.invite("de-AT")
+        b = self.browser
+        # The page listens on a port of its own choosing: the link's path on the page's address.
+        b.get(self.lenv.env.web_url + self.path_of(link))
+        self.assertEqual(b.execute_script("return document.documentElement.lang"), "de")
+        self.assertEqual(b.find_element(By.CSS_SELECTOR, 'label[for="first_name"]').text,
+                         "Vorname")
+        self.assertEqual(self.text_of("invited-role"), "VPN-Benutzer")
+        self.assertIn(" um ", self.text_of("invited-expiry"))
+        self.assertEqual(b.find_element(By.CSS_SELECTOR, "button[type=submit]").text,
+                         "Mein Konto anlegen")
+        b.find_element(By.ID, "first_name").send_keys("Ada")
+        b.find_element(By.ID, "last_name").send_keys("Lovelace")
+        b.find_element(By.ID, "password").send_keys(PASSWORD)
+        b.execute_script("window.formPageMark = true;")
+        b.find_element(By.ID, "password_confirm").send_keys(PASSWORD + "!" + Keys.ENTER)
+        WebDriverWait(b, 60, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.execute_script(
+                "return window.formPageMark !== true && document.readyState === 'complete';"))
+        self.assertEqual(self.text_of("password_confirm-error"),
+                         "Die beiden Passwörter stimmen nicht überein.")
+        self.assertEqual(b.execute_script("return document.documentElement.lang"), "de")
+
+    def test_french_revoked_page(self):
+        _, inv, link = self.lenv.invite("fr")
+        self.lenv.env.invitectl("revoke", inv.id)
+        self.browser.get(self.lenv.env.web_url + self.path_of(link))
+        self.assertEqual(self.browser.execute_script("return document.documentElement.lang"),
+                         "fr")
+        self.assertEqual(self.browser.find_element(By.TAG_NAME, "h1").text,
+                         "Cette invitation a été retirée")
+
+
 if __name__ == "__main__":
     ARGS, rest = web_env.parse_args(sys.argv)
     unittest.main(argv=rest, verbosity=2)
