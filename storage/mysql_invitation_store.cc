@@ -186,6 +186,12 @@ int ExpireOverdue(SqlSession& c, absl::Time now, int limit,
 // the tenant's counter row stays locked to the end of the transaction, so no writer on this
 // node takes a place in between.
 std::optional<int64_t> PendingHeadroom(SqlSession& c, const std::string& tenant_id, bool lock) {
+  Statement policy(c.Prepare(
+      "SELECT max_pending_invitations FROM tenant_policies WHERE tenant_id = ?"));
+  policy->setString(1, tenant_id);
+  Rows p(policy->executeQuery());
+  const int64_t limit = p->next() ? p->getInt64(1) : 0;
+  if (limit <= 0) return std::nullopt;
   if (lock) {
     Statement ensure(c.Prepare(
         "INSERT INTO tenant_pending_counts (tenant_id, pending) VALUES (?, 0) "
@@ -193,16 +199,12 @@ std::optional<int64_t> PendingHeadroom(SqlSession& c, const std::string& tenant_
     ensure->setString(1, tenant_id);
     ensure->execute();
   }
-  Statement s(c.Prepare(absl::StrCat(
-      "SELECT p.max_pending_invitations, COALESCE(c.pending, 0) AS pending "
-      "FROM tenant_policies p LEFT JOIN tenant_pending_counts c ON c.tenant_id = p.tenant_id "
-      "WHERE p.tenant_id = ?", lock ? " FOR UPDATE" : "")));
-  s->setString(1, tenant_id);
-  Rows rs(s->executeQuery());
-  if (!rs->next()) return std::nullopt;
-  const int64_t limit = rs->getInt64(1);
-  if (limit <= 0) return std::nullopt;
-  return std::max<int64_t>(0, limit - rs->getInt64(2));
+  Statement count(c.Prepare(absl::StrCat(
+      "SELECT pending FROM tenant_pending_counts WHERE tenant_id = ?", lock ? " FOR UPDATE" : "")));
+  count->setString(1, tenant_id);
+  Rows rs(count->executeQuery());
+  const int64_t pending = rs->next() ? rs->getInt64(1) : 0;
+  return std::max<int64_t>(0, limit - pending);
 }
 
 }  // namespace

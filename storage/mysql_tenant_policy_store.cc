@@ -60,6 +60,37 @@ absl::Status EtagMismatch(absl::string_view tenant_id) {
                        kReasonPolicyEtagMismatch, {{"tenant_id", std::string(tenant_id)}});
 }
 
+// Must match the slots the quota triggers use (migration 0009).
+constexpr int kQuotaGuardSlots = 32;
+
+// The tenant's counter of pending invitations made exact, inside the transaction that sets a
+// limit (tenants without one are not counted). Every guard slot is written first: a write in
+// flight that read "no limit" holds its slot until it commits, so the count below includes it (on
+// a Galera node, one of the two fails certification and is retried); every later write waits for
+// this transaction and then sees the limit.
+void RecountPending(SqlSession& c, const std::string& tenant_id) {
+  std::string guards = "INSERT INTO tenant_quota_guards (tenant_id, slot, writes) VALUES ";
+  for (int slot = 0; slot < kQuotaGuardSlots; ++slot) {
+    absl::StrAppend(&guards, slot ? "," : "", "(?, ", slot, ", 1)");
+  }
+  absl::StrAppend(&guards, " ON DUPLICATE KEY UPDATE writes = writes + 1");
+  Statement g(c.Prepare(guards));
+  for (int slot = 0; slot < kQuotaGuardSlots; ++slot) g->setString(slot + 1, tenant_id);
+  g->execute();
+  Statement row(c.Prepare(
+      "INSERT INTO tenant_pending_counts (tenant_id, pending) VALUES (?, 0) "
+      "ON DUPLICATE KEY UPDATE pending = pending"));
+  row->setString(1, tenant_id);
+  row->execute();
+  Statement count(c.Prepare(
+      "UPDATE tenant_pending_counts SET pending = (SELECT COUNT(*) FROM invitations "
+      "WHERE tenant_id = ? AND state = 'PENDING' AND active_email IS NOT NULL) "
+      "WHERE tenant_id = ?"));
+  count->setString(1, tenant_id);
+  count->setString(2, tenant_id);
+  count->execute();
+}
+
 }  // namespace
 
 absl::StatusOr<std::optional<TenantPolicy>> MysqlTenantPolicyStore::Get(
@@ -119,6 +150,7 @@ absl::StatusOr<TenantPolicy> MysqlTenantPolicyStore::Put(const TenantPolicy& pol
       if (e.getErrorCode() != kErDupEntry) throw;
       return absl::AbortedError("the policy was created concurrently; retrying");
     }
+    if (stored.max_pending_invitations > 0) RecountPending(c, stored.tenant_id);
     Invitation subject;  // the event's subject is the tenant, not an invitation
     subject.tenant_id = stored.tenant_id;
     mysql::InsertEvent(c, subject,

@@ -209,6 +209,35 @@ TEST_F(TenantQuotaTest, LoweringTheLimitBelowTheCountRefusesNewOnesAndKeepsTheOt
   EXPECT_EQ(Pending(tenant), 5);
 }
 
+// Tenants without a limit are not counted (their writers never meet on one row), so setting a
+// limit counts the tenant's pending invitations. Creates running at that moment are either
+// counted by it or see the limit: the count stays exact, round after round.
+TEST_F(TenantQuotaTest, SettingALimitWhileCreatesRunCountsEveryOneOfThem) {
+  for (int round = 0; round < 8; ++round) {
+    SCOPED_TRACE(round);
+    const std::string tenant = UniqueTenant();
+    std::atomic<int> created{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> creators;
+    for (int t = 0; t < 6; ++t) {
+      creators.emplace_back([&] {
+        while (!stop.load()) {
+          if (Create(stub(), tenant).ok()) ++created;
+        }
+      });
+    }
+    while (created.load() < 10) std::this_thread::yield();
+    ASSERT_THAT(SetQuota(stub(), tenant, 100000), IsOk());
+    const int at_limit = created.load();
+    while (created.load() < at_limit + 10) std::this_thread::yield();
+    stop = true;
+    for (std::thread& t : creators) t.join();
+    EXPECT_EQ(env_->QueryValue(absl::StrCat(
+                  "SELECT pending FROM tenant_pending_counts WHERE tenant_id = '", tenant, "'")),
+              absl::StrCat(Pending(tenant)));
+  }
+}
+
 TEST_F(TenantQuotaTest, BulkInviteFillsTheHeadroomAndReportsTheRest) {
   const std::string tenant = UniqueTenant();
   ASSERT_THAT(SetQuota(stub(), tenant, 3), IsOk());
