@@ -70,6 +70,14 @@ std::unique_ptr<pb::InvitationService::Stub> StubFor(const e2e::ServerProcess& s
       grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
 }
 
+// A stub per replica, in the replicas' order.
+std::vector<std::unique_ptr<pb::InvitationService::Stub>> StubsFor(
+    const std::vector<std::unique_ptr<e2e::ServerProcess>>& replicas) {
+  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
+  for (const auto& replica : replicas) stubs.push_back(StubFor(*replica));
+  return stubs;
+}
+
 std::unique_ptr<grpc::ClientContext> Context(absl::Duration deadline = absl::Seconds(30)) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoSeconds(deadline));
@@ -140,8 +148,7 @@ TEST(Galera, RacingCreatesThroughEveryNodeMakeOneInvitationAndMailEachAddress) {
   auto replicas = e2e::ServerProcess::StartTogether(
       ReplicasOn(database, {absl::StrCat("INVITATIONS_SMTP_URL=", (*sink)->url())}));
   ASSERT_TRUE(replicas.ok()) << replicas.status();
-  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
-  for (auto& replica : *replicas) stubs.push_back(StubFor(*replica));
+  const auto stubs = StubsFor(*replicas);
 
   constexpr int kEmails = 60, kCallers = 30;
   std::vector<std::string> emails;
@@ -201,8 +208,7 @@ TEST(Galera, AnInvitationCreatedThroughOneNodeIsReadAtOnceThroughTheOthers) {
   const std::string database = NewDatabase("g_ryw");
   auto replicas = e2e::ServerProcess::StartTogether(ReplicasOn(database));
   ASSERT_TRUE(replicas.ok()) << replicas.status();
-  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
-  for (auto& replica : *replicas) stubs.push_back(StubFor(*replica));
+  const auto stubs = StubsFor(*replicas);
   for (int round = 0; round < 60; ++round) {
     pb::CreateInvitationResponse created;
     ASSERT_THAT(stubs[round % 3]->CreateInvitation(
@@ -320,8 +326,7 @@ TEST(Galera, OneInvitationAcceptedThroughEveryReplicaAtOnceMakesOneAccount) {
   auto replicas =
       e2e::ServerProcess::StartTogether(ReplicasOn(database, AcceptingEnv(**standin)));
   ASSERT_TRUE(replicas.ok()) << replicas.status();
-  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
-  for (auto& replica : *replicas) stubs.push_back(StubFor(*replica));
+  const auto stubs = StubsFor(*replicas);
 
   constexpr int kRounds = 5;
   std::map<std::string, int> refusals;  // over every round, for the failure message
@@ -430,8 +435,7 @@ TEST(Galera, ASubscriberResumingOnAnotherReplicaMissesAndRepeatsNothing) {
   auto replicas = e2e::ServerProcess::StartTogether(
       ReplicasOn(database, {"INVITATIONS_EVENT_POLL_INTERVAL=50ms"}));
   ASSERT_TRUE(replicas.ok()) << replicas.status();
-  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
-  for (auto& replica : *replicas) stubs.push_back(StubFor(*replica));
+  const auto stubs = StubsFor(*replicas);
 
   constexpr int kWriters = 6;
   const absl::Duration kWriting = absl::Seconds(4);
@@ -549,8 +553,7 @@ TEST(Galera, EventsOfOneInvitationWrittenThroughDifferentNodesKeepTheirOrder) {
   const std::string database = NewDatabase("g_order");
   auto replicas = e2e::ServerProcess::StartTogether(ReplicasOn(database));
   ASSERT_TRUE(replicas.ok()) << replicas.status();
-  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
-  for (auto& replica : *replicas) stubs.push_back(StubFor(*replica));
+  const auto stubs = StubsFor(*replicas);
 
   constexpr int kThreads = 4, kPerThread = 40;
   absl::Mutex mu;
@@ -620,8 +623,7 @@ TEST(Galera, TheSweepersOfEveryNodeExpireEachInvitationOnce) {
   auto replicas = e2e::ServerProcess::StartTogether(
       ReplicasOn(database, {"INVITATIONS_TTL_MIN=1s", "INVITATIONS_EXPIRY_SWEEP_INTERVAL=1s"}));
   ASSERT_TRUE(replicas.ok()) << replicas.status();
-  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
-  for (auto& replica : *replicas) stubs.push_back(StubFor(*replica));
+  const auto stubs = StubsFor(*replicas);
   constexpr int kInvitations = 90;
   for (int i = 0; i < kInvitations; ++i) {
     pb::CreateInvitationRequest create = CreateOf(e2e::UniqueEmail("expiry"));
@@ -737,8 +739,7 @@ TEST(Galera, PagingThroughInvitationsWrittenOnEveryNodeShowsEachOnce) {
   const std::string database = NewDatabase("g_pages");
   auto replicas = e2e::ServerProcess::StartTogether(ReplicasOn(database));
   ASSERT_TRUE(replicas.ok()) << replicas.status();
-  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
-  for (auto& replica : *replicas) stubs.push_back(StubFor(*replica));
+  const auto stubs = StubsFor(*replicas);
   constexpr int kInvitations = 40;
   std::set<std::string> created;
   for (int i = 0; i < kInvitations; ++i) {
@@ -773,8 +774,7 @@ TEST(GaleraZ, ANodeKilledUnderLoadLosesNoAcknowledgedWrite) {
   const std::string database = NewDatabase("g_kill");
   auto replicas = e2e::ServerProcess::StartTogether(ReplicasOn(database));
   ASSERT_TRUE(replicas.ok()) << replicas.status();
-  std::vector<std::unique_ptr<pb::InvitationService::Stub>> stubs;
-  for (auto& replica : *replicas) stubs.push_back(StubFor(*replica));
+  const auto stubs = StubsFor(*replicas);
 
   std::atomic<bool> stop{false};
   absl::Mutex mu;

@@ -10,21 +10,16 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import local_run  # noqa: E402
+
 PYTHON = "/usr/bin/python3"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(condition, what, timeout=30.0, interval=0.05):
@@ -60,7 +55,7 @@ class Environment:
             raise
 
     def _start(self, standin, extra_env, password_policy):
-        db_port = free_port()
+        db_port = local_run.free_port()
         subprocess.run(["bash", self.mariadb_script, "start", self.db_dir, str(db_port)],
                        check=True, stdout=subprocess.DEVNULL)
         self.standin_log = standin_log = open(os.path.join(self.dir, "standin.log"), "w")
@@ -74,14 +69,14 @@ class Environment:
             raise RuntimeError(f"the Keycloak stand-in did not start: {line!r}")
         self.standin_url = f"http://127.0.0.1:{m.group(1)}"
 
-        self.grpc_address = f"127.0.0.1:{free_port()}"
-        web_port = 0 if self.web_port_zero else free_port()
-        self.web_url = f"http://127.0.0.1:{web_port or free_port()}"
+        self.grpc_address = f"127.0.0.1:{local_run.free_port()}"
+        web_port = 0 if self.web_port_zero else local_run.free_port()
+        self.web_url = f"http://127.0.0.1:{web_port or local_run.free_port()}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("INVITATIONS_")}
         env.update({
             "INVITATIONS_GRPC_ADDRESS": self.grpc_address,
             "INVITATIONS_WEB_ADDRESS": f"127.0.0.1:{web_port}",
-            "INVITATIONS_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+            "INVITATIONS_METRICS_ADDRESS": f"127.0.0.1:{local_run.free_port()}",
             "INVITATIONS_REGISTRATION_BASE_URL": f"{self.web_url}/register",
             "INVITATIONS_LOGIN_URL": "https://login.example.test/",
             "INVITATIONS_MYSQL_URI": f"mysql://root@127.0.0.1:{db_port}/invitations",
@@ -113,13 +108,7 @@ class Environment:
 
     def close(self):
         for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            local_run.stop_process(p)
         for f in (getattr(self, "server_log", None), getattr(self, "standin_log", None),
                   getattr(getattr(self, "standin", None), "stdout", None)):
             if f is not None:
