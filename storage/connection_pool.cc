@@ -427,6 +427,21 @@ constexpr char kCausalStartTransaction[] =
     "SET STATEMENT wsrep_sync_wait = 1 FOR START TRANSACTION";
 constexpr char kCausalWait[] = "SET STATEMENT wsrep_sync_wait = 1 FOR SELECT 1";
 
+// Whether the open transaction is gone. A Galera node that aborts a transaction for a conflicting
+// writeset (a brute-force abort) while the statement is opening a table or loading its triggers
+// can report the interruption as that statement's own failure (MariaDB 10.11: "Trigger ... has an
+// error in its body", "Table ... doesn't exist"), not as a deadlock; the transaction is rolled
+// back all the same. Such an error is a conflict, and is retried as one.
+bool TransactionWasLost(sql::Connection& c) {
+  try {
+    std::unique_ptr<sql::Statement> s(c.createStatement());
+    std::unique_ptr<sql::ResultSet> rows(s->executeQuery("SELECT @@in_transaction"));
+    return rows->next() && rows->getInt(1) == 0;
+  } catch (const sql::SQLException&) {
+    return false;
+  }
+}
+
 void BeginOperation(SqlSession& session, bool transactional) {
   sql::Connection& c = session.connection();
   session.set_in_transaction(transactional);
@@ -469,6 +484,12 @@ absl::Status RunOnce(ConnectionPool& pool, absl::string_view what, bool transact
       *retry_on_fresh_connection = (lease->reused() && !commit_sent) ||
                                    e.getErrorCode() == kErNodeNotReady;
     } else if (transactional) {
+      if (absl::IsInternal(status) && lease->session().galera() && !commit_sent &&
+          TransactionWasLost(c)) {
+        status = absl::AbortedError(absl::StrCat(
+            what, ": rolled back by a conflicting change on another database node (reported as "
+                  "error ", e.getErrorCode(), "); try again"));
+      }
       try {
         Execute(c, "ROLLBACK");
       } catch (const sql::SQLException&) {
