@@ -342,4 +342,14 @@ std::string ChooseLanguage(absl::string_view locale, const std::vector<std::stri
   return ResolveLocale(canonical, "", available);
 }
 
+absl::string_view RoleMessageKey(Role role) {
+  switch (role) {
+    case Role::kSuperAdmin: return "role.super_admin";
+    case Role::kTenantAdmin: return "role.tenant_admin";
+    case Role::kVpnUser: return "role.vpn_user";
+    case Role::kUnspecified: break;
+  }
+  return "role.user";
+}
+
 }  // namespace securelink::invitations::mail

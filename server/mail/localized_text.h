@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/domain/invitation.h"
 #include "server/util/embedded_files.h"
 
 namespace securelink::invitations::mail {
@@ -90,6 +91,10 @@ std::vector<std::string> LanguagesOf(const LanguageTree& tree);
 // The best of `available` for an invitation's `locale` (any case; "" or malformed: English),
 // falling back by subtag ("de-AT" → "de") and then to "en".
 std::string ChooseLanguage(absl::string_view locale, const std::vector<std::string>& available);
+
+// The messages.conf key of a role's name ("role.vpn_user"; "role.user" for kUnspecified), for the
+// email and the page alike.
+absl::string_view RoleMessageKey(Role role);
 
 }  // namespace securelink::invitations::mail
 

@@ -129,17 +129,6 @@ const LanguageTreeSpec& MailTreeSpec() {
   return *spec;
 }
 
-// The message key of a role's name in messages.conf.
-absl::string_view RoleKey(Role role) {
-  switch (role) {
-    case Role::kSuperAdmin: return "role.super_admin";
-    case Role::kTenantAdmin: return "role.tenant_admin";
-    case Role::kVpnUser: return "role.vpn_user";
-    case Role::kUnspecified: break;
-  }
-  return "role.user";
-}
-
 absl::string_view MessageOr(const MailTemplates& t, absl::string_view key,
                             absl::string_view english) {
   auto it = t.messages.find(std::string(key));
@@ -151,7 +140,7 @@ absl::string_view MessageOr(const MailTemplates& t, absl::string_view key,
 std::string LocalizedRole(const MailTemplates& t, absl::string_view display) {
   for (Role role : {Role::kSuperAdmin, Role::kTenantAdmin, Role::kVpnUser, Role::kUnspecified}) {
     if (display == RoleDisplayName(role)) {
-      return std::string(MessageOr(t, RoleKey(role), display));
+      return std::string(MessageOr(t, RoleMessageKey(role), display));
     }
   }
   return std::string(display);

@@ -48,16 +48,6 @@ struct FormFields {
   std::string username;
 };
 
-absl::string_view RoleKey(Role role) {
-  switch (role) {
-    case Role::kSuperAdmin: return "role.super_admin";
-    case Role::kTenantAdmin: return "role.tenant_admin";
-    case Role::kVpnUser: return "role.vpn_user";
-    case Role::kUnspecified: break;
-  }
-  return "role.user";
-}
-
 bool IsDeadLinkReason(const std::string& reason) {
   return reason == kReasonTokenInvalid || reason == kReasonInvitationExpired ||
          reason == kReasonInvitationRevoked || reason == kReasonInvitationAlreadyAccepted;
@@ -147,7 +137,7 @@ PageValues RegistrationSite::FormValues(const Invitation& invitation, const std:
                                         const std::string& language) const {
   PageValues v;
   v["email"] = invitation.email;
-  v["role"] = pages_.Message(language, RoleKey(invitation.role));
+  v["role"] = pages_.Message(language, mail::RoleMessageKey(invitation.role));
   v["tenant"] = invitation.tenant_id.empty() ? pages_.Message(language, "tenant.none")
                                              : invitation.tenant_id;
   v["expire_time"] = pages_.FormatTime(language, invitation.expire_time);

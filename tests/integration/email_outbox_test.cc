@@ -18,6 +18,7 @@
 #include "storage/mysql_outbox_store.h"
 #include "tests/client/e2e_support.h"
 #include "tests/mail/mail_test_support.h"
+#include "tests/support/interpose_after_claim.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
 #include "tests/support/wait.h"
@@ -28,52 +29,6 @@ namespace {
 namespace pb = ::securelink::invitations::v1;
 namespace mail = ::securelink::invitations::mail;
 using ::testing::HasSubstr;
-
-// The real outbox, except that the first Claim() that claims anything runs `interpose` right
-// after the claim has committed: whatever it does (a Resend, a Revoke) lands exactly between the
-// claim and the SMTP hand-off, the window the dispatcher's last re-read is there for. Not
-// thread-safe: drive the dispatcher with RunOnce() from one thread.
-class InterposeAfterClaim final : public invitations::OutboxStore {
- public:
-  InterposeAfterClaim(invitations::OutboxStore& real, std::function<void()> interpose)
-      : real_(real), interpose_(std::move(interpose)) {}
-
-  absl::StatusOr<std::vector<invitations::ClaimedEmail>> Claim(
-      absl::string_view owner, int limit, absl::Time now, absl::Duration lease) override {
-    auto claimed = real_.Claim(owner, limit, now, lease);
-    if (claimed.ok() && !claimed->empty() && interpose_ != nullptr) {
-      std::exchange(interpose_, nullptr)();
-    }
-    return claimed;
-  }
-  absl::StatusOr<invitations::SendCheck> RecheckBeforeSend(
-      const invitations::ClaimedEmail& email, absl::string_view owner) override {
-    return real_.RecheckBeforeSend(email, owner);
-  }
-  absl::Status MarkSent(const invitations::ClaimedEmail& email, absl::string_view owner,
-                        absl::Time now) override {
-    return real_.MarkSent(email, owner, now);
-  }
-  absl::Status MarkRetry(const invitations::ClaimedEmail& email, absl::string_view owner,
-                         absl::Time retry_at, absl::string_view error, absl::Time now) override {
-    return real_.MarkRetry(email, owner, retry_at, error, now);
-  }
-  absl::Status MarkFailed(const invitations::ClaimedEmail& email, absl::string_view owner,
-                          absl::string_view error, absl::Time now) override {
-    return real_.MarkFailed(email, owner, error, now);
-  }
-  absl::Status MarkSuperseded(const invitations::ClaimedEmail& email, absl::string_view owner,
-                              absl::Time now) override {
-    return real_.MarkSuperseded(email, owner, now);
-  }
-  absl::StatusOr<invitations::OutboxStats> Stats(absl::Time now) override {
-    return real_.Stats(now);
-  }
-
- private:
-  invitations::OutboxStore& real_;
-  std::function<void()> interpose_;
-};
 
 // A dispatcher (own pool, own SMTP sender) as one replica would run it. With `after_first_claim`
 // its outbox is wrapped in InterposeAfterClaim.
