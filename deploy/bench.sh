@@ -3,16 +3,19 @@
 # machine, as ratios. Run it on a quiet machine: the service, the load generator and the database
 # share the same cores, so other work on the machine lowers (and blurs) every figure.
 #
-#   deploy/bench.sh                      everything (~11 min)
+#   deploy/bench.sh                      everything (~14 min)
 #   ROUNDS_A=1 deploy/bench.sh           one round per figure of (a) and (b) (default 3)
 #   DURATION=20s deploy/bench.sh         longer measured phases (default 10s each)
 #   BUILD_DIR=out deploy/bench.sh        another build directory
 #
-# (a) CreateInvitation at 1/16/64 callers vs. the same transactions straight to MariaDB
-#     (tests/bench/db_bench: MysqlInvitationStore::Insert on N threads, N connections)
+# (a) CreateInvitation at 1/16/64 callers vs. its limit, raw single-row INSERT transactions of an
+#     invitation-shaped row at the same concurrency (tests/bench/db_bench raw_insert), and vs.
+#     the service's own transaction straight to MariaDB (db_bench create: MysqlInvitationStore::
+#     Insert on N threads, N connections)
 # (b) GetInvitation vs. 1/(1/noop + 1/select): noop = grpc.health.v1.Health/Check on the same
 #     server, select = the same primary-key SELECT straight to MariaDB, same concurrency
-# (c) BulkInvite of 10,000 addresses vs. the same statements (tests/bench/bulk_bench)
+# (c) BulkInvite of 10,000 addresses vs. its limit, the rows in 500-row multi-row INSERTs, and
+#     vs. its chunks' statements straight (tests/bench/bulk_bench)
 # (d) Create and BulkInvite on a three-node Galera cluster next to the single server's (GALERA=0:
 #     skip)
 # p99 of Create at 64 callers; server RSS with 1,000 open WatchInvitationEvents streams and its
@@ -74,35 +77,48 @@ ratio() { /usr/bin/python3 -c "print('%.2f' % ($1 / $2))"; }
 median() { /usr/bin/python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
 TABLE=()
-# (a) CreateInvitation vs. the same transactions straight to MariaDB. Single commits are bound
-# by the redo-log flush, whose latency swings run to run (2x seen between two 8 s runs), so each
-# concurrency is measured in ROUNDS_A rounds that alternate which side goes first, and the
-# median of the per-round ratios is reported with the median rate of each side.
+# (a) CreateInvitation against its limit, the raw single-row INSERT transactions of an
+# invitation-shaped row at the same concurrency (db_bench raw_insert: the same table's keys, no
+# triggers, autocommit), and, as a second figure, against the service's own transaction sent
+# straight to MariaDB (db_bench create). Single commits are bound by the redo-log flush, whose
+# latency swings run to run (2x seen between two 8 s runs), so each concurrency is measured in
+# ROUNDS_A rounds that rotate which side goes first, and the median of the per-round ratios is
+# reported with the median rate of each side.
 for c in 1 16 64; do
-  svcs=() raws=() ratios=() p99s=()
+  svcs=() ins=() txs=() ratios=() tx_ratios=() p99s=() ins_p99s=()
   for round in $(seq "${ROUNDS_A:-3}"); do
-    sides=(svc raw)
-    [ $((round % 2)) = 0 ] && sides=(raw svc)
+    sides=(svc ins tx)
+    [ $((round % 3)) = 2 ] && sides=(ins tx svc)
+    [ $((round % 3)) = 0 ] && sides=(tx svc ins)
     for side in "${sides[@]}"; do
-      if [ "$side" = svc ]; then
-        "$LOAD" --target="$TARGET" --mix=create --concurrency=$c --duration="$DURATION" \
-          --warmup="$WARMUP" --json_out="$WORK/create-$c-$round.json" >"$WORK/create-$c-$round.txt"
-      else
-        "$DB" --mysql_uri="$URI" --mode=create --concurrency=$c --duration="$DURATION" \
-          --warmup="$WARMUP" --json_out="$WORK/db-create-$c-$round.json" >"$WORK/db-create-$c-$round.txt"
-      fi
+      case "$side" in
+        svc) "$LOAD" --target="$TARGET" --mix=create --concurrency=$c --duration="$DURATION" \
+               --warmup="$WARMUP" --json_out="$WORK/create-$c-$round.json" \
+               >"$WORK/create-$c-$round.txt" ;;
+        ins) "$DB" --mysql_uri="$URI" --mode=raw_insert --concurrency=$c --duration="$DURATION" \
+               --warmup="$WARMUP" --json_out="$WORK/db-insert-$c-$round.json" \
+               >"$WORK/db-insert-$c-$round.txt" ;;
+        tx) "$DB" --mysql_uri="$URI" --mode=create --concurrency=$c --duration="$DURATION" \
+              --warmup="$WARMUP" --json_out="$WORK/db-create-$c-$round.json" \
+              >"$WORK/db-create-$c-$round.txt" ;;
+      esac
     done
     svc=$(json "$WORK/create-$c-$round.json" 'd["results"]["all"]["throughput"]')
-    raw=$(json "$WORK/db-create-$c-$round.json" 'd["results"]["all"]["throughput"]')
-    svcs+=("$svc") raws+=("$raw") ratios+=("$(ratio "$svc" "$raw")")
+    in=$(json "$WORK/db-insert-$c-$round.json" 'd["results"]["all"]["throughput"]')
+    tx=$(json "$WORK/db-create-$c-$round.json" 'd["results"]["all"]["throughput"]')
+    svcs+=("$svc") ins+=("$in") txs+=("$tx")
+    ratios+=("$(ratio "$svc" "$in")") tx_ratios+=("$(ratio "$svc" "$tx")")
     p99s+=("$(json "$WORK/create-$c-$round.json" 'd["results"]["all"]["latency_ms"]["p99"]')")
+    ins_p99s+=("$(json "$WORK/db-insert-$c-$round.json" 'd["results"]["all"]["latency_ms"]["p99"]')")
   done
-  echo "bench: (a) $c callers: service ${svcs[*]} /s, straight ${raws[*]} /s, ratios ${ratios[*]}" >&2
+  echo "bench: (a) $c callers: service ${svcs[*]} /s, raw INSERT ${ins[*]} /s, own transaction ${txs[*]} /s" >&2
   r=$(/usr/bin/python3 -c "print('%.2f' % $(median "${ratios[@]}"))")
-  TABLE+=("$(row "(a) Create/s, $c callers" "$(printf %.0f "$(median "${svcs[@]}")")" "$(printf %.0f "$(median "${raws[@]}")")" "$r" ">=0.70" "$(verdict "$r >= 0.7")")")
-  [ "$c" = 64 ] && p99=$(median "${p99s[@]}")
+  TABLE+=("$(row "(a) Create/s, $c callers" "$(printf %.0f "$(median "${svcs[@]}")")" "$(printf %.0f "$(median "${ins[@]}")")" "$r" ">=0.70" "$(verdict "$r >= 0.7")")")
+  r=$(/usr/bin/python3 -c "print('%.2f' % $(median "${tx_ratios[@]}"))")
+  TABLE+=("$(row "    vs its own transaction straight" "$(printf %.0f "$(median "${svcs[@]}")")" "$(printf %.0f "$(median "${txs[@]}")")" "$r" "-" "figure")")
+  [ "$c" = 64 ] && p99=$(median "${p99s[@]}") && ins_p99=$(median "${ins_p99s[@]}")
 done
-TABLE+=("$(row "Create p99 ms, 64 callers" "$(printf %.1f "$p99")" 25 "-" "<=25ms" "$(verdict "$p99 <= 25")")")
+TABLE+=("$(row "Create p99 ms, 64 callers" "$(printf %.1f "$p99")" "$(printf %.1f "$ins_p99")" "-" "<=25ms" "$(verdict "$p99 <= 25")")")
 
 # (b) GetInvitation vs. 1/(1/noop + 1/select), at 16 callers: ROUNDS_A rounds like (a), the
 # three measurements in a rotating order, median of the per-round ratios.
@@ -140,13 +156,18 @@ TABLE+=("$(row "(b) Get/s, $C callers" "$(printf %.0f "$get")" "$(printf %.0f "$
 TABLE+=("$(row "    noop (health) /s" "$(printf %.0f "$noop")" "-" "-" "-" "part")")
 TABLE+=("$(row "    PK SELECT straight /s" "$(printf %.0f "$sel")" "-" "-" "-" "part")")
 
-# (c) BulkInvite of 10,000 addresses vs. the same statements (its own private MariaDB).
+# (c) BulkInvite of 10,000 addresses against its limit, the same rows in 500-row multi-row
+# INSERTs (the same table's keys, no triggers), and, as a second figure, against the statements
+# of its chunks sent straight (its own private MariaDB).
 "$BUILD_DIR/tests/bench/bulk_bench" --addresses "${BULK_ADDRESSES:-10000}" --rounds "${ROUNDS:-3}" \
   >"$WORK/bulk.txt"
-bulk_svc=$(/usr/bin/python3 -c 'import json,sys; print(max(json.loads(l)["service_per_s"] for l in open(sys.argv[1]) if l.startswith("{")))' "$WORK/bulk.txt")
-bulk_raw=$(/usr/bin/python3 -c 'import json,sys; print(max(json.loads(l)["raw_per_s"] for l in open(sys.argv[1]) if l.startswith("{")))' "$WORK/bulk.txt")
-r=$(ratio "$bulk_svc" "$bulk_raw")
-TABLE+=("$(row "(c) Bulk addresses/s, 10k" "$(printf %.0f "$bulk_svc")" "$(printf %.0f "$bulk_raw")" "$r" ">=0.70" "$(verdict "$r >= 0.7 and $bulk_svc >= 5000")")")
+best() { /usr/bin/python3 -c 'import json,sys; print(max(json.loads(l)[sys.argv[2]] for l in open(sys.argv[1]) if l.startswith("{")))' "$WORK/bulk.txt" "$1"; }
+bulk_svc=$(best service_per_s)
+bulk_rows=$(best rows_per_s)
+bulk_raw=$(best raw_per_s)
+r=$(ratio "$bulk_svc" "$bulk_rows")
+TABLE+=("$(row "(c) Bulk addresses/s, 10k" "$(printf %.0f "$bulk_svc")" "$(printf %.0f "$bulk_rows")" "$r" ">=0.50" "$(verdict "$r >= 0.5")")")
+TABLE+=("$(row "    vs its chunks' statements straight" "$(printf %.0f "$bulk_svc")" "$(printf %.0f "$bulk_raw")" "$(ratio "$bulk_svc" "$bulk_raw")" "-" "figure")")
 
 # (d) On a three-node Galera cluster, one replica per node, each naming every node with its own
 # first: Create at 16 and 64 callers (spread evenly over the replicas) and one 10,000-address

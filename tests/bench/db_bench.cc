@@ -3,10 +3,13 @@
 // transactions the service issues, through a connection pool of N connections, for a duration.
 // deploy/bench.sh divides the service's figures by these.
 //
-//   db_bench --mysql_uri=URI --mode=create|select --concurrency=N [--duration=10s] [--warmup=2s]
-//            [--email] [--json_out=FILE]
+//   db_bench --mysql_uri=URI --mode=create|select|raw_insert --concurrency=N [--duration=10s]
+//            [--warmup=2s] [--email] [--json_out=FILE]
 // --email queues an outbox row per create, as a CreateInvitation without suppress_email does.
 // select reads invitations that exist (it creates 1,000 first if the database has fewer).
+// raw_insert is the limit a Create is measured against: one INSERT of an invitation-shaped row
+// per transaction (autocommit) into raw_invitations, a copy of the invitations table with its
+// keys and without its triggers, i.e. what the database does for the row and nothing more.
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -14,7 +17,12 @@
 #include <thread>
 #include <vector>
 
+#include <cppconn/prepared_statement.h>
+#include <cppconn/statement.h>
+#include <mysql_connection.h>
+
 #include "absl/random/random.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -67,8 +75,9 @@ Flags ParseFlags(int argc, char** argv) {
       Die(absl::StrCat("unknown argument ", a));
     }
   }
-  if (f.mysql_uri.empty() || (f.mode != "create" && f.mode != "select")) {
-    Die("usage: db_bench --mysql_uri=URI --mode=create|select --concurrency=N ...");
+  if (f.mysql_uri.empty() ||
+      (f.mode != "create" && f.mode != "select" && f.mode != "raw_insert")) {
+    Die("usage: db_bench --mysql_uri=URI --mode=create|select|raw_insert --concurrency=N ...");
   }
   return f;
 }
@@ -98,6 +107,38 @@ si::NewInvitation NewRow(const std::string& email, bool queue_email) {
   return row;
 }
 
+std::string SqlTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, absl::UTCTimeZone());
+}
+
+// One invitation-shaped row (the columns and sizes a Create writes) as its own transaction.
+absl::Status RawInsert(si::ConnectionPool& pool, const si::NewInvitation& row) {
+  // Autocommit: the INSERT is the whole transaction, with no BEGIN or COMMIT round trip.
+  return si::RunReadOnly(pool, "raw insert", [&](si::SqlSession& c) {
+    const si::Invitation& inv = row.invitation;
+    sql::PreparedStatement* s = c.Prepare(
+        "INSERT INTO raw_invitations (id, email, role, tenant_id, state, active_email, token_hash, "
+        "sealed_token, request_id, create_time, update_time, expire_time, send_count, created_by, "
+        "email_delivery_state, locale) "
+        "VALUES (?, ?, 'VPN_USER', ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'en')");
+    s->setString(1, inv.id);
+    s->setString(2, inv.email);
+    s->setString(3, inv.tenant_id);
+    s->setString(4, inv.email);
+    s->setString(5, absl::BytesToHexString(row.token_hash));
+    s->setString(6, row.sealed_token);
+    s->setString(7, inv.request_id);
+    s->setString(8, SqlTime(inv.create_time));
+    s->setString(9, SqlTime(inv.update_time));
+    s->setString(10, SqlTime(inv.expire_time));
+    s->setInt(11, inv.send_count);
+    s->setString(12, inv.created_by);
+    s->setString(13, "SUPPRESSED");
+    s->execute();
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -110,6 +151,14 @@ int main(int argc, char** argv) {
   si::MysqlInvitationStore store(pool);
   const std::string run = si::NewUuid().substr(0, 8);
 
+  if (flags.mode == "raw_insert") {
+    absl::Status made = si::RunReadOnly(pool, "raw table", [](si::SqlSession& c) {
+      std::unique_ptr<sql::Statement> s(c.connection().createStatement());
+      s->execute("CREATE TABLE IF NOT EXISTS raw_invitations LIKE invitations");
+      return absl::OkStatus();
+    });
+    if (!made.ok()) Die(made.ToString());
+  }
   std::vector<std::string> ids;
   if (flags.mode == "select") {
     for (int i = 0; i < 1000; ++i) {
@@ -135,6 +184,9 @@ int main(int argc, char** argv) {
             status = store.Insert(NewRow(absl::StrCat("db-", run, "-", serial.fetch_add(1),
                                                       "@bench.example"), flags.email),
                                   start).status();
+          } else if (flags.mode == "raw_insert") {
+            status = RawInsert(pool, NewRow(absl::StrCat("raw-", run, "-", serial.fetch_add(1),
+                                                         "@bench.example"), false));
           } else {
             status = store.Get(ids[absl::Uniform<size_t>(rng, 0, ids.size())]).status();
           }
