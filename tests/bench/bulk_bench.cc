@@ -32,6 +32,24 @@ constexpr int kChunk = 500;
 
 std::string Time(absl::Time t) { return absl::FormatTime("%Y-%m-%d %H:%M:%E6S", t, absl::UTCTimeZone()); }
 
+// The 13 values of one invitation row in the column order both raw inserts below name.
+void BindInvitationRow(sql::PreparedStatement& ins, int* p, const std::string& id,
+                       const std::string& email, const std::string& tag, absl::Time now) {
+  ins.setString((*p)++, id);
+  ins.setString((*p)++, email);
+  ins.setString((*p)++, "VPN_USER");
+  ins.setString((*p)++, tag);
+  ins.setString((*p)++, email);
+  ins.setString((*p)++, absl::BytesToHexString(si::Sha256(id)));
+  ins.setString((*p)++, std::string(60, 'x'));
+  ins.setString((*p)++, Time(now));
+  ins.setString((*p)++, Time(now));
+  ins.setString((*p)++, Time(now + absl::Hours(168)));
+  ins.setInt((*p)++, 1);
+  ins.setString((*p)++, "bench");
+  ins.setString((*p)++, "QUEUED");
+}
+
 // The statements one BulkInvite chunk issues (holders check, invitation, event and outbox rows),
 // without the service around them.
 double RawInsert(si::ConnectionPool& pool, const std::string& tag, int n) {
@@ -74,19 +92,7 @@ double RawInsert(si::ConnectionPool& pool, const std::string& tag, int n) {
       for (int i = begin; i < end; ++i) {
         const std::string id = si::NewUuid();
         const std::string email = absl::StrCat(tag, ".", i, "@example.com");
-        ins->setString(p++, id);
-        ins->setString(p++, email);
-        ins->setString(p++, "VPN_USER");
-        ins->setString(p++, tag);
-        ins->setString(p++, email);
-        ins->setString(p++, absl::BytesToHexString(si::Sha256(id)));
-        ins->setString(p++, std::string(60, 'x'));
-        ins->setString(p++, Time(now));
-        ins->setString(p++, Time(now));
-        ins->setString(p++, Time(now + absl::Hours(168)));
-        ins->setInt(p++, 1);
-        ins->setString(p++, "bench");
-        ins->setString(p++, "QUEUED");
+        BindInvitationRow(*ins, &p, id, email, tag, now);
         ev->setString(q++, id);
         ev->setString(q++, "CREATED");
         ev->setString(q++, "bench");
@@ -134,19 +140,7 @@ double RawRows(si::ConnectionPool& pool, const std::string& tag, int n) {
       for (int i = begin; i < end; ++i) {
         const std::string id = si::NewUuid();
         const std::string email = absl::StrCat(tag, ".", i, "@example.com");
-        ins->setString(p++, id);
-        ins->setString(p++, email);
-        ins->setString(p++, "VPN_USER");
-        ins->setString(p++, tag);
-        ins->setString(p++, email);
-        ins->setString(p++, absl::BytesToHexString(si::Sha256(id)));
-        ins->setString(p++, std::string(60, 'x'));
-        ins->setString(p++, Time(now));
-        ins->setString(p++, Time(now));
-        ins->setString(p++, Time(now + absl::Hours(168)));
-        ins->setInt(p++, 1);
-        ins->setString(p++, "bench");
-        ins->setString(p++, "QUEUED");
+        BindInvitationRow(*ins, &p, id, email, tag, now);
       }
       ins->execute();
       return absl::OkStatus();

@@ -18,7 +18,7 @@
 #include "storage/mysql_outbox_store.h"
 #include "tests/client/e2e_support.h"
 #include "tests/mail/mail_test_support.h"
-#include "tests/support/interpose_after_claim.h"
+#include "tests/support/test_dispatcher.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
 #include "tests/support/wait.h"
@@ -30,42 +30,7 @@ namespace pb = ::securelink::invitations::v1;
 namespace mail = ::securelink::invitations::mail;
 using ::testing::HasSubstr;
 
-// A dispatcher (own pool, own SMTP sender) as one replica would run it. With `after_first_claim`
-// its outbox is wrapped in InterposeAfterClaim.
-struct Replica {
-  Replica(TestServer& server, const std::string& smtp_url, const std::string& owner,
-          std::function<void()> after_first_claim = nullptr) {
-    auto endpoint = invitations::ParseMysqlUri(SharedMariaDb().Uri(server.database()));
-    pool = std::make_unique<invitations::ConnectionPool>(*endpoint, invitations::ConnectionPoolOptions{});
-    outbox = std::make_unique<invitations::MysqlOutboxStore>(*pool);
-    invitations::OutboxStore* used = outbox.get();
-    if (after_first_claim != nullptr) {
-      interposer = std::make_unique<InterposeAfterClaim>(*outbox, std::move(after_first_claim));
-      used = interposer.get();
-    }
-    mail::SmtpOptions smtp;
-    smtp.url = smtp_url;
-    smtp.connect_timeout = absl::Seconds(2);
-    smtp.timeout = absl::Seconds(10);
-    sender = *mail::SmtpMailSender::Create(smtp);
-    invitations::EmailDispatcherOptions options;
-    options.owner = owner;
-    options.registration_base_url = "https://register.example.test/register";
-    options.initial_backoff = absl::Milliseconds(50);
-    options.max_backoff = absl::Milliseconds(200);
-    options.max_attempts = 1000;
-    options.poll_interval = absl::Milliseconds(50);
-    dispatcher = *invitations::EmailDispatcher::Create(
-        *used, *sender, mail::DefaultMailTemplates(), server.sealer(), clock, options);
-  }
-  invitations::SystemClock clock;
-  std::unique_ptr<invitations::ConnectionPool> pool;
-  std::unique_ptr<invitations::MysqlOutboxStore> outbox;
-  std::unique_ptr<InterposeAfterClaim> interposer;
-  std::unique_ptr<mail::SmtpMailSender> sender;
-  std::unique_ptr<invitations::EmailDispatcher> dispatcher;
-};
-
+using Replica = TestDispatcher;
 
 class EmailOutboxTest : public ::testing::Test {
  protected:

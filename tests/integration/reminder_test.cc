@@ -29,7 +29,7 @@
 #include "tests/integration/accept_environment.h"
 #include "tests/mail/mail_test_support.h"
 #include "tests/ops/ops_support.h"
-#include "tests/support/interpose_after_claim.h"
+#include "tests/support/test_dispatcher.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
 #include "tests/support/wait.h"
@@ -48,33 +48,11 @@ const absl::Duration kIntoReminderWindow = kTtl - kReminderBefore + absl::Minute
 
 // One replica's background work on the shared database: the reminder pass (which wakes the
 // dispatcher when it queued something) and the email dispatcher.
-struct BackgroundReplica {
+struct BackgroundReplica : TestDispatcher {
   BackgroundReplica(TestServer& server, const invitations::Clock& clock,
                     const std::string& smtp_url, const std::string& owner,
-                    std::function<void()> after_first_claim = nullptr) {
-    auto endpoint = invitations::ParseMysqlUri(SharedMariaDb().Uri(server.database()));
-    pool = std::make_unique<invitations::ConnectionPool>(*endpoint,
-                                                         invitations::ConnectionPoolOptions{});
-    outbox = std::make_unique<invitations::MysqlOutboxStore>(*pool);
-    invitations::OutboxStore* used = outbox.get();
-    if (after_first_claim != nullptr) {
-      interposer = std::make_unique<InterposeAfterClaim>(*outbox, std::move(after_first_claim));
-      used = interposer.get();
-    }
-    mail::SmtpOptions smtp;
-    smtp.url = smtp_url;
-    smtp.connect_timeout = absl::Seconds(2);
-    smtp.timeout = absl::Seconds(10);
-    sender = *mail::SmtpMailSender::Create(smtp);
-    invitations::EmailDispatcherOptions options;
-    options.owner = owner;
-    options.registration_base_url = "https://register.example.test/register";
-    options.initial_backoff = absl::Milliseconds(50);
-    options.max_backoff = absl::Milliseconds(200);
-    options.max_attempts = 1000;
-    options.poll_interval = absl::Milliseconds(50);
-    dispatcher = *invitations::EmailDispatcher::Create(
-        *used, *sender, mail::DefaultMailTemplates(), server.sealer(), clock, options);
+                    std::function<void()> after_first_claim = nullptr)
+      : TestDispatcher(server, smtp_url, owner, std::move(after_first_claim), &clock) {
     reminders = std::make_unique<invitations::MysqlReminderStore>(*pool);
     invitations::ReminderSchedulerOptions pass;
     pass.interval = absl::Milliseconds(20);
@@ -86,11 +64,6 @@ struct BackgroundReplica {
     scheduler->Stop();
     dispatcher->Stop();
   }
-  std::unique_ptr<invitations::ConnectionPool> pool;
-  std::unique_ptr<invitations::MysqlOutboxStore> outbox;
-  std::unique_ptr<InterposeAfterClaim> interposer;
-  std::unique_ptr<mail::SmtpMailSender> sender;
-  std::unique_ptr<invitations::EmailDispatcher> dispatcher;
   std::unique_ptr<invitations::MysqlReminderStore> reminders;
   std::unique_ptr<invitations::ReminderScheduler> scheduler;
 };
