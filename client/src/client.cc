@@ -133,11 +133,7 @@ class InvitationClient::Impl {
       const absl::Duration delay =
           internal::BackoffDelay(options_.retry, attempt, internal::UnitRandom());
       if (absl::Now() + delay >= deadline) return ToAbslStatus(status);
-      // Back off on the channel rather than in a bare sleep: a fail-fast call in TRANSIENT_FAILURE
-      // does not poll, so the reconnect attempt would wait for gRPC's 5 s backup poller. Wakes
-      // early once the channel changes state (e.g. becomes READY).
-      channel_->WaitForStateChange(channel_->GetState(/*try_to_connect=*/true),
-                                   absl::ToChronoTime(absl::Now() + delay));
+      BackOffOnTheChannel(delay);
     }
   }
 
@@ -231,6 +227,27 @@ class InvitationClient::Impl {
   void Prepare(grpc::ClientContext* context) const {
     if (!options_.bearer_token.empty()) {
       context->AddMetadata("authorization", absl::StrCat("Bearer ", options_.bearer_token));
+    }
+  }
+
+  // Waits out `delay` watching the channel rather than in a bare sleep, returning early once it is
+  // READY. In TRANSIENT_FAILURE gRPC reconnects on its own backoff (its multiplier and jitter, not
+  // ours) and reports no failed reconnect, so a fail-fast attempt can meet a server that has been
+  // back for a while with the refusal from the last reconnect. Resetting that backoff on every
+  // quarter of our delay keeps the channel's reconnects on our rhythm: the attempt after this wait
+  // finds a server that came back more than a quarter-delay ago.
+  void BackOffOnTheChannel(absl::Duration delay) const {
+    const absl::Time until = absl::Now() + delay;
+    const absl::Duration slice = delay / 4;
+    grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+    for (absl::Time now = absl::Now(); now < until; now = absl::Now()) {
+      if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+        grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
+      }
+      if (channel_->WaitForStateChange(state, absl::ToChronoTime(std::min(until, now + slice)))) {
+        state = channel_->GetState(/*try_to_connect=*/true);
+        if (state == GRPC_CHANNEL_READY) return;
+      }
     }
   }
 

@@ -190,6 +190,54 @@ TEST(InvitationClientRestartTest, RetriesThroughAServerRestart) {
   EXPECT_EQ(server->port(), port);
 }
 
+// The backoff between attempts is served in full while the server stays away: the channel's own
+// moves (CONNECTING, TRANSIENT_FAILURE) must not cut it short, or a restart longer than a few
+// connection refusals outlasts every attempt.
+TEST(InvitationClientRestartTest, BacksOffInFullWhileTheServerStaysAway) {
+  FakeInvitationService service;
+  auto server = std::make_unique<FakeServer>(&service);
+  ClientOptions options;
+  options.target = server->address();
+  options.retry.max_attempts = 3;
+  options.retry.initial_backoff = absl::Milliseconds(150);
+  options.retry.max_backoff = absl::Seconds(1);
+  options.retry.multiplier = 2.0;
+  options.retry.jitter = 0.0;
+  InvitationClient client(options);
+  ASSERT_TRUE(client.GetInvitation({}).ok());  // the channel is READY when the server goes
+
+  server->Shutdown(absl::ZeroDuration());
+  server.reset();
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(client.GetInvitation({}).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(150 + 300));
+}
+
+// gRPC's own reconnect backoff runs on its multiplier and jitter; the attempt after the client's
+// backoff must still reach a server that came back during it, not fail fast on a stale refusal.
+TEST(InvitationClientRestartTest, TheAttemptAfterTheBackoffReachesAServerBackDuringIt) {
+  FakeInvitationService service;
+  auto server = std::make_unique<FakeServer>(&service);
+  const int port = server->port();
+  ClientOptions options;
+  options.target = server->address();
+  options.retry.max_attempts = 2;
+  options.retry.initial_backoff = absl::Seconds(1);
+  options.retry.jitter = 0.0;
+  InvitationClient client(options);
+  ASSERT_TRUE(client.GetInvitation({}).ok());
+
+  server->Shutdown(absl::ZeroDuration());
+  server.reset();
+  std::thread restart([&] {
+    absl::SleepFor(absl::Milliseconds(200));
+    server = std::make_unique<FakeServer>(&service, port);
+  });
+  const absl::StatusOr<v1::GetInvitationResponse> response = client.GetInvitation({});
+  restart.join();
+  EXPECT_TRUE(response.ok()) << response.status();
+}
+
 TEST_F(InvitationClientTest, UnreachableServerIsUnavailable) {
   ClientOptions options = Options();
   options.target = "127.0.0.1:1";
