@@ -126,6 +126,16 @@ class InvitationStore {
   // reached.
   virtual absl::StatusOr<InsertResult> Insert(const NewInvitation& row, absl::Time now) = 0;
 
+  // Group commit of independent Creates: decides each row exactly as Insert would (request_id
+  // replays, one active invitation per email, stale holders expired first, the pending quota)
+  // and writes them all in ONE transaction with multi-row statements. One result per row, in
+  // order. Rows may share an email or a request_id: the earlier row wins, and the later one is
+  // ALREADY_EXISTS naming it, or its replay. A row's own refusal never fails its neighbours; an
+  // error of the database fails every row and writes nothing. A batch that loses a deadlock, a
+  // certification conflict or a unique-key race to another writer is decided again, whole.
+  virtual std::vector<absl::StatusOr<InsertResult>> InsertEach(
+      const std::vector<NewInvitation>& rows, absl::Time now) = 0;
+
   // Inserts every row of `rows` (emails distinct, none with a request_id) whose email has no live
   // active invitation, with their events, in ONE transaction using multi-row statements; stale
   // active rows (expired at `now`) are expired first. Returns one outcome per row, in order.

@@ -297,6 +297,235 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
   return absl::AbortedError("creating an invitation kept conflicting with concurrent changes; try again");
 }
 
+std::vector<absl::StatusOr<InsertResult>> MysqlInvitationStore::InsertEach(
+    const std::vector<NewInvitation>& rows, absl::Time now) {
+  // A lone Create keeps its own path: the same statements, no batch bookkeeping.
+  if (rows.size() == 1) return {Insert(rows.front(), now)};
+  const size_t n = rows.size();
+  std::vector<absl::StatusOr<InsertResult>> results;
+  // After the pending-quota triggers refused the batch's INSERT, the next attempt reads the
+  // headroom of each limited tenant first and refuses only the rows past it.
+  bool check_quota = false;
+  // RunTransaction runs the body again, from a rolled-back start, when it returns ABORTED.
+  absl::Status status = RunTransaction(pool_, "creating invitations", [&](SqlSession& c) {
+    results.assign(n, absl::InternalError("undecided"));
+    // Base64url sealed tokens as stored, per row; opened at the end.
+    std::vector<std::string> sealed(n);
+
+    // Retries of earlier Creates, answered with what those wrote.
+    absl::flat_hash_map<std::string, std::pair<Invitation, std::string>> by_request_id;
+    std::vector<std::string> request_ids;
+    for (const NewInvitation& row : rows) {
+      if (!row.invitation.request_id.empty()) request_ids.push_back(row.invitation.request_id);
+    }
+    if (!request_ids.empty()) {
+      Statement find(c.Prepare(absl::StrCat("SELECT ", kInvitationColumns,
+                                            " FROM invitations WHERE request_id IN (",
+                                            Placeholders(request_ids.size()), ")")));
+      for (size_t i = 0; i < request_ids.size(); ++i) find->setString(i + 1, request_ids[i]);
+      Rows rs(find->executeQuery());
+      while (rs->next()) {
+        std::string sealed_token;
+        Invitation inv = ReadInvitation(*rs, &sealed_token);
+        std::string request_id = inv.request_id;
+        by_request_id.emplace(std::move(request_id),
+                              std::make_pair(std::move(inv), std::move(sealed_token)));
+      }
+    }
+
+    // Who holds these addresses now, locked so that a concurrent revoke or resend of a holder
+    // waits for us; a concurrent insert of the same address fails our INSERT instead.
+    absl::flat_hash_map<std::string, std::pair<Invitation, std::string>> holder_of;
+    std::vector<PendingEvent> expired;
+    {
+      Statement held(c.Prepare(absl::StrCat("SELECT ", kInvitationColumns,
+                                            " FROM invitations WHERE active_email IN (",
+                                            Placeholders(n), ") FOR UPDATE")));
+      for (size_t i = 0; i < n; ++i) held->setString(i + 1, rows[i].invitation.email);
+      Rows rs(held->executeQuery());
+      while (rs->next()) {
+        std::string sealed_token;
+        Invitation holder = ReadInvitation(*rs, &sealed_token);
+        if (holder.expire_time <= now) {
+          expired.push_back(PendingEvent{holder.id, holder.tenant_id, holder.email,
+                                         AuditEvent{AuditEventType::kExpired, kSystemActor,
+                                                    "ttl elapsed"}});
+          continue;
+        }
+        std::string email = holder.email;
+        holder_of.emplace(std::move(email),
+                          std::make_pair(std::move(holder), std::move(sealed_token)));
+      }
+    }
+
+    // Each row decided in order, the earlier row of the batch winning an email or request_id.
+    std::vector<size_t> fresh;
+    absl::flat_hash_map<std::string, size_t> email_taken_by, request_id_taken_by;
+    std::vector<std::optional<size_t>> replay_of(n);
+    auto replayed = [&](size_t i, const std::pair<Invitation, std::string>& first) {
+      results[i] = InsertResult{first.first, "", /*replayed=*/true};
+      sealed[i] = first.second;
+    };
+    for (size_t i = 0; i < n; ++i) {
+      const Invitation& inv = rows[i].invitation;
+      if (!inv.request_id.empty()) {
+        if (auto it = by_request_id.find(inv.request_id); it != by_request_id.end()) {
+          replayed(i, it->second);
+          continue;
+        }
+        if (auto it = request_id_taken_by.find(inv.request_id);
+            it != request_id_taken_by.end()) {
+          replay_of[i] = it->second;
+          continue;
+        }
+      }
+      if (auto it = holder_of.find(inv.email); it != holder_of.end()) {
+        // A retry of this very request that committed while we waited for the holder's lock.
+        if (!inv.request_id.empty() && it->second.first.request_id == inv.request_id) {
+          replayed(i, it->second);
+        } else {
+          results[i] = ActiveInvitationExistsError(inv.email, it->second.first);
+        }
+        continue;
+      }
+      if (auto it = email_taken_by.find(inv.email); it != email_taken_by.end()) {
+        results[i] = ActiveInvitationExistsError(inv.email, rows[it->second].invitation);
+        continue;
+      }
+      fresh.push_back(i);
+      email_taken_by.emplace(inv.email, i);
+      if (!inv.request_id.empty()) request_id_taken_by.emplace(inv.request_id, i);
+    }
+
+    if (!expired.empty()) {
+      Statement expire(c.Prepare(absl::StrCat(
+          "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, sealed_token = NULL, "
+          "update_time = ?, ", kAcceptCleanupDue, " WHERE id IN (", Placeholders(expired.size()),
+          ")")));
+      expire->setString(1, SqlTime(now));
+      expire->setString(2, SqlTime(now));
+      for (size_t i = 0; i < expired.size(); ++i) {
+        expire->setString(i + 3, expired[i].invitation_id);
+      }
+      expire->execute();
+      InsertEvents(c, expired, now);
+    }
+
+    if (check_quota) {
+      // Rows past their tenant's headroom (after expiring its overdue rows) are refused; the
+      // counter rows stay locked to the end, so no writer of this node takes a place between.
+      absl::flat_hash_map<std::string, std::vector<size_t>> fresh_of_tenant;
+      for (size_t i : fresh) fresh_of_tenant[rows[i].invitation.tenant_id].push_back(i);
+      absl::flat_hash_set<size_t> refused;
+      for (const auto& [tenant_id, tenant_rows] : fresh_of_tenant) {
+        std::optional<int64_t> headroom = PendingHeadroom(c, tenant_id, /*lock=*/true);
+        const auto wanted = static_cast<int64_t>(tenant_rows.size());
+        if (headroom.has_value() && *headroom < wanted &&
+            ExpireOverdue(c, now, kOverdueBatch, tenant_id) > 0) {
+          headroom = PendingHeadroom(c, tenant_id, /*lock=*/true);
+        }
+        if (!headroom.has_value()) continue;
+        for (int64_t k = *headroom; k < wanted; ++k) {
+          results[tenant_rows[k]] = PendingLimitError(tenant_id);
+          refused.insert(tenant_rows[k]);
+        }
+      }
+      fresh.erase(std::remove_if(fresh.begin(), fresh.end(),
+                                 [&](size_t i) { return refused.contains(i); }),
+                  fresh.end());
+    }
+
+    if (!fresh.empty()) {
+      std::string sql =
+          "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, "
+          "token_hash, sealed_token, request_id, create_time, update_time, expire_time, "
+          "send_count, created_by, email_delivery_state, locale) VALUES ";
+      for (size_t k = 0; k < fresh.size(); ++k) {
+        absl::StrAppend(&sql, k ? "," : "", "(?,?,?,?,'PENDING',?,?,?,?,?,?,?,?,?,?,?)");
+      }
+      Statement insert(c.Prepare(sql));
+      int p = 1;
+      std::vector<PendingEvent> created;
+      std::vector<QueuedEmail> emails;
+      for (size_t i : fresh) {
+        const NewInvitation& row = rows[i];
+        const Invitation& inv = row.invitation;
+        insert->setString(p++, inv.id);
+        insert->setString(p++, inv.email);
+        insert->setString(p++, std::string(RoleName(inv.role)));
+        insert->setString(p++, inv.tenant_id);
+        insert->setString(p++, inv.email);
+        insert->setString(p++, Hex(row.token_hash));
+        insert->setString(p++, Base64UrlEncode(row.sealed_token));
+        SetNullableString(*insert, p++, inv.request_id);
+        insert->setString(p++, SqlTime(inv.create_time));
+        insert->setString(p++, SqlTime(inv.update_time));
+        insert->setString(p++, SqlTime(inv.expire_time));
+        insert->setInt(p++, inv.send_count);
+        insert->setString(p++, inv.created_by);
+        insert->setString(p++, std::string(DeliveryStateName(inv.email_delivery_state)));
+        insert->setString(p++, LocaleOrEnglish(inv.locale));
+        created.push_back(PendingEvent{inv.id, inv.tenant_id, inv.email, row.event});
+        if (!row.email_message_id.empty()) {
+          emails.push_back(QueuedEmail{inv.id, row.email_message_id, Hex(row.token_hash)});
+        }
+      }
+      try {
+        insert->execute();
+      } catch (const sql::SQLException& e) {
+        // Another writer took one of these addresses or request_ids after our read, or a place
+        // under a quota: roll back and decide the whole batch again (now seeing the winner).
+        const bool lost_race = IsDuplicateOf(e, "uq_invitations_active_email") ||
+                               IsDuplicateOf(e, "uq_invitations_request_id");
+        if (!lost_race && !IsPendingLimitRefusal(e)) throw;
+        if (!lost_race) check_quota = true;
+        return absl::AbortedError(
+            "creating invitations kept conflicting with concurrent changes; try again");
+      }
+      InsertEvents(c, created, now);
+      QueueEmails(c, emails, now);
+
+      Statement stored(c.Prepare(absl::StrCat("SELECT ", kInvitationColumns,
+                                              " FROM invitations WHERE id IN (",
+                                              Placeholders(fresh.size()), ")")));
+      for (size_t k = 0; k < fresh.size(); ++k) stored->setString(k + 1, rows[fresh[k]].invitation.id);
+      Rows rs(stored->executeQuery());
+      absl::flat_hash_map<std::string, Invitation> by_id;
+      while (rs->next()) {
+        Invitation inv = ReadInvitation(*rs);
+        std::string id = inv.id;
+        by_id.emplace(std::move(id), std::move(inv));
+      }
+      for (size_t i : fresh) {
+        auto it = by_id.find(rows[i].invitation.id);
+        if (it == by_id.end()) return absl::InternalError("inserted invitation vanished");
+        results[i] = InsertResult{it->second, "", /*replayed=*/false};
+        sealed[i] = Base64UrlEncode(rows[i].sealed_token);
+      }
+    }
+    // A repeated request_id is answered as the retry of its first row.
+    for (size_t i = 0; i < n; ++i) {
+      if (!replay_of[i].has_value()) continue;
+      const size_t first = *replay_of[i];
+      if (results[first].ok()) {
+        results[i] = InsertResult{results[first]->invitation, "", /*replayed=*/true};
+        sealed[i] = sealed[first];
+      } else {
+        results[i] = results[first].status();
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!results[i].ok() || sealed[i].empty()) continue;
+      absl::StatusOr<std::string> opened = Base64UrlDecode(sealed[i]);
+      if (!opened.ok()) return opened.status();
+      results[i]->sealed_token = *std::move(opened);
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) results.assign(n, status);
+  return results;
+}
+
 absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
     const std::vector<NewInvitation>& rows, absl::Time now, bool dry_run) {
   std::vector<BatchOutcome> outcomes;

@@ -13,6 +13,8 @@ class MysqlInvitationStore final : public InvitationStore {
   explicit MysqlInvitationStore(ConnectionPool& pool) : pool_(pool) {}
 
   absl::StatusOr<InsertResult> Insert(const NewInvitation& row, absl::Time now) override;
+  std::vector<absl::StatusOr<InsertResult>> InsertEach(const std::vector<NewInvitation>& rows,
+                                                       absl::Time now) override;
   absl::StatusOr<std::vector<BatchOutcome>> InsertBatch(const std::vector<NewInvitation>& rows,
                                                         absl::Time now, bool dry_run) override;
   absl::StatusOr<int> ExpireDue(absl::Time now, int limit) override;

@@ -15,6 +15,17 @@ absl::StatusOr<InsertResult> InstrumentedInvitationStore::Insert(const NewInvita
   return result;
 }
 
+std::vector<absl::StatusOr<InsertResult>> InstrumentedInvitationStore::InsertEach(
+    const std::vector<NewInvitation>& rows, absl::Time now) {
+  std::vector<absl::StatusOr<InsertResult>> results = store_.InsertEach(rows, now);
+  for (size_t i = 0; i < results.size() && i < rows.size(); ++i) {
+    if (results[i].ok() && !results[i]->replayed) {
+      metrics_.InvitationChanged(rows[i].event.type, rows[i].invitation.role);
+    }
+  }
+  return results;
+}
+
 absl::StatusOr<std::vector<BatchOutcome>> InstrumentedInvitationStore::InsertBatch(
     const std::vector<NewInvitation>& rows, absl::Time now, bool dry_run) {
   absl::StatusOr<std::vector<BatchOutcome>> outcomes = store_.InsertBatch(rows, now, dry_run);

@@ -27,6 +27,8 @@ class InstrumentedInvitationStore final : public InvitationStore {
       : store_(store), metrics_(metrics) {}
 
   absl::StatusOr<InsertResult> Insert(const NewInvitation& row, absl::Time now) override;
+  std::vector<absl::StatusOr<InsertResult>> InsertEach(const std::vector<NewInvitation>& rows,
+                                                       absl::Time now) override;
   absl::StatusOr<std::vector<BatchOutcome>> InsertBatch(const std::vector<NewInvitation>& rows,
                                                         absl::Time now, bool dry_run) override;
   absl::StatusOr<int> ExpireDue(absl::Time now, int limit) override;

@@ -78,6 +78,10 @@ ABSL_FLAG(int, worker_threads, Defaults().workers.threads,
           "Threads running database work (one pooled connection each).");
 ABSL_FLAG(int, worker_queue_capacity, Defaults().workers.queue_capacity,
           "Requests that may wait for a worker; beyond it calls get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, create_batch_max, Defaults().create_batching.max_batch,
+          "Most CreateInvitations written in one transaction (group commit); 1 turns it off.");
+ABSL_FLAG(int, create_batches_in_flight, Defaults().create_batching.max_batches_in_flight,
+          "Group-commit transactions of CreateInvitations writing at once.");
 
 // --- Invitations -------------------------------------------------------------------------------
 ABSL_FLAG(absl::Duration, invitation_ttl, Defaults().service.ttl.default_ttl,
@@ -390,6 +394,15 @@ absl::Status DatabaseFromFlags(ServerConfig& c) {
   c.workers.queue_capacity = absl::GetFlag(FLAGS_worker_queue_capacity);
   if (c.workers.queue_capacity < 0) {
     return Problem("worker_queue_capacity", "must not be negative");
+  }
+  c.create_batching.max_batch = absl::GetFlag(FLAGS_create_batch_max);
+  if (c.create_batching.max_batch < 1 || c.create_batching.max_batch > 1000) {
+    return Problem("create_batch_max", "must be between 1 and 1000");
+  }
+  c.create_batching.max_batches_in_flight = absl::GetFlag(FLAGS_create_batches_in_flight);
+  if (c.create_batching.max_batches_in_flight < 1 ||
+      c.create_batching.max_batches_in_flight > c.workers.threads) {
+    return Problem("create_batches_in_flight", "must be between 1 and --worker_threads");
   }
   return absl::OkStatus();
 }

@@ -28,6 +28,7 @@
 #include "server/web/web_server.h"
 #include "server/util/worker_pool.h"
 #include "storage/connection_pool.h"
+#include "storage/group_commit_invitation_store.h"
 #include "storage/mysql_uri.h"
 
 namespace securelink::invitations {
@@ -42,6 +43,8 @@ struct ServerConfig {
   ConnectionPoolOptions pool;
   absl::Duration db_startup_timeout = absl::Seconds(60);  // to reach the database at start-up
   WorkerPoolOptions workers;
+  // Concurrent CreateInvitations written together (group commit).
+  GroupCommitOptions create_batching;
   // The service and its background work.
   InvitationServiceOptions service;  // its ttl, base URL and roles are the other parts' too
   BulkInviteOptions bulk;

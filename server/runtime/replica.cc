@@ -71,6 +71,7 @@ absl::Status Replica::ConnectDatabase() {
   Log(LogLevel::kInfo, "schema ready", {{"version", absl::StrCat(*schema)}});
   mysql_store_ = std::make_unique<MysqlInvitationStore>(*pool_);
   store_ = std::make_unique<metrics::InstrumentedInvitationStore>(*mysql_store_, metrics_);
+  create_batcher_ = std::make_unique<GroupCommitInvitationStore>(*store_, config_.create_batching);
 
   absl::StatusOr<TokenSealer> sealer = config_.token_sealing_key.empty()
                                            ? TokenSealer::CreateEphemeral()
@@ -148,7 +149,7 @@ absl::Status Replica::BuildServices() {
   service_options.available_locales = available;
   BulkInviteOptions bulk_options = config_.bulk;
   bulk_options.available_locales = available;
-  service_ = std::make_unique<InvitationService>(*store_, clock_, *sealer_, service_options,
+  service_ = std::make_unique<InvitationService>(*create_batcher_, clock_, *sealer_, service_options,
                                                  accept_saga_.get(), policy_store_.get());
   bulk_ = std::make_unique<BulkInviter>(*store_, clock_, *sealer_, bulk_options,
                                         policy_store_.get());

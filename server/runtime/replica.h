@@ -77,6 +77,7 @@ class Replica {
   std::unique_ptr<ConnectionPool> pool_;
   std::unique_ptr<MysqlInvitationStore> mysql_store_;
   std::unique_ptr<metrics::InstrumentedInvitationStore> store_;
+  std::unique_ptr<GroupCommitInvitationStore> create_batcher_;  // the service's Creates
   std::optional<TokenSealer> sealer_;
 
   std::unique_ptr<KeycloakAdminClient> keycloak_;

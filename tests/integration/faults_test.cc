@@ -1,6 +1,7 @@
 // Faults not covered elsewhere, against real server processes and a real MariaDB:
-// a server SIGKILLed in the middle of a bulk, three replicas racing on the same addresses, a
-// database that stalls on a row lock, and MariaDB SIGKILLed under load.
+// a server SIGKILLed in the middle of a bulk and in the middle of concurrent Creates, three
+// replicas racing on the same addresses, a database that stalls on a row lock, and MariaDB
+// SIGKILLed under load.
 // Already covered elsewhere: SMTP down (email_outbox_test SmtpOutageDelaysMailButLosesNone),
 // Keycloak down (accept_test KeycloakDownIsUnavailable...), a graceful MariaDB restart
 // (resilience_test), a lost Create response retried (client_restart_test).
@@ -125,6 +126,60 @@ TEST(Faults, BulkRerunAfterTheServerWasKilledMidwayInvitesEveryAddressOnce) {
                   "ON o.invitation_id = i.id WHERE i.tenant_id = 'crash'"),
             kAddresses);
   EXPECT_EQ((*server)->Terminate(), 0);
+}
+
+// The server dies (SIGKILL) while sixteen callers create invitations, so group-commit batches
+// are in flight: every Create it acknowledged is in the database, and no invitation was written
+// without its CREATED event and its queued email (each batch is one transaction).
+TEST(Faults, KilledWithCreatesInFlightKeepsEveryAcknowledgedInvitationWhole) {
+  const std::string database = absl::StrCat("faults_creates_", getpid());
+  const std::string mail_dir = absl::StrCat(::testing::TempDir(), "/faults-creates-", getpid());
+  auto server = e2e::ServerProcess::Start(
+      ProcessOn(database, {absl::StrCat("INVITATIONS_MAIL_DIR=", mail_dir)}));
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = StubFor(**server);
+  constexpr int kCallers = 16;
+  absl::Mutex mu;
+  std::vector<std::string> acknowledged;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
+      for (int i = 0; !stop.load(); ++i) {
+        pb::CreateInvitationRequest request;
+        request.set_email(absl::StrCat("inflight.", c, ".", i, "@example.com"));
+        request.set_role(pb::ROLE_VPN_USER);
+        request.set_tenant_id("inflight");
+        pb::CreateInvitationResponse response;
+        grpc::Status s = stub->CreateInvitation(Context().get(), request, &response);
+        if (!s.ok()) return;  // the server is gone
+        absl::MutexLock lock(&mu);
+        acknowledged.push_back(response.invitation().id());
+      }
+    });
+  }
+  const bool busy = WaitFor([&] {
+    return Count(SharedMariaDb(), database, "SELECT COUNT(*) FROM invitations") >= 300;
+  });
+  (*server)->Kill();
+  stop = true;
+  for (std::thread& t : callers) t.join();
+  ASSERT_TRUE(busy) << "the callers never got going";
+
+  ASSERT_FALSE(acknowledged.empty());
+  std::string ids;
+  for (const std::string& id : acknowledged) absl::StrAppend(&ids, ids.empty() ? "'" : ",'", id, "'");
+  EXPECT_EQ(Count(SharedMariaDb(), database,
+                  absl::StrCat("SELECT COUNT(*) FROM invitations WHERE id IN (", ids, ")")),
+            static_cast<int64_t>(acknowledged.size()));
+  EXPECT_EQ(Count(SharedMariaDb(), database,
+                  "SELECT COUNT(*) FROM invitations i WHERE NOT EXISTS (SELECT 1 FROM "
+                  "invitation_events e WHERE e.invitation_id = i.id AND e.type = 'CREATED')"),
+            0);
+  EXPECT_EQ(Count(SharedMariaDb(), database,
+                  "SELECT COUNT(*) FROM invitations i WHERE NOT EXISTS (SELECT 1 FROM "
+                  "email_outbox o WHERE o.invitation_id = i.id)"),
+            0);
 }
 
 // Three replicas on one database and one relay; six callers invite the same 30 addresses through
