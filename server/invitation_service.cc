@@ -95,6 +95,20 @@ std::string InvitationService::RegistrationUrl(absl::string_view token) const {
   return invitations::RegistrationUrl(options_.registration_base_url, token);
 }
 
+absl::StatusOr<std::optional<TenantPolicy>> InvitationService::PolicyOf(
+    const std::string& tenant_id, bool fresh) {
+  if (!fresh) {
+    absl::MutexLock lock(&policy_cache_mu_);
+    if (auto it = policy_cache_.find(tenant_id); it != policy_cache_.end()) return it->second;
+  }
+  ASSIGN_OR_RETURN(std::optional<TenantPolicy> policy, policies_->Get(tenant_id));
+  absl::MutexLock lock(&policy_cache_mu_);
+  // Every entry is checked against the stored version when used, so only memory bounds it.
+  if (policy_cache_.size() >= kMaxCachedPolicies) policy_cache_.clear();
+  policy_cache_[tenant_id] = policy;
+  return policy;
+}
+
 absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
                                                            const CreateInvitationInput& in) {
   std::vector<FieldViolation> violations;
@@ -106,32 +120,9 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
   }
   absl::StatusOr<std::string> locale = CanonicalLocale(in.locale);
   if (!locale.ok()) violations.push_back({"locale", std::string(locale.status().message())});
-  ASSIGN_OR_RETURN(CheckedInviteScope scope,
+  ASSIGN_OR_RETURN(const CheckedInviteScope scope,
                    CheckInvite(caller, InviteScope{in.role, in.tenant_id, in.ttl}, options_.ttl,
                                std::move(violations)));
-  std::string tenant_locale;
-  // The tenant's policy, read only for a caller who may invite into the tenant.
-  if (policies_ != nullptr && !scope.tenant_id.empty()) {
-    ASSIGN_OR_RETURN(std::optional<TenantPolicy> policy, policies_->Get(scope.tenant_id));
-    if (policy.has_value()) {
-      tenant_locale = policy->default_locale;
-      if (!EmailDomainAllowed(*email, policy->allowed_email_domains)) {
-        return InvalidFieldWithReason(
-            "email",
-            absl::StrCat("is in a domain tenant '", scope.tenant_id, "' does not allow (",
-                         absl::StrJoin(policy->allowed_email_domains, ", "), ")"),
-            kReasonEmailDomainNotAllowed);
-      }
-      // The tenant's default applies where the request names no ttl; one outside the server's
-      // current bounds (the flags changed since it was set) leaves the server's default.
-      if (!in.ttl.has_value() && policy->default_ttl.has_value()) {
-        absl::StatusOr<absl::Duration> tenant_ttl = ResolveTtl(policy->default_ttl, options_.ttl);
-        if (tenant_ttl.ok()) scope.ttl = *tenant_ttl;
-      }
-    }
-  }
-
-  const absl::Time now = clock_.Now();
   const std::string token = NewRegistrationToken();
   NewInvitation row;
   Invitation& inv = row.invitation;
@@ -140,22 +131,68 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
   inv.role = scope.role;
   inv.tenant_id = scope.tenant_id;
   inv.state = InvitationState::kPending;
-  inv.create_time = now;
-  inv.update_time = now;
-  inv.expire_time = now + scope.ttl;
   inv.send_count = in.suppress_email ? 0 : 1;
   inv.email_delivery_state =
       in.suppress_email ? EmailDeliveryState::kSuppressed : EmailDeliveryState::kQueued;
   inv.created_by = caller.subject;
   inv.request_id = in.request_id;
-  inv.locale = ResolveLocale(*locale, tenant_locale, options_.available_locales);
   row.token_hash = HashRegistrationToken(token);
   row.sealed_token = sealer_.Seal(token);
   row.event = AuditEvent{AuditEventType::kCreated, caller.subject, ""};
   if (!in.suppress_email) row.email_message_id = NewEmailMessageId();
 
-  absl::StatusOr<InsertResult> inserted = store_.Insert(row, now);
+  // The tenant's policy (read only for a caller who may invite into the tenant) comes from a
+  // cache, and the store writes the row only if the policy is still that version: a policy
+  // changed meanwhile, here or on another replica, sends the Create round again with it.
+  absl::StatusOr<InsertResult> inserted;
+  for (int attempt = 0;; ++attempt) {
+    absl::Duration ttl = scope.ttl;
+    std::string tenant_locale;
+    row.policy_version.reset();
+    if (policies_ != nullptr && !scope.tenant_id.empty()) {
+      ASSIGN_OR_RETURN(std::optional<TenantPolicy> policy,
+                       PolicyOf(scope.tenant_id, /*fresh=*/attempt > 0));
+      if (policy.has_value() && !EmailDomainAllowed(*email, policy->allowed_email_domains) &&
+          attempt == 0) {
+        // A refusal is never made on a cached policy: confirm it with the stored one.
+        ASSIGN_OR_RETURN(policy, PolicyOf(scope.tenant_id, /*fresh=*/true));
+      }
+      row.policy_version = policy.has_value() ? policy->version : 0;
+      if (policy.has_value()) {
+        tenant_locale = policy->default_locale;
+        if (!EmailDomainAllowed(*email, policy->allowed_email_domains)) {
+          return InvalidFieldWithReason(
+              "email",
+              absl::StrCat("is in a domain tenant '", scope.tenant_id, "' does not allow (",
+                           absl::StrJoin(policy->allowed_email_domains, ", "), ")"),
+              kReasonEmailDomainNotAllowed);
+        }
+        // The tenant's default applies where the request names no ttl; one outside the
+        // server's current bounds (the flags changed since it was set) leaves the server's.
+        if (!in.ttl.has_value() && policy->default_ttl.has_value()) {
+          absl::StatusOr<absl::Duration> tenant_ttl =
+              ResolveTtl(policy->default_ttl, options_.ttl);
+          if (tenant_ttl.ok()) ttl = *tenant_ttl;
+        }
+      }
+    }
+    const absl::Time now = clock_.Now();
+    inv.create_time = now;
+    inv.update_time = now;
+    inv.expire_time = now + ttl;
+    inv.locale = ResolveLocale(*locale, tenant_locale, options_.available_locales);
+    inserted = store_.Insert(row, now);
+    if (ReasonOf(inserted.status()) != kReasonTenantPolicyChanged) break;
+    if (attempt == 2) {
+      return ReasonedError(absl::StatusCode::kAborted,
+                           absl::StrCat("the policy of tenant '", scope.tenant_id,
+                                        "' kept changing while the invitation was being "
+                                        "created; try again"),
+                           kReasonTenantPolicyChanged);
+    }
+  }
   if (!inserted.ok()) return VisibleTo(caller, inserted.status(), inv.email);
+  const absl::Time now = inv.create_time;
   InsertResult& result = *inserted;
   if (!result.replayed) {
     return IssuedInvitation{AsSeenAt(std::move(result.invitation), now), RegistrationUrl(token)};

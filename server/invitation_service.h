@@ -7,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/accept_saga.h"
 #include "server/auth/authorization.h"
@@ -126,12 +129,22 @@ class InvitationService {
                                                 absl::string_view request_id,
                                                 const ResendRecord& record);
 
+  // The tenant's policy, from the cache unless `fresh` (then read and cached). A cached one may
+  // be stale: Create has the store check its version when writing.
+  absl::StatusOr<std::optional<TenantPolicy>> PolicyOf(const std::string& tenant_id, bool fresh)
+      ABSL_LOCKS_EXCLUDED(policy_cache_mu_);
+
+  static constexpr size_t kMaxCachedPolicies = 10000;
+
   InvitationStore& store_;
   const Clock& clock_;
   TokenSealer sealer_;
   InvitationServiceOptions options_;
   AcceptSaga* accept_saga_;
   TenantPolicyStore* policies_;  // nullptr: every tenant has the defaults
+  absl::Mutex policy_cache_mu_;
+  absl::flat_hash_map<std::string, std::optional<TenantPolicy>> policy_cache_
+      ABSL_GUARDED_BY(policy_cache_mu_);
 };
 
 }  // namespace securelink::invitations

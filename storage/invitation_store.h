@@ -46,6 +46,11 @@ struct NewInvitation {
   // Non-empty: queue the invitation email (outbox row) with this stable Message-ID, in the same
   // transaction. Empty: no email (suppress_email).
   std::string email_message_id;
+  // Set: the version of the tenant's policy this row was decided under (0: the tenant had
+  // none). When the stored one differs at write time the row is refused, nothing written for
+  // it: FAILED_PRECONDITION / TENANT_POLICY_CHANGED, so a policy change is never missed by a
+  // Create that read the policy before it.
+  std::optional<int64_t> policy_version;
 };
 
 struct InsertResult {
@@ -122,8 +127,9 @@ class InvitationStore {
   // (with its event) in the same transaction, so an expired invitation never blocks a new one.
   // Errors: ALREADY_EXISTS / ACTIVE_INVITATION_EXISTS naming the active invitation;
   // RESOURCE_EXHAUSTED / TENANT_PENDING_LIMIT_REACHED when the tenant's pending quota has no
-  // place left even after its overdue rows are expired; UNAVAILABLE when the database cannot be
-  // reached.
+  // place left even after its overdue rows are expired; FAILED_PRECONDITION /
+  // TENANT_POLICY_CHANGED (see NewInvitation::policy_version); UNAVAILABLE when the database
+  // cannot be reached.
   virtual absl::StatusOr<InsertResult> Insert(const NewInvitation& row, absl::Time now) = 0;
 
   // Group commit of independent Creates: decides each row exactly as Insert would (request_id

@@ -182,6 +182,28 @@ int ExpireOverdue(SqlSession& c, absl::Time now, int limit,
   return static_cast<int>(events.size());
 }
 
+absl::Status PolicyChangedError(const std::string& tenant_id) {
+  return ReasonedError(absl::StatusCode::kFailedPrecondition,
+                       absl::StrCat("the policy of tenant '", tenant_id,
+                                    "' changed while the invitation was being created; try again"),
+                       kReasonTenantPolicyChanged);
+}
+
+// The stored policy version of each tenant in `tenant_ids` (0: none stored). A plain read: a
+// policy committed after it is ordered after the rows this transaction writes.
+absl::flat_hash_map<std::string, int64_t> PolicyVersions(SqlSession& c,
+                                                         const std::vector<std::string>& tenant_ids) {
+  absl::flat_hash_map<std::string, int64_t> versions;
+  for (const std::string& t : tenant_ids) versions[t] = 0;
+  if (tenant_ids.empty()) return versions;
+  Statement s(c.Prepare(absl::StrCat("SELECT tenant_id, version FROM tenant_policies WHERE "
+                                     "tenant_id IN (", Placeholders(tenant_ids.size()), ")")));
+  for (size_t i = 0; i < tenant_ids.size(); ++i) s->setString(i + 1, tenant_ids[i]);
+  Rows rs(s->executeQuery());
+  while (rs->next()) versions[std::string(rs->getString(1))] = rs->getInt64(2);
+  return versions;
+}
+
 // How many more PENDING invitations `tenant_id` may have now; nullopt: no limit. With `lock`,
 // the tenant's counter row stays locked to the end of the transaction, so no writer on this
 // node takes a place in between.
@@ -230,6 +252,10 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
         return true;
       };
       if (replay()) return absl::OkStatus();
+      if (row.policy_version.has_value() &&
+          PolicyVersions(c, {inv.tenant_id})[inv.tenant_id] != *row.policy_version) {
+        return PolicyChangedError(inv.tenant_id);
+      }
       if (std::optional<Invitation> blocker = ClearStaleActive(c, inv.email, "", now)) {
         // The holder may be a concurrent retry of this very request that committed while we
         // waited for its row lock: that is a replay, not a conflict.
@@ -333,6 +359,23 @@ std::vector<absl::StatusOr<InsertResult>> MysqlInvitationStore::InsertEach(
       }
     }
 
+    // Rows decided under a tenant policy that has changed since are refused (the service
+    // decides them again); they take no address or request_id in the batch.
+    std::vector<bool> policy_changed(n, false);
+    {
+      std::vector<std::string> tenants;
+      for (const NewInvitation& row : rows) {
+        if (row.policy_version.has_value()) tenants.push_back(row.invitation.tenant_id);
+      }
+      std::sort(tenants.begin(), tenants.end());
+      tenants.erase(std::unique(tenants.begin(), tenants.end()), tenants.end());
+      absl::flat_hash_map<std::string, int64_t> versions = PolicyVersions(c, tenants);
+      for (size_t i = 0; i < n; ++i) {
+        policy_changed[i] = rows[i].policy_version.has_value() &&
+                            versions[rows[i].invitation.tenant_id] != *rows[i].policy_version;
+      }
+    }
+
     // Who holds these addresses now, locked so that a concurrent revoke or resend of a holder
     // waits for us; a concurrent insert of the same address fails our INSERT instead.
     absl::flat_hash_map<std::string, std::pair<Invitation, std::string>> holder_of;
@@ -373,6 +416,12 @@ std::vector<absl::StatusOr<InsertResult>> MysqlInvitationStore::InsertEach(
           replayed(i, it->second);
           continue;
         }
+      }
+      if (policy_changed[i]) {
+        results[i] = PolicyChangedError(inv.tenant_id);
+        continue;
+      }
+      if (!inv.request_id.empty()) {
         if (auto it = request_id_taken_by.find(inv.request_id);
             it != request_id_taken_by.end()) {
           replay_of[i] = it->second;

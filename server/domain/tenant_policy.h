@@ -16,6 +16,9 @@
 namespace securelink::invitations {
 
 inline constexpr absl::string_view kReasonEmailDomainNotAllowed = "EMAIL_DOMAIN_NOT_ALLOWED";
+// A Create decided under a tenant policy that changed before it was written (the service
+// decides it again under the new one; a caller sees it only when the policy keeps changing).
+inline constexpr absl::string_view kReasonTenantPolicyChanged = "TENANT_POLICY_CHANGED";
 inline constexpr absl::string_view kReasonTenantPendingLimitReached =
     "TENANT_PENDING_LIMIT_REACHED";
 inline constexpr absl::string_view kReasonPolicyEtagMismatch = "POLICY_ETAG_MISMATCH";

@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/domain/errors.h"
+#include "server/domain/tenant_policy.h"
 #include "server/domain/token.h"
 #include "storage/group_commit_invitation_store.h"
 #include "storage/migrations.h"
@@ -196,6 +197,38 @@ TEST_F(GroupCommitStoreTest, RowsPastTheirTenantsQuotaAreRefusedAndTheirNeighbou
   EXPECT_EQ(Count("SELECT pending FROM tenant_pending_counts WHERE tenant_id = 'capped'"), 2);
   EXPECT_EQ(Written("free@example.com"), "1/1/1");
   EXPECT_EQ(Written("c3@example.com"), "0/0/0");
+}
+
+TEST_F(GroupCommitStoreTest, ARowDecidedUnderAnOlderPolicyIsRefusedAloneAndWritesNothing) {
+  inv::MysqlTenantPolicyStore policies(*pool_);
+  inv::TenantPolicy policy;
+  policy.tenant_id = "versioned";
+  policy.allowed_email_domains = {"example.com"};
+  absl::StatusOr<inv::TenantPolicy> stored = policies.Put(policy, std::nullopt, "admin", kNow);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  auto decided_under = [](inv::NewInvitation row, std::optional<int64_t> version) {
+    row.policy_version = version;
+    return row;
+  };
+  const std::vector<inv::NewInvitation> rows = {
+      decided_under(Row("current@example.com", "", "versioned"), stored->version),
+      decided_under(Row("older@example.com", "", "versioned"), stored->version - 1),
+      decided_under(Row("none@example.com", "", "no-policy"), 0),
+      decided_under(Row("unchecked@example.com", "", "versioned"), std::nullopt)};
+  auto results = store_->InsertEach(rows, kNow);
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_TRUE(results[0].ok()) << results[0].status();
+  EXPECT_EQ(results[1].status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(inv::ReasonOf(results[1].status()), inv::kReasonTenantPolicyChanged);
+  EXPECT_TRUE(results[2].ok()) << results[2].status();
+  EXPECT_TRUE(results[3].ok()) << results[3].status();
+  EXPECT_EQ(Written("older@example.com"), "0/0/0");
+
+  // A lone row takes Insert's path, with the same check.
+  absl::StatusOr<inv::InsertResult> alone =
+      store_->Insert(decided_under(Row("alone@example.com", "", "no-policy"), 1), kNow);
+  EXPECT_EQ(inv::ReasonOf(alone.status()), inv::kReasonTenantPolicyChanged);
+  EXPECT_EQ(Written("alone@example.com"), "0/0/0");
 }
 
 // Another transaction holds b@'s holder and then asks for a@'s, which the batch holds while it

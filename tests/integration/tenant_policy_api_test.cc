@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "storage/mysql_tenant_policy_store.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_server.h"
 #include "tests/support/wait.h"
@@ -220,6 +221,47 @@ TEST_F(TenantPolicyApiTest, CreateFollowsTheTenantsDomainsAndDefaultTtl) {
   EXPECT_EQ(create(absl::StrCat("cy-", tenant, "@notexample.com"), std::nullopt, &created)
                 .error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Another replica changes the policy (here: straight through the store, behind this server's
+// back): this server's next Create follows the new policy at once, whichever way it changed.
+TEST_F(TenantPolicyApiTest, APolicyChangedElsewhereTakesEffectAtOnce) {
+  const std::string tenant = UniqueTenant();
+  pb::TenantPolicy p;
+  p.set_tenant_id(tenant);
+  p.add_allowed_email_domains("example.com");
+  p.mutable_default_ttl()->set_seconds(2 * 3600);
+  ASSERT_THAT(Update(p, {"allowed_email_domains", "default_ttl"}, nullptr), IsOk());
+  auto create = [&](const std::string& email, pb::CreateInvitationResponse* out) {
+    pb::CreateInvitationRequest req;
+    req.set_email(email);
+    req.set_role(pb::ROLE_VPN_USER);
+    req.set_tenant_id(tenant);
+    req.set_suppress_email(true);
+    return stub().CreateInvitation(Context().get(), req, out);
+  };
+  pb::CreateInvitationResponse created;
+  ASSERT_THAT(create(absl::StrCat("a-", tenant, "@example.com"), &created), IsOk());
+
+  invitations::MysqlTenantPolicyStore elsewhere(server_->pool());
+  invitations::TenantPolicy changed;
+  changed.tenant_id = tenant;
+  changed.allowed_email_domains = {"example.org"};
+  changed.default_ttl = absl::Hours(3);
+  ASSERT_TRUE(elsewhere.Put(changed, std::nullopt, "other-replica", absl::Now()).ok());
+  grpc::Status refused = create(absl::StrCat("b-", tenant, "@example.com"), &created);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
+  EXPECT_THAT(refused.error_details(), HasSubstr("EMAIL_DOMAIN_NOT_ALLOWED"));
+  ASSERT_THAT(create(absl::StrCat("c-", tenant, "@example.org"), &created), IsOk());
+  EXPECT_EQ(created.invitation().expire_time().seconds() -
+                created.invitation().create_time().seconds(),
+            3 * 3600)
+      << "the new default_ttl";
+
+  changed.allowed_email_domains = {"example.com"};
+  ASSERT_TRUE(elsewhere.Put(changed, std::nullopt, "other-replica", absl::Now()).ok());
+  EXPECT_THAT(create(absl::StrCat("d-", tenant, "@example.com"), &created), IsOk())
+      << "a domain allowed again is allowed at once";
 }
 
 // Resend follows the policy as it is now: an invitation whose domain the tenant no longer allows
