@@ -55,6 +55,9 @@ using mysql::SetNullableTime;
 using mysql::SqlTime;
 using mysql::Statement;
 
+// A time as a DATETIME(6) column keeps it (SqlTime writes whole microseconds).
+absl::Time StoredTime(absl::Time t) { return absl::FromUnixMicros(absl::ToUnixMicros(t)); }
+
 // Callers that predate languages (and stores' own tests) leave the locale empty: English.
 std::string LocaleOrEnglish(const std::string& locale) { return locale.empty() ? "en" : locale; }
 
@@ -338,26 +341,8 @@ std::vector<absl::StatusOr<InsertResult>> MysqlInvitationStore::InsertEach(
     // Base64url sealed tokens as stored, per row; opened at the end.
     std::vector<std::string> sealed(n);
 
-    // Retries of earlier Creates, answered with what those wrote.
-    absl::flat_hash_map<std::string, std::pair<Invitation, std::string>> by_request_id;
-    std::vector<std::string> request_ids;
-    for (const NewInvitation& row : rows) {
-      if (!row.invitation.request_id.empty()) request_ids.push_back(row.invitation.request_id);
-    }
-    if (!request_ids.empty()) {
-      Statement find(c.Prepare(absl::StrCat("SELECT ", kInvitationColumns,
-                                            " FROM invitations WHERE request_id IN (",
-                                            Placeholders(request_ids.size()), ")")));
-      for (size_t i = 0; i < request_ids.size(); ++i) find->setString(i + 1, request_ids[i]);
-      Rows rs(find->executeQuery());
-      while (rs->next()) {
-        std::string sealed_token;
-        Invitation inv = ReadInvitation(*rs, &sealed_token);
-        std::string request_id = inv.request_id;
-        by_request_id.emplace(std::move(request_id),
-                              std::make_pair(std::move(inv), std::move(sealed_token)));
-      }
-    }
+    absl::flat_hash_set<std::string> email_in_batch;
+    for (const NewInvitation& row : rows) email_in_batch.insert(row.invitation.email);
 
     // Rows decided under a tenant policy that has changed since are refused (the service
     // decides them again); they take no address or request_id in the batch.
@@ -376,28 +361,46 @@ std::vector<absl::StatusOr<InsertResult>> MysqlInvitationStore::InsertEach(
       }
     }
 
-    // Who holds these addresses now, locked so that a concurrent revoke or resend of a holder
-    // waits for us; a concurrent insert of the same address fails our INSERT instead.
+    // In one locking read: who holds these addresses now (so that a concurrent revoke or resend
+    // of a holder waits for us; a concurrent insert of the same address fails our INSERT), and
+    // the invitations earlier Creates wrote under these request_ids (retries, answered with
+    // what those wrote).
     absl::flat_hash_map<std::string, std::pair<Invitation, std::string>> holder_of;
+    absl::flat_hash_map<std::string, std::pair<Invitation, std::string>> by_request_id;
     std::vector<PendingEvent> expired;
     {
-      Statement held(c.Prepare(absl::StrCat("SELECT ", kInvitationColumns,
-                                            " FROM invitations WHERE active_email IN (",
-                                            Placeholders(n), ") FOR UPDATE")));
-      for (size_t i = 0; i < n; ++i) held->setString(i + 1, rows[i].invitation.email);
+      std::vector<std::string> request_ids;
+      for (const NewInvitation& row : rows) {
+        if (!row.invitation.request_id.empty()) request_ids.push_back(row.invitation.request_id);
+      }
+      Statement held(c.Prepare(absl::StrCat(
+          "SELECT ", kInvitationColumns, ", active_email FROM invitations WHERE active_email IN (",
+          Placeholders(n), ")",
+          request_ids.empty() ? ""
+                              : absl::StrCat(" OR request_id IN (",
+                                             Placeholders(request_ids.size()), ")"),
+          " FOR UPDATE")));
+      int p = 1;
+      for (const NewInvitation& row : rows) held->setString(p++, row.invitation.email);
+      for (const std::string& request_id : request_ids) held->setString(p++, request_id);
       Rows rs(held->executeQuery());
       while (rs->next()) {
         std::string sealed_token;
-        Invitation holder = ReadInvitation(*rs, &sealed_token);
-        if (holder.expire_time <= now) {
-          expired.push_back(PendingEvent{holder.id, holder.tenant_id, holder.email,
+        Invitation found = ReadInvitation(*rs, &sealed_token);
+        const bool holds = !rs->isNull("active_email") && email_in_batch.contains(found.email);
+        if (!found.request_id.empty()) {
+          by_request_id.emplace(found.request_id, std::make_pair(found, sealed_token));
+        }
+        if (!holds) continue;
+        if (found.expire_time <= now) {
+          expired.push_back(PendingEvent{found.id, found.tenant_id, found.email,
                                          AuditEvent{AuditEventType::kExpired, kSystemActor,
                                                     "ttl elapsed"}});
           continue;
         }
-        std::string email = holder.email;
+        std::string email = found.email;
         holder_of.emplace(std::move(email),
-                          std::make_pair(std::move(holder), std::move(sealed_token)));
+                          std::make_pair(std::move(found), std::move(sealed_token)));
       }
     }
 
@@ -534,21 +537,17 @@ std::vector<absl::StatusOr<InsertResult>> MysqlInvitationStore::InsertEach(
       InsertEvents(c, created, now);
       QueueEmails(c, emails, now);
 
-      Statement stored(c.Prepare(absl::StrCat("SELECT ", kInvitationColumns,
-                                              " FROM invitations WHERE id IN (",
-                                              Placeholders(fresh.size()), ")")));
-      for (size_t k = 0; k < fresh.size(); ++k) stored->setString(k + 1, rows[fresh[k]].invitation.id);
-      Rows rs(stored->executeQuery());
-      absl::flat_hash_map<std::string, Invitation> by_id;
-      while (rs->next()) {
-        Invitation inv = ReadInvitation(*rs);
-        std::string id = inv.id;
-        by_id.emplace(std::move(id), std::move(inv));
-      }
+      // The rows as stored, without reading them back: what was bound above, at the microsecond
+      // precision DATETIME(6) keeps (seq, assigned by the database, is not needed by callers).
       for (size_t i : fresh) {
-        auto it = by_id.find(rows[i].invitation.id);
-        if (it == by_id.end()) return absl::InternalError("inserted invitation vanished");
-        results[i] = InsertResult{it->second, "", /*replayed=*/false};
+        Invitation stored = rows[i].invitation;
+        stored.seq = 0;
+        stored.create_time = StoredTime(stored.create_time);
+        stored.update_time = StoredTime(stored.update_time);
+        stored.expire_time = StoredTime(stored.expire_time);
+        stored.token_hash_hex = Hex(rows[i].token_hash);
+        stored.locale = LocaleOrEnglish(stored.locale);
+        results[i] = InsertResult{std::move(stored), "", /*replayed=*/false};
         sealed[i] = Base64UrlEncode(rows[i].sealed_token);
       }
     }

@@ -106,10 +106,34 @@ std::string Metadata(const absl::Status& status, const std::string& key) {
   return "";
 }
 
+// A created row's result is the row as a later read finds it.
+void ExpectAsStored(inv::InvitationStore& store, const inv::Invitation& returned) {
+  absl::StatusOr<inv::Invitation> stored = store.Get(returned.id);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(returned.email, stored->email);
+  EXPECT_EQ(returned.role, stored->role);
+  EXPECT_EQ(returned.tenant_id, stored->tenant_id);
+  EXPECT_EQ(returned.state, stored->state);
+  EXPECT_EQ(returned.create_time, stored->create_time);
+  EXPECT_EQ(returned.update_time, stored->update_time);
+  EXPECT_EQ(returned.expire_time, stored->expire_time);
+  EXPECT_EQ(returned.last_send_time, stored->last_send_time);
+  EXPECT_EQ(returned.send_count, stored->send_count);
+  EXPECT_EQ(returned.created_by, stored->created_by);
+  EXPECT_EQ(returned.request_id, stored->request_id);
+  EXPECT_EQ(returned.email_delivery_state, stored->email_delivery_state);
+  EXPECT_EQ(returned.token_hash_hex, stored->token_hash_hex);
+  EXPECT_EQ(returned.locale, stored->locale);
+}
+
 TEST_F(GroupCommitStoreTest, TwoRowsForOneAddressInABatchCreateOneTheOtherNamesIt) {
-  const std::vector<inv::NewInvitation> rows = {Row("dup@example.com"), Row("dup@example.com"),
-                                                Row("other@example.com")};
-  auto results = store_->InsertEach(rows, kNow);
+  // Times with nanoseconds, as the clock gives them: the stored row keeps microseconds.
+  const absl::Time now = kNow + absl::Nanoseconds(123456789);
+  const std::vector<inv::NewInvitation> rows = {
+      Row("dup@example.com", "", "acme", absl::Hours(72), now),
+      Row("dup@example.com", "", "acme", absl::Hours(72), now),
+      Row("other@example.com", "req-other", "acme", absl::Hours(72), now)};
+  auto results = store_->InsertEach(rows, now);
   ASSERT_EQ(results.size(), 3u);
   ASSERT_TRUE(results[0].ok()) << results[0].status();
   EXPECT_EQ(results[0]->invitation.id, rows[0].invitation.id);
@@ -121,6 +145,8 @@ TEST_F(GroupCommitStoreTest, TwoRowsForOneAddressInABatchCreateOneTheOtherNamesI
   ASSERT_TRUE(results[2].ok()) << results[2].status();
   EXPECT_EQ(results[2]->invitation.state, inv::InvitationState::kPending);
   EXPECT_EQ(results[2]->invitation.email, "other@example.com");
+  ExpectAsStored(*store_, results[0]->invitation);
+  ExpectAsStored(*store_, results[2]->invitation);
   EXPECT_EQ(Written("dup@example.com"), "1/1/1");
   EXPECT_EQ(Written("other@example.com"), "1/1/1");
 }
