@@ -194,8 +194,8 @@ absl::Status PolicyChangedError(const std::string& tenant_id) {
 
 // The stored policy version of each tenant in `tenant_ids` (0: none stored). A plain read: a
 // policy committed after it is ordered after the rows this transaction writes.
-absl::flat_hash_map<std::string, int64_t> PolicyVersions(SqlSession& c,
-                                                         const std::vector<std::string>& tenant_ids) {
+absl::flat_hash_map<std::string, int64_t> PolicyVersions(
+    SqlSession& c, const std::vector<std::string>& tenant_ids) {
   absl::flat_hash_map<std::string, int64_t> versions;
   for (const std::string& t : tenant_ids) versions[t] = 0;
   if (tenant_ids.empty()) return versions;

@@ -168,7 +168,9 @@ TEST(Faults, KilledWithCreatesInFlightKeepsEveryAcknowledgedInvitationWhole) {
 
   ASSERT_FALSE(acknowledged.empty());
   std::string ids;
-  for (const std::string& id : acknowledged) absl::StrAppend(&ids, ids.empty() ? "'" : ",'", id, "'");
+  for (const std::string& id : acknowledged) {
+    absl::StrAppend(&ids, ids.empty() ? "'" : ",'", id, "'");
+  }
   EXPECT_EQ(Count(SharedMariaDb(), database,
                   absl::StrCat("SELECT COUNT(*) FROM invitations WHERE id IN (", ids, ")")),
             static_cast<int64_t>(acknowledged.size()));
