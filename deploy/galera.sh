@@ -107,6 +107,10 @@ write_config() {
       -e "s|\$CLUSTER_ADDRESS|gcomm://$address|g" -e "s|\$NODE_NAME|node$i|g" \
       -e "s|\$GCOMM_PORT|$(gcomm_port "$i")|g" -e "s|\$IST_PORT|$(ist_port "$i")|g" \
       -e "s|\$SST_PORT|$(sst_port "$i")|g" "$CNF_TEMPLATE" >"$dir/my.cnf"
+  if [ -n "${INNODB_BUFFER_POOL_SIZE:-}" ]; then  # as in deploy/mariadb.sh
+    sed -i "s|^innodb_buffer_pool_size=.*|innodb_buffer_pool_size=$INNODB_BUFFER_POOL_SIZE|" \
+      "$dir/my.cnf"
+  fi
   if [ "$NODE_USER" = mysql ]; then chown -R mysql:mysql "$dir"; fi
 }
 
