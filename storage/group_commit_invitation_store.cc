@@ -7,7 +7,7 @@ namespace securelink::invitations {
 
 GroupCommitInvitationStore::GroupCommitInvitationStore(InvitationStore& store,
                                                        GroupCommitOptions options)
-    : store_(store),
+    : ForwardingInvitationStore(store),
       options_{std::max(1, options.max_batch), std::max(1, options.max_batches_in_flight)} {}
 
 int GroupCommitInvitationStore::WaitingForTesting() const {

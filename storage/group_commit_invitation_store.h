@@ -13,7 +13,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "storage/invitation_store.h"
+#include "storage/forwarding_invitation_store.h"
 
 namespace securelink::invitations {
 
@@ -23,7 +23,7 @@ struct GroupCommitOptions {
 };
 
 // Every call but Insert goes straight to the wrapped store.
-class GroupCommitInvitationStore final : public InvitationStore {
+class GroupCommitInvitationStore final : public ForwardingInvitationStore {
  public:
   // `store` must outlive this object.
   GroupCommitInvitationStore(InvitationStore& store, GroupCommitOptions options);
@@ -31,36 +31,6 @@ class GroupCommitInvitationStore final : public InvitationStore {
   // Joins the next batch (or writes at once when a batch slot is free) and returns this row's
   // own result, decided as InvitationStore::Insert decides it.
   absl::StatusOr<InsertResult> Insert(const NewInvitation& row, absl::Time now) override;
-
-  std::vector<absl::StatusOr<InsertResult>> InsertEach(const std::vector<NewInvitation>& rows,
-                                                       absl::Time now) override {
-    return store_.InsertEach(rows, now);
-  }
-  absl::StatusOr<std::vector<BatchOutcome>> InsertBatch(const std::vector<NewInvitation>& rows,
-                                                        absl::Time now, bool dry_run) override {
-    return store_.InsertBatch(rows, now, dry_run);
-  }
-  absl::StatusOr<int> ExpireDue(absl::Time now, int limit) override {
-    return store_.ExpireDue(now, limit);
-  }
-  absl::StatusOr<std::vector<Invitation>> TakeOverDueAccepts(absl::Time now, int limit,
-                                                             absl::Duration lease) override {
-    return store_.TakeOverDueAccepts(now, limit, lease);
-  }
-  absl::StatusOr<std::optional<ResendRecord>> FindResend(absl::string_view request_id) override {
-    return store_.FindResend(request_id);
-  }
-  absl::StatusOr<Invitation> Get(absl::string_view id) override { return store_.Get(id); }
-  absl::StatusOr<Invitation> GetByTokenHash(absl::string_view token_hash) override {
-    return store_.GetByTokenHash(token_hash);
-  }
-  absl::StatusOr<InvitationPage> List(const InvitationQuery& query, absl::Time now) override {
-    return store_.List(query, now);
-  }
-  absl::StatusOr<Invitation> Update(absl::string_view id, absl::Time now,
-                                    const Decision& decide) override {
-    return store_.Update(id, now, decide);
-  }
 
   // Callers waiting for a batch slot (tests synchronise on it).
   int WaitingForTesting() const;
@@ -77,7 +47,6 @@ class GroupCommitInvitationStore final : public InvitationStore {
   void WriteBatches(Waiter& leader) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<Waiter*> TakeBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  InvitationStore& store_;
   const GroupCommitOptions options_;
   mutable absl::Mutex mu_;
   std::deque<Waiter*> waiting_ ABSL_GUARDED_BY(mu_);

@@ -95,6 +95,61 @@ void QueueEmails(SqlSession& c, const std::vector<QueuedEmail>& emails, absl::Ti
   s->execute();
 }
 
+// The multi-row INSERT of new PENDING invitations, with every row bound and `suffix` appended
+// (e.g. an ON DUPLICATE KEY clause); the rows' CREATED events and queued emails are added to
+// `created` and `emails`, for the caller to write once it knows which rows went in.
+Statement PrepareNewInvitations(SqlSession& c, const std::vector<const NewInvitation*>& rows,
+                                absl::string_view suffix, std::vector<PendingEvent>* created,
+                                std::vector<QueuedEmail>* emails) {
+  std::string sql =
+      "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, token_hash, "
+      "sealed_token, request_id, create_time, update_time, expire_time, send_count, created_by, "
+      "email_delivery_state, locale) VALUES ";
+  for (size_t k = 0; k < rows.size(); ++k) {
+    absl::StrAppend(&sql, k ? "," : "", "(?,?,?,?,'PENDING',?,?,?,?,?,?,?,?,?,?,?)");
+  }
+  absl::StrAppend(&sql, suffix);
+  Statement insert(c.Prepare(sql));
+  int p = 1;
+  for (const NewInvitation* row : rows) {
+    const Invitation& inv = row->invitation;
+    insert->setString(p++, inv.id);
+    insert->setString(p++, inv.email);
+    insert->setString(p++, std::string(RoleName(inv.role)));
+    insert->setString(p++, inv.tenant_id);
+    insert->setString(p++, inv.email);
+    insert->setString(p++, Hex(row->token_hash));
+    insert->setString(p++, Base64UrlEncode(row->sealed_token));
+    SetNullableString(*insert, p++, inv.request_id);
+    insert->setString(p++, SqlTime(inv.create_time));
+    insert->setString(p++, SqlTime(inv.update_time));
+    insert->setString(p++, SqlTime(inv.expire_time));
+    insert->setInt(p++, inv.send_count);
+    insert->setString(p++, inv.created_by);
+    insert->setString(p++, std::string(DeliveryStateName(inv.email_delivery_state)));
+    insert->setString(p++, LocaleOrEnglish(inv.locale));
+    created->push_back(PendingEvent{inv.id, inv.tenant_id, inv.email, row->event});
+    if (!row->email_message_id.empty()) {
+      emails->push_back(QueuedEmail{inv.id, row->email_message_id, Hex(row->token_hash)});
+    }
+  }
+  return insert;
+}
+
+// Persists expiry (SPEC §2) of active rows found past their expiry at `now` while making room
+// for new invitations: EXPIRED, sealed link forgotten, each with its event.
+void ExpireStaleHolders(SqlSession& c, const std::vector<PendingEvent>& stale, absl::Time now) {
+  if (stale.empty()) return;
+  Statement expire(c.Prepare(absl::StrCat(
+      "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, sealed_token = NULL, "
+      "update_time = ?, ", kAcceptCleanupDue, " WHERE id IN (", Placeholders(stale.size()), ")")));
+  expire->setString(1, SqlTime(now));
+  expire->setString(2, SqlTime(now));
+  for (size_t i = 0; i < stale.size(); ++i) expire->setString(i + 3, stale[i].invitation_id);
+  expire->execute();
+  InsertEvents(c, stale, now);
+}
+
 // Unsent emails of an invitation will never go out (their link is dead or unwanted). A message a
 // dispatcher is sending right now is caught by its re-check of the link just before sending.
 void SupersedeQueuedEmails(SqlSession& c, const std::string& invitation_id, absl::Time now) {
@@ -449,19 +504,7 @@ std::vector<absl::StatusOr<InsertResult>> MysqlInvitationStore::InsertEach(
       if (!inv.request_id.empty()) request_id_taken_by.emplace(inv.request_id, i);
     }
 
-    if (!expired.empty()) {
-      Statement expire(c.Prepare(absl::StrCat(
-          "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, sealed_token = NULL, "
-          "update_time = ?, ", kAcceptCleanupDue, " WHERE id IN (", Placeholders(expired.size()),
-          ")")));
-      expire->setString(1, SqlTime(now));
-      expire->setString(2, SqlTime(now));
-      for (size_t i = 0; i < expired.size(); ++i) {
-        expire->setString(i + 3, expired[i].invitation_id);
-      }
-      expire->execute();
-      InsertEvents(c, expired, now);
-    }
+    ExpireStaleHolders(c, expired, now);
 
     if (check_quota) {
       // Rows past their tenant's headroom (after expiring its overdue rows) are refused; the
@@ -488,40 +531,11 @@ std::vector<absl::StatusOr<InsertResult>> MysqlInvitationStore::InsertEach(
     }
 
     if (!fresh.empty()) {
-      std::string sql =
-          "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, "
-          "token_hash, sealed_token, request_id, create_time, update_time, expire_time, "
-          "send_count, created_by, email_delivery_state, locale) VALUES ";
-      for (size_t k = 0; k < fresh.size(); ++k) {
-        absl::StrAppend(&sql, k ? "," : "", "(?,?,?,?,'PENDING',?,?,?,?,?,?,?,?,?,?,?)");
-      }
-      Statement insert(c.Prepare(sql));
-      int p = 1;
+      std::vector<const NewInvitation*> fresh_rows;
+      for (size_t i : fresh) fresh_rows.push_back(&rows[i]);
       std::vector<PendingEvent> created;
       std::vector<QueuedEmail> emails;
-      for (size_t i : fresh) {
-        const NewInvitation& row = rows[i];
-        const Invitation& inv = row.invitation;
-        insert->setString(p++, inv.id);
-        insert->setString(p++, inv.email);
-        insert->setString(p++, std::string(RoleName(inv.role)));
-        insert->setString(p++, inv.tenant_id);
-        insert->setString(p++, inv.email);
-        insert->setString(p++, Hex(row.token_hash));
-        insert->setString(p++, Base64UrlEncode(row.sealed_token));
-        SetNullableString(*insert, p++, inv.request_id);
-        insert->setString(p++, SqlTime(inv.create_time));
-        insert->setString(p++, SqlTime(inv.update_time));
-        insert->setString(p++, SqlTime(inv.expire_time));
-        insert->setInt(p++, inv.send_count);
-        insert->setString(p++, inv.created_by);
-        insert->setString(p++, std::string(DeliveryStateName(inv.email_delivery_state)));
-        insert->setString(p++, LocaleOrEnglish(inv.locale));
-        created.push_back(PendingEvent{inv.id, inv.tenant_id, inv.email, row.event});
-        if (!row.email_message_id.empty()) {
-          emails.push_back(QueuedEmail{inv.id, row.email_message_id, Hex(row.token_hash)});
-        }
-      }
+      Statement insert = PrepareNewInvitations(c, fresh_rows, "", &created, &emails);
       try {
         insert->execute();
       } catch (const sql::SQLException& e) {
@@ -635,59 +649,20 @@ absl::StatusOr<std::vector<BatchOutcome>> MysqlInvitationStore::InsertBatch(
         keep_within_quota(/*lock=*/false);
         return absl::OkStatus();
       }
-      if (!expired.empty()) {
-        Statement expire(c.Prepare(absl::StrCat(
-            "UPDATE invitations SET state = 'EXPIRED', active_email = NULL, sealed_token = NULL, "
-            "update_time = ?, ", kAcceptCleanupDue, " WHERE id IN (", Placeholders(expired.size()),
-            ")")));
-        expire->setString(1, SqlTime(now));
-        expire->setString(2, SqlTime(now));
-        for (size_t i = 0; i < expired.size(); ++i) expire->setString(i + 3, expired[i].invitation_id);
-        expire->execute();
-        InsertEvents(c, expired, now);
-      }
+      ExpireStaleHolders(c, expired, now);
       keep_within_quota(/*lock=*/true);
       if (fresh.empty()) return absl::OkStatus();
-      std::string sql =
-          "INSERT INTO invitations (id, email, role, tenant_id, state, active_email, token_hash, "
-          "sealed_token, create_time, update_time, expire_time, send_count, created_by, "
-          "email_delivery_state, locale) VALUES ";
-      for (size_t i = 0; i < fresh.size(); ++i) {
-        absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,'PENDING',?,?,?,?,?,?,?,?,?,?)");
-      }
       // A concurrent Create may take one of these addresses between our check and this INSERT.
       // (A place under the quota cannot be taken meanwhile: the counter row is locked. Only a
       // limit lowered since, or another Galera node's commit, trips the trigger: the whole
       // transaction then fails and is decided again.)
       // Rather than failing (and redoing) the whole chunk, such a row turns into a no-op on the
       // winner's row; which of ours went in is read back below.
-      absl::StrAppend(&sql, " ON DUPLICATE KEY UPDATE seq = seq");
-      Statement insert(c.Prepare(sql));
-      int p = 1;
       std::vector<PendingEvent> created;
       created.reserve(fresh.size());
       std::vector<QueuedEmail> emails;
-      for (const NewInvitation* row : fresh) {
-        const Invitation& inv = row->invitation;
-        insert->setString(p++, inv.id);
-        insert->setString(p++, inv.email);
-        insert->setString(p++, std::string(RoleName(inv.role)));
-        insert->setString(p++, inv.tenant_id);
-        insert->setString(p++, inv.email);
-        insert->setString(p++, Hex(row->token_hash));
-        insert->setString(p++, Base64UrlEncode(row->sealed_token));
-        insert->setString(p++, SqlTime(inv.create_time));
-        insert->setString(p++, SqlTime(inv.update_time));
-        insert->setString(p++, SqlTime(inv.expire_time));
-        insert->setInt(p++, inv.send_count);
-        insert->setString(p++, inv.created_by);
-        insert->setString(p++, std::string(DeliveryStateName(inv.email_delivery_state)));
-        insert->setString(p++, LocaleOrEnglish(inv.locale));
-        created.push_back(PendingEvent{inv.id, inv.tenant_id, inv.email, row->event});
-        if (!row->email_message_id.empty()) {
-          emails.push_back(QueuedEmail{inv.id, row->email_message_id, Hex(row->token_hash)});
-        }
-      }
+      Statement insert = PrepareNewInvitations(c, fresh, " ON DUPLICATE KEY UPDATE seq = seq",
+                                               &created, &emails);
       // MySQL counts 1 per inserted row and 0 for a no-op duplicate, so the read-back below is
       // only needed when a race actually happened.
       int affected = 0;

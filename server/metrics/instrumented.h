@@ -12,7 +12,7 @@
 #include "server/keycloak/identity_provider.h"
 #include "server/metrics/metrics.h"
 #include "server/util/periodic_task.h"
-#include "storage/invitation_store.h"
+#include "storage/forwarding_invitation_store.h"
 #include "storage/outbox_store.h"
 #include "storage/query_observer.h"
 
@@ -20,11 +20,11 @@ namespace securelink::invitations::metrics {
 
 // Counts state changes (created, resent, revoked, accepted, by role) as they are committed,
 // and the expiries the sweeper persists. Replayed creates and dry runs count nothing.
-class InstrumentedInvitationStore final : public InvitationStore {
+class InstrumentedInvitationStore final : public ForwardingInvitationStore {
  public:
   // `store` and `metrics` must outlive this object.
   InstrumentedInvitationStore(InvitationStore& store, Metrics& metrics)
-      : store_(store), metrics_(metrics) {}
+      : ForwardingInvitationStore(store), metrics_(metrics) {}
 
   absl::StatusOr<InsertResult> Insert(const NewInvitation& row, absl::Time now) override;
   std::vector<absl::StatusOr<InsertResult>> InsertEach(const std::vector<NewInvitation>& rows,
@@ -32,25 +32,10 @@ class InstrumentedInvitationStore final : public InvitationStore {
   absl::StatusOr<std::vector<BatchOutcome>> InsertBatch(const std::vector<NewInvitation>& rows,
                                                         absl::Time now, bool dry_run) override;
   absl::StatusOr<int> ExpireDue(absl::Time now, int limit) override;
-  absl::StatusOr<std::vector<Invitation>> TakeOverDueAccepts(absl::Time now, int limit,
-                                                             absl::Duration lease) override {
-    return store_.TakeOverDueAccepts(now, limit, lease);
-  }
-  absl::StatusOr<std::optional<ResendRecord>> FindResend(absl::string_view request_id) override {
-    return store_.FindResend(request_id);
-  }
-  absl::StatusOr<Invitation> Get(absl::string_view id) override { return store_.Get(id); }
-  absl::StatusOr<Invitation> GetByTokenHash(absl::string_view token_hash) override {
-    return store_.GetByTokenHash(token_hash);
-  }
-  absl::StatusOr<InvitationPage> List(const InvitationQuery& query, absl::Time now) override {
-    return store_.List(query, now);
-  }
   absl::StatusOr<Invitation> Update(absl::string_view id, absl::Time now,
                                     const Decision& decide) override;
 
  private:
-  InvitationStore& store_;
   Metrics& metrics_;
 };
 
