@@ -182,8 +182,10 @@ std::string GeneralUsage() {
   }
   absl::StrAppend(&out, "\nflags of every command:\n", FlagLines(GlobalFlags()),
                   "\n"
-                  "exit codes: 0 ok, 1 the call failed (or health: not SERVING), 2 usage error,\n"
-                  "3 bulk finished but some addresses were invalid or failed.\n"
+                  "exit codes: 0 ok, 1 the call was refused (or health: not SERVING), 2 usage\n"
+                  "error, 3 bulk finished but some addresses were invalid or failed, 4 the call\n"
+                  "failed but may pass later (unreachable, UNAVAILABLE, DEADLINE_EXCEEDED,\n"
+                  "RESOURCE_EXHAUSTED): retry with backoff.\n"
                   "Run `invitectl COMMAND --help` for a command's flags.\n");
   return out;
 }

@@ -23,6 +23,11 @@ inline constexpr int kExitRpcError = 1;
 inline constexpr int kExitUsage = 2;
 // `bulk` completed, but some addresses were invalid or failed.
 inline constexpr int kExitBulkIncomplete = 3;
+// The call failed in a way that may pass if tried again later as it is: the server unreachable,
+// draining or overloaded, or the deadline passed (UNAVAILABLE, DEADLINE_EXCEEDED,
+// RESOURCE_EXHAUSTED). Any other failure is kExitRpcError, ABORTED included: a stale etag needs a
+// fresh read, not the same call again.
+inline constexpr int kExitRetryLater = 4;
 
 struct FlagSpec {
   std::string name;        // without dashes

@@ -32,7 +32,14 @@ int UsageError(std::ostream& err, absl::string_view message) {
 
 int RpcError(std::ostream& err, const absl::Status& status) {
   err << FormatError(status);
-  return kExitRpcError;
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+      return kExitRetryLater;
+    default:
+      return kExitRpcError;
+  }
 }
 
 // The client options from global flags and the environment; errors are usage errors.
@@ -341,7 +348,10 @@ int RunHealth(const Invocation& invocation, InvitationClient& client, std::ostre
   const std::string service = invocation.Get("service", kInvitationServiceName);
   absl::StatusOr<std::string> status = CheckHealth(
       client.channel(), service, client.options().bearer_token, client.options().deadline);
-  if (!status.ok()) return RpcError(err, status.status());
+  if (!status.ok()) {
+    RpcError(err, status.status());
+    return kExitRpcError;  // a probe knows only healthy (0) and unhealthy (1)
+  }
   out << *status << "\n";
   return *status == "SERVING" ? kExitOk : kExitRpcError;
 }

@@ -77,7 +77,7 @@ TEST_F(InvitectlTest, TokenFlagOverridesTheEnvironment) {
 
 TEST_F(InvitectlTest, AddressFlagOverridesTheEnvironment) {
   env_["INVITATIONS_ADDRESS"] = "127.0.0.1:1";
-  EXPECT_EQ(Invitectl({"get", "inv-1"}).code, kExitRpcError);
+  EXPECT_EQ(Invitectl({"get", "inv-1"}).code, kExitRetryLater);
   EXPECT_EQ(Invitectl({"get", "inv-1", "--address", server_.address()}).code, kExitOk);
 }
 
@@ -95,6 +95,27 @@ TEST_F(InvitectlTest, RpcErrorsPrintCodeReasonAndViolationsAndExitOne) {
   EXPECT_EQ(r.err,
             "error: INVALID_ARGUMENT: email \"nope\" is not an email address\n"
             "  field email: must contain exactly one '@'\n");
+}
+
+// A script tells "try again later" (4) from "refused" (1) by the exit code alone.
+TEST_F(InvitectlTest, FailuresThatMayPassLaterExitFourRefusalsExitOne) {
+  const std::vector<std::pair<grpc::StatusCode, int>> cases = {
+      {grpc::StatusCode::UNAVAILABLE, kExitRetryLater},
+      {grpc::StatusCode::DEADLINE_EXCEEDED, kExitRetryLater},
+      {grpc::StatusCode::RESOURCE_EXHAUSTED, kExitRetryLater},
+      {grpc::StatusCode::ABORTED, kExitRpcError},  // a stale etag: read again first
+      {grpc::StatusCode::NOT_FOUND, kExitRpcError},
+      {grpc::StatusCode::PERMISSION_DENIED, kExitRpcError},
+      {grpc::StatusCode::FAILED_PRECONDITION, kExitRpcError},
+      {grpc::StatusCode::UNAUTHENTICATED, kExitRpcError},
+  };
+  for (const auto& [code, exit_code] : cases) {
+    // More failures than the client's attempts, so the last one is what invitectl sees.
+    service_.FailNext("GetInvitation", 10, grpc::Status(code, "as the test says"));
+    const Result r = Invitectl({"get", "inv-1"});
+    EXPECT_EQ(r.code, exit_code) << code << ": " << r.err;
+    service_.FailNext("GetInvitation", 0, grpc::Status::OK);
+  }
 }
 
 TEST_F(InvitectlTest, UsageErrorsExitTwo) {
@@ -265,7 +286,7 @@ TEST_F(InvitectlTest, WarnsOnStderrWhenTheTokenWouldTravelInPlaintextToARemoteAd
   env_["INVITATIONS_TOKEN"] = kSecretToken;
   const Result r =
       Invitectl({"get", "inv-1", "--json", "--address", kRemoteAddress, "--deadline", "200ms"});
-  EXPECT_EQ(r.code, kExitRpcError);
+  EXPECT_EQ(r.code, kExitRetryLater);
   EXPECT_EQ(r.out, "");
   EXPECT_THAT(r.err, ::testing::StartsWith(
                          "warning: the bearer token is sent without TLS to "
@@ -286,11 +307,11 @@ TEST_F(InvitectlTest, NoWarningForTheLocalServerAndStdoutCarriesOnlyTheResult) {
 TEST_F(InvitectlTest, NoWarningWithTlsOrWithoutAToken) {
   const Result tls = Invitectl({"get", "inv-1", "--address", kRemoteAddress, "--tls", "--token",
                                 kSecretToken, "--deadline", "200ms"});
-  EXPECT_EQ(tls.code, kExitRpcError);
+  EXPECT_EQ(tls.code, kExitRetryLater);
   EXPECT_THAT(tls.err, ::testing::Not(HasSubstr("warning")));
   const Result no_token =
       Invitectl({"get", "inv-1", "--address", kRemoteAddress, "--deadline", "200ms"});
-  EXPECT_EQ(no_token.code, kExitRpcError);
+  EXPECT_EQ(no_token.code, kExitRetryLater);
   EXPECT_THAT(no_token.err, ::testing::Not(HasSubstr("warning")));
 }
 
