@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "server/domain/tenant_policy.h"
+#include "server/metrics/process_metrics.h"
 
 namespace securelink::invitations::metrics {
 namespace {
@@ -90,7 +91,10 @@ class Metrics::ScrapingCollectable final : public prometheus::Collectable {
   explicit ScrapingCollectable(const Metrics& metrics) : metrics_(metrics) {}
   std::vector<prometheus::MetricFamily> Collect() const override {
     for (const auto& hook : metrics_.hooks_) hook();
-    return metrics_.registry_->Collect();
+    std::vector<prometheus::MetricFamily> families = metrics_.registry_->Collect();
+    families.push_back(BuildInfoFamily(INVITATIONS_VERSION, INVITATIONS_REVISION));
+    for (prometheus::MetricFamily& f : ProcessMetricFamilies()) families.push_back(std::move(f));
+    return families;
   }
 
  private:

@@ -5,7 +5,10 @@
 
 #include <atomic>
 #include <cstdio>
+#include <ctime>
 #include <vector>
+
+#include <ctime>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -21,6 +24,8 @@
 
 namespace securelink::testing::ops {
 namespace {
+
+using ::testing::HasSubstr;
 
 namespace inv = ::securelink::invitations;
 
@@ -81,6 +86,32 @@ TEST(Metrics, GrpcSeriesUseTheGoCodeNamesAndExistAtZero) {
   EXPECT_EQ(Sample(text, "grpc_server_handled_total").has_value(), false);
   EXPECT_EQ(Sample(text, "grpc_server_handling_seconds_count", method), 0);
   EXPECT_EQ(metrics.ForMethod("/pkg.Svc/Unknown"), nullptr);  // never recorded: unbounded names
+}
+
+// What Prometheus users expect of any process, and which build this is.
+TEST(Metrics, ProcessMetricsAndBuildInfoDescribeThisProcess) {
+  // Enough CPU time to show at the kernel's 10 ms accounting.
+  for (const std::clock_t start = std::clock(); std::clock() - start < CLOCKS_PER_SEC / 20;) {
+  }
+  inv::metrics::Metrics metrics;
+  const std::string text = metrics.Scrape();
+  EXPECT_THAT(text, HasSubstr("# TYPE process_cpu_seconds_total counter"));
+  EXPECT_GT(Sample(text, "process_cpu_seconds_total").value_or(-1), 0);
+  // The test binary alone holds megabytes; a misread page count would not.
+  EXPECT_GT(Sample(text, "process_resident_memory_bytes").value_or(-1), 1 << 20);
+  EXPECT_GT(Sample(text, "process_virtual_memory_bytes").value_or(-1), 1 << 20);
+  EXPECT_GE(Sample(text, "process_open_fds").value_or(-1), 3);  // stdin, stdout, stderr
+  EXPECT_GT(Sample(text, "process_max_fds").value_or(-1), 0);
+  const double started = Sample(text, "process_start_time_seconds").value_or(-1);
+  const double now = static_cast<double>(absl::ToUnixSeconds(absl::Now()));
+  EXPECT_LE(started, now + 1);
+  EXPECT_GT(started, now - 600) << "this test process started minutes ago at most";
+  const size_t at = text.find("invitations_build_info{");
+  ASSERT_NE(at, std::string::npos) << text;
+  const std::string line = text.substr(at, text.find('\n', at) - at);
+  EXPECT_THAT(line, HasSubstr("version=\"0.1.0\""));
+  EXPECT_THAT(line, ::testing::ContainsRegex("revision=\"([0-9a-f]{12}|unknown)\""));
+  EXPECT_THAT(line, ::testing::EndsWith(" 1"));
 }
 
 TEST(Metrics, ServesTheSameTextOverHttpOnAFreePort) {
