@@ -32,6 +32,11 @@ class RateLimiter {
   // Takes one token from `key`'s bucket. False when the bucket is empty. Thread-safe.
   bool Allow(absl::string_view key);
 
+  // How long an empty bucket takes to hold one token again.
+  absl::Duration RefillInterval() const {
+    return rate_ > 0 ? absl::Seconds(1.0 / rate_) : absl::Seconds(1);
+  }
+
  private:
   struct Bucket {
     double tokens;

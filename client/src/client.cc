@@ -127,11 +127,17 @@ class InvitationClient::Impl {
       Response response;
       const grpc::Status status = (stub_.get()->*method)(&context, request, &response);
       if (status.ok()) return response;
-      if (status.error_code() != grpc::StatusCode::UNAVAILABLE || attempt >= max_attempts) {
-        return ToAbslStatus(status);
-      }
+      // UNAVAILABLE is retried; RESOURCE_EXHAUSTED only when the server asked for a retry
+      // (RetryInfo: overload, a rate limit), never a refusal such as a full quota. Never sooner
+      // than the server asked.
+      const std::optional<absl::Duration> asked = DecodeError(status).retry_delay;
+      const bool retry = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                         (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+                          asked.has_value());
+      if (!retry || attempt >= max_attempts) return ToAbslStatus(status);
       const absl::Duration delay =
-          internal::BackoffDelay(options_.retry, attempt, internal::UnitRandom());
+          std::max(internal::BackoffDelay(options_.retry, attempt, internal::UnitRandom()),
+                   asked.value_or(absl::ZeroDuration()));
       if (absl::Now() + delay >= deadline) return ToAbslStatus(status);
       BackOffOnTheChannel(delay);
     }
@@ -213,7 +219,8 @@ class InvitationClient::Impl {
                           ++failures < std::max(1, options_.retry.max_attempts);
       if (!resume) return ToAbslStatus(status);
       if (!SleepUnlessCancelled(
-              internal::BackoffDelay(options_.retry, failures, internal::UnitRandom()),
+              std::max(internal::BackoffDelay(options_.retry, failures, internal::UnitRandom()),
+                       error.retry_delay.value_or(absl::ZeroDuration())),
               canceller)) {
         return CancelledByCaller();
       }

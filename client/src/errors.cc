@@ -37,6 +37,11 @@ InvitationError DecodeDetails(absl::StatusCode code, std::string message,
       error.reason = info.reason();
       error.domain = info.domain();
       error.metadata.insert(info.metadata().begin(), info.metadata().end());
+    } else if (any.Is<google::rpc::RetryInfo>()) {
+      google::rpc::RetryInfo retry;
+      if (!any.UnpackTo(&retry)) continue;
+      error.retry_delay = absl::Seconds(retry.retry_delay().seconds()) +
+                          absl::Nanoseconds(retry.retry_delay().nanos());
     } else if (any.Is<google::rpc::BadRequest>()) {
       google::rpc::BadRequest bad_request;
       if (!any.UnpackTo(&bad_request)) continue;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
@@ -27,6 +28,9 @@ void Attach(absl::Status& status, const ErrorDetails& details) {
   }
   for (const FieldViolation& v : details.field_violations) {
     absl::StrAppend(&encoded, "f\t", Clean(v.field), "\t", Clean(v.description), "\n");
+  }
+  if (details.retry_delay.has_value()) {
+    absl::StrAppend(&encoded, "d\t", absl::ToInt64Microseconds(*details.retry_delay), "\n");
   }
   status.SetPayload(kDetailsPayloadUrl, absl::Cord(encoded));
 }
@@ -71,6 +75,14 @@ absl::Status ReasonedError(absl::StatusCode code, absl::string_view message,
   return status;
 }
 
+absl::Status WithRetryDelay(absl::Status status, absl::Duration delay) {
+  if (status.ok()) return status;
+  ErrorDetails details = GetErrorDetails(status);
+  details.retry_delay = delay;
+  Attach(status, details);
+  return status;
+}
+
 ErrorDetails GetErrorDetails(const absl::Status& status) {
   ErrorDetails details;
   auto payload = status.GetPayload(kDetailsPayloadUrl);
@@ -84,6 +96,9 @@ ErrorDetails GetErrorDetails(const absl::Status& status) {
       details.metadata.emplace_back(cols[1], cols[2]);
     } else if (cols[0] == "f" && cols.size() >= 3) {
       details.field_violations.push_back(FieldViolation{cols[1], cols[2]});
+    } else if (int64_t micros = 0;
+               cols[0] == "d" && cols.size() >= 2 && absl::SimpleAtoi(cols[1], &micros)) {
+      details.retry_delay = absl::Microseconds(micros);
     }
   }
   return details;

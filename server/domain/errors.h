@@ -4,12 +4,14 @@
 #ifndef SECURELINK_SERVER_DOMAIN_ERRORS_H_
 #define SECURELINK_SERVER_DOMAIN_ERRORS_H_
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace securelink::invitations {
 
@@ -33,6 +35,8 @@ struct FieldViolation {
 
 // Machine-readable details attached to a Status by this module.
 struct ErrorDetails {
+  // How long to wait before trying again (google.rpc.RetryInfo); unset: no advice.
+  std::optional<absl::Duration> retry_delay;
   std::string reason;                                         // empty: none
   std::vector<std::pair<std::string, std::string>> metadata;  // ErrorInfo metadata
   std::vector<FieldViolation> field_violations;               // BadRequest
@@ -54,6 +58,10 @@ absl::Status InvalidFieldWithReason(absl::string_view field, absl::string_view d
 absl::Status ReasonedError(absl::StatusCode code, absl::string_view message,
                            absl::string_view reason,
                            std::vector<std::pair<std::string, std::string>> metadata = {});
+
+// `status` (its code, message and details) advising the caller to wait `delay` before trying
+// again: overload and unreachable dependencies, where an immediate retry only adds load.
+absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
 
 // The details attached by the functions above; empty details for any other status.
 ErrorDetails GetErrorDetails(const absl::Status& status);

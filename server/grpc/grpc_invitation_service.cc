@@ -13,6 +13,17 @@
 namespace securelink::invitations {
 namespace {
 
+// Overload and an unreachable database or Keycloak pass within moments: RetryInfo asks callers
+// to hold back this long, so that their retries do not add to the load that refused them.
+constexpr absl::Duration kRetryDelay = absl::Seconds(1);
+
+absl::Status AdviseRetry(absl::Status status) {
+  if (absl::IsUnavailable(status) && !GetErrorDetails(status).retry_delay.has_value()) {
+    return WithRetryDelay(std::move(status), kRetryDelay);
+  }
+  return status;
+}
+
 std::string AuthorizationOf(const grpc::CallbackServerContext* ctx) {
   const auto& metadata = ctx->client_metadata();
   auto it = metadata.find("authorization");
@@ -41,8 +52,11 @@ grpc::ServerUnaryReactor* GrpcInvitationService::Offload(grpc::CallbackServerCon
                                    "the deadline passed while the call waited for a worker"));
       return;
     }
-    reactor->Finish(ToGrpcStatus(work()));
+    reactor->Finish(ToGrpcStatus(AdviseRetry(work())));
   });
+  // A full queue asks for the delay; a draining server (UNAVAILABLE) does not: another replica
+  // can take the call at once.
+  if (absl::IsResourceExhausted(queued)) queued = WithRetryDelay(std::move(queued), kRetryDelay);
   if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
   return reactor;
 }
@@ -60,10 +74,12 @@ grpc::ServerUnaryReactor* GrpcInvitationService::OffloadRateLimited(
     grpc::CallbackServerContext* ctx, std::function<absl::Status()> work) {
   if (!token_rate_limiter_.Allow(PeerHost(ctx->peer()))) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(ReasonedError(
-        absl::StatusCode::kResourceExhausted,
-        "too many registration-link attempts from this address; wait a moment and try again",
-        "RATE_LIMITED")));
+    reactor->Finish(ToGrpcStatus(WithRetryDelay(
+        ReasonedError(
+            absl::StatusCode::kResourceExhausted,
+            "too many registration-link attempts from this address; wait a moment and try again",
+            "RATE_LIMITED"),
+        token_rate_limiter_.RefillInterval())));
     return reactor;
   }
   return Offload(ctx, std::move(work));

@@ -1,5 +1,6 @@
 #include "server/grpc/grpc_status.h"
 
+#include <algorithm>
 #include <string>
 
 #include "google/rpc/error_details.pb.h"
@@ -13,7 +14,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   const auto code = static_cast<grpc::StatusCode>(status.code());
   const std::string message(status.message());
   const ErrorDetails details = GetErrorDetails(status);
-  if (details.reason.empty() && details.field_violations.empty()) {
+  if (details.reason.empty() && details.field_violations.empty() &&
+      !details.retry_delay.has_value()) {
     return grpc::Status(code, message);
   }
   google::rpc::Status rpc_status;
@@ -34,6 +36,15 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
       fv->set_description(v.description);
     }
     rpc_status.add_details()->PackFrom(bad_request);
+  }
+  if (details.retry_delay.has_value()) {
+    google::rpc::RetryInfo retry;
+    const absl::Duration delay = std::max(*details.retry_delay, absl::ZeroDuration());
+    const int64_t seconds = absl::ToInt64Seconds(delay);  // whole seconds, toward zero
+    retry.mutable_retry_delay()->set_seconds(seconds);
+    retry.mutable_retry_delay()->set_nanos(
+        static_cast<int32_t>(absl::ToInt64Nanoseconds(delay - absl::Seconds(seconds))));
+    rpc_status.add_details()->PackFrom(retry);
   }
   return grpc::Status(code, message, rpc_status.SerializeAsString());
 }

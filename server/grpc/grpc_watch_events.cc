@@ -35,10 +35,11 @@ class WatchEventsReactor final
         [this, request = std::move(request), authenticate = std::move(authenticate)] {
           SetUp(request, authenticate);
         },
-        ToGrpcStatus(ReasonedError(
-            absl::StatusCode::kResourceExhausted,
-            "the server is overloaded; retry WatchInvitationEvents with backoff",
-            kReasonOverloaded)));
+        ToGrpcStatus(WithRetryDelay(
+            ReasonedError(absl::StatusCode::kResourceExhausted,
+                          "the server is overloaded; retry WatchInvitationEvents with backoff",
+                          kReasonOverloaded),
+            absl::Seconds(1))));
   }
 
   void OnFeedAdvanced() override {

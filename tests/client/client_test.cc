@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "fake_invitation_service.h"
 #include "gtest/gtest.h"
 
@@ -16,6 +18,19 @@ using ::securelink::invitations::testing::FakeServer;
 using ::securelink::invitations::testing::RichStatus;
 
 grpc::Status Unavailable() { return grpc::Status(grpc::StatusCode::UNAVAILABLE, "try again"); }
+
+// A status carrying google.rpc.RetryInfo, as the server sends on overload.
+grpc::Status AskingToWait(grpc::StatusCode code, absl::Duration delay) {
+  google::rpc::RetryInfo retry;
+  retry.mutable_retry_delay()->set_seconds(absl::ToInt64Seconds(delay));
+  retry.mutable_retry_delay()->set_nanos(static_cast<int32_t>(
+      absl::ToInt64Nanoseconds(delay - absl::Seconds(absl::ToInt64Seconds(delay)))));
+  google::rpc::Status details;
+  details.set_code(static_cast<int>(code));
+  details.set_message("wait a moment");
+  details.add_details()->PackFrom(retry);
+  return grpc::Status(code, "wait a moment", details.SerializeAsString());
+}
 
 class InvitationClientTest : public ::testing::Test {
  protected:
@@ -76,7 +91,7 @@ TEST_F(InvitationClientTest, GivesUpAfterMaxAttempts) {
   EXPECT_EQ(service_.Calls("GetInvitation"), 4);
 }
 
-TEST_F(InvitationClientTest, OnlyUnavailableIsRetried) {
+TEST_F(InvitationClientTest, ARefusalIsNotRetried) {
   InvitationClient client(Options());
   service_.FailNext("GetInvitation", 1,
                     grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "rate limited"));
@@ -236,6 +251,30 @@ TEST(InvitationClientRestartTest, TheAttemptAfterTheBackoffReachesAServerBackDur
   const absl::StatusOr<v1::GetInvitationResponse> response = client.GetInvitation({});
   restart.join();
   EXPECT_TRUE(response.ok()) << response.status();
+}
+
+TEST_F(InvitationClientTest, ARetryWaitsAtLeastAsLongAsTheServerAsks) {
+  InvitationClient client(Options());  // its own backoff: 10 ms
+  const grpc::Status asked = AskingToWait(grpc::StatusCode::UNAVAILABLE, absl::Milliseconds(300));
+  EXPECT_EQ(DecodeError(asked).retry_delay, absl::Milliseconds(300));
+  service_.FailNext("GetInvitation", 1, asked);
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(client.GetInvitation({}).ok());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(300));
+  EXPECT_EQ(service_.Calls("GetInvitation"), 2);
+}
+
+TEST_F(InvitationClientTest, ResourceExhaustedIsRetriedOnlyWhenTheServerAsksForIt) {
+  InvitationClient client(Options());
+  service_.FailNext("GetInvitation", 1,
+                    AskingToWait(grpc::StatusCode::RESOURCE_EXHAUSTED, absl::Milliseconds(20)));
+  ASSERT_TRUE(client.GetInvitation({}).ok());
+  EXPECT_EQ(service_.Calls("GetInvitation"), 2);
+  // A refusal without RetryInfo (a full quota) is final.
+  service_.FailNext("GetInvitation", 1,
+                    grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "quota reached"));
+  EXPECT_EQ(client.GetInvitation({}).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(service_.Calls("GetInvitation"), 3);
 }
 
 TEST_F(InvitationClientTest, UnreachableServerIsUnavailable) {

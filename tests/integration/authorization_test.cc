@@ -959,6 +959,8 @@ TEST(TokenRpcRateLimit, TheFourthQuickValidateFromOnePeerIsRateLimited) {
   grpc::Status fourth = server.stub().ValidateInvitationToken(Context().get(), req, &resp);
   EXPECT_THAT(fourth, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_EQ(ErrorReason(fourth), "RATE_LIMITED");
+  // RetryInfo: as long as the bucket takes to hold one token again.
+  EXPECT_GT(RetryDelay(fourth).value_or(absl::ZeroDuration()), absl::ZeroDuration());
 
   // AcceptInvitation draws on the same per-peer budget.
   pb::AcceptInvitationRequest accept;

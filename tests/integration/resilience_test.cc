@@ -97,6 +97,7 @@ TEST(Resilience, ASlowDatabaseNeverQueuesWithoutBound) {
   pb::GetInvitationResponse got;
   grpc::Status refused = server.stub().GetInvitation(Context().get(), get, &got);
   EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(RetryDelay(refused), absl::Seconds(1)) << "RetryInfo asks the caller to hold back";
 
   lock.Release();
   revoker.join();

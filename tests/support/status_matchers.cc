@@ -35,6 +35,18 @@ std::string ErrorMetadata(const grpc::Status& status, const std::string& key) {
   return "";
 }
 
+std::optional<absl::Duration> RetryDelay(const grpc::Status& status) {
+  const google::rpc::Status details = Details(status);
+  for (const auto& any : details.details()) {
+    google::rpc::RetryInfo retry;
+    if (any.Is<google::rpc::RetryInfo>() && any.UnpackTo(&retry)) {
+      return absl::Seconds(retry.retry_delay().seconds()) +
+             absl::Nanoseconds(retry.retry_delay().nanos());
+    }
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> ViolatedFields(const grpc::Status& status) {
   std::vector<std::string> fields;
   const google::rpc::Status details = Details(status);

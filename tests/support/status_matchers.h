@@ -5,11 +5,13 @@
 
 #include <grpcpp/support/status.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 
 namespace securelink::testing {
@@ -45,6 +47,8 @@ std::string ErrorReason(const grpc::Status& status);
 std::string ErrorMetadata(const grpc::Status& status, const std::string& key);
 // The google.rpc.BadRequest field names in a grpc::Status's details.
 std::vector<std::string> ViolatedFields(const grpc::Status& status);
+// The google.rpc.RetryInfo delay in a grpc::Status's details, or nullopt.
+std::optional<absl::Duration> RetryDelay(const grpc::Status& status);
 
 }  // namespace securelink::testing
 

@@ -12,6 +12,7 @@ namespace {
 
 using ::securelink::testing::ErrorMetadata;
 using ::securelink::testing::ErrorReason;
+using ::securelink::testing::RetryDelay;
 using ::securelink::testing::ViolatedFields;
 using ::testing::ElementsAre;
 
@@ -30,6 +31,21 @@ TEST(ToGrpcStatus, ReasonBecomesErrorInfoWithMetadata) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_EQ(ErrorReason(s), "ACTIVE_INVITATION_EXISTS");
   EXPECT_EQ(ErrorMetadata(s, "invitation_id"), "id-1");
+}
+
+TEST(ToGrpcStatus, ARetryDelayBecomesRetryInfoBesideTheReason) {
+  grpc::Status s = ToGrpcStatus(WithRetryDelay(
+      ReasonedError(absl::StatusCode::kResourceExhausted, "overloaded", "SERVER_OVERLOADED"),
+      absl::Milliseconds(1500)));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_message(), "overloaded");
+  EXPECT_EQ(ErrorReason(s), "SERVER_OVERLOADED");
+  EXPECT_EQ(RetryDelay(s), absl::Milliseconds(1500));
+  // On a status without other details too.
+  EXPECT_EQ(RetryDelay(ToGrpcStatus(WithRetryDelay(absl::UnavailableError("down"),
+                                                   absl::Seconds(1)))),
+            absl::Seconds(1));
+  EXPECT_EQ(RetryDelay(ToGrpcStatus(absl::UnavailableError("down"))), std::nullopt);
 }
 
 TEST(ToGrpcStatus, FieldViolationsBecomeBadRequest) {

@@ -9,11 +9,13 @@
 #define SECURELINK_INVITATIONS_ERRORS_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace grpc {
 class Status;
@@ -65,6 +67,8 @@ struct InvitationError {
   std::map<std::string, std::string> metadata;
   // google.rpc.BadRequest, in the order the server listed them.
   std::vector<FieldViolation> field_violations;
+  // google.rpc.RetryInfo: how long the server asks callers to wait before trying again.
+  std::optional<absl::Duration> retry_delay;
 
   bool ok() const { return code == absl::StatusCode::kOk; }
 
