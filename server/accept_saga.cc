@@ -139,7 +139,7 @@ absl::StatusOr<Invitation> AcceptSaga::Accept(const Invitation& invitation,
       c.supersede_queued_email = true;
       c.clear_sealed_token = true;
       c.record_event = true;
-      c.event = AuditEvent{AuditEventType::kAccepted, user_id, ""};
+      c.event = AuditEvent{AuditEventType::kAccepted, user_id, "", in.request_id};
     });
   };
   absl::StatusOr<Invitation> accepted = finish();
@@ -150,7 +150,9 @@ absl::StatusOr<Invitation> AcceptSaga::Accept(const Invitation& invitation,
       // at the recoverer's next pass.
       if (absl::Status deleted = idp_.DeleteUser(user_id); !deleted.ok()) {
         Log(LogLevel::kWarning, "cannot delete the account of a lost accept; the recoverer will",
-            {{"invitation_id", invitation.id}, {"error", std::string(deleted.message())}});
+            {{"invitation_id", invitation.id},
+             {"request_id", in.request_id},
+             {"error", std::string(deleted.message())}});
       }
     }
     return accepted.status();
@@ -164,7 +166,9 @@ absl::StatusOr<Invitation> AcceptSaga::Accept(const Invitation& invitation,
   }
   if (!enabled.ok()) {
     Log(LogLevel::kWarning, "invitation accepted; the account will be enabled by the recoverer",
-        {{"invitation_id", invitation.id}, {"error", std::string(enabled.message())}});
+        {{"invitation_id", invitation.id},
+         {"request_id", in.request_id},
+         {"error", std::string(enabled.message())}});
   }
   return AsSeenAt(*std::move(accepted), clock_.Now());
 }

@@ -37,6 +37,7 @@ struct AcceptInvitationInput {
   std::string first_name;
   std::string last_name;
   std::string username;  // empty: the email
+  std::string request_id;  // the call's, for the ACCEPTED event and the saga's log lines
 };
 
 struct AcceptSagaOptions {

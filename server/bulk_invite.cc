@@ -168,7 +168,8 @@ std::vector<BulkResult> BulkInviter::ProcessChunk(const BulkInvitePlan& plan, si
       row.token_hash = HashRegistrationToken(token);
       row.sealed_token = sealer_.Seal(token);
     }
-    row.event = AuditEvent{AuditEventType::kCreated, plan.caller_.subject, "bulk invite"};
+    row.event = AuditEvent{AuditEventType::kCreated, plan.caller_.subject, "bulk invite",
+                           plan.caller_.request_id};
     if (!plan.suppress_email_ && !plan.validate_only_) row.email_message_id = NewEmailMessageId();
     rows.push_back(std::move(row));
     row_entry.push_back(i);

@@ -120,7 +120,7 @@ void EmailDispatcher::Deliver(const ClaimedEmail& email) {
   const Invitation& inv = email.invitation;
   const LogFields fields = {{"invitation_id", inv.id}, {"message_id", email.message_id},
                             {"kind", email.reminder ? "reminder" : "invitation"},
-                            {"attempt", absl::StrCat(email.attempts)}};
+                            {"attempt", email.attempts}, {"request_id", email.request_id}};
   // Already dead in the claim's snapshot (resent, revoked, accepted or expired before the claim):
   // nothing to render. Reminders take the same two looks: one queued for a link that was
   // accepted, revoked, resent or expired since is never sent.

@@ -13,7 +13,7 @@ ExpirySweeper::ExpirySweeper(InvitationStore& store, const Clock& clock, absl::D
           Log(LogLevel::kWarning, "expiry sweep failed; will retry",
               {{"error", std::string(swept.status().message())}});
         } else if (*swept > 0) {
-          Log(LogLevel::kInfo, "expired invitations", {{"count", absl::StrCat(*swept)}});
+          Log(LogLevel::kInfo, "expired invitations", {{"count", *swept}});
         }
       }) {}
 

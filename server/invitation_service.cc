@@ -138,7 +138,7 @@ absl::StatusOr<IssuedInvitation> InvitationService::Create(const Caller& caller,
   inv.request_id = in.request_id;
   row.token_hash = HashRegistrationToken(token);
   row.sealed_token = sealer_.Seal(token);
-  row.event = AuditEvent{AuditEventType::kCreated, caller.subject, ""};
+  row.event = AuditEvent{AuditEventType::kCreated, caller.subject, "", caller.request_id};
   if (!in.suppress_email) row.email_message_id = NewEmailMessageId();
 
   // The tenant's policy (read only for a caller who may invite into the tenant) comes from a
@@ -358,7 +358,7 @@ absl::StatusOr<IssuedInvitation> InvitationService::Resend(const Caller& caller,
                         next.email_last_error.clear();
                         change.new_token_hash = HashRegistrationToken(token);
                         change.new_sealed_token = sealer_.Seal(token);
-                        change.event = AuditEvent{AuditEventType::kResent, caller.subject, ""};
+                        change.event = AuditEvent{AuditEventType::kResent, caller.subject, "", caller.request_id};
                         change.supersede_queued_email = true;
                         change.email_message_id = NewEmailMessageId();
                         change.resend_request_id = std::string(request_id);
@@ -393,7 +393,7 @@ absl::StatusOr<Invitation> InvitationService::Revoke(const Caller& caller, absl:
                       change.invitation.revoke_reason = std::string(reason);
                       change.invitation.update_time = now;
                       change.event = AuditEvent{AuditEventType::kRevoked, caller.subject,
-                                                std::string(reason)};
+                                                std::string(reason), caller.request_id};
                       change.supersede_queued_email = true;
                       change.clear_sealed_token = true;
                       // An accept attempt in flight loses at its next step; whatever accept

@@ -21,7 +21,7 @@ ReminderScheduler::ReminderScheduler(ReminderStore& store, const Clock& clock,
           Log(LogLevel::kWarning, "reminder pass failed; will retry",
               {{"error", std::string(queued.status().message())}});
         } else if (*queued > 0) {
-          Log(LogLevel::kInfo, "queued reminder emails", {{"count", absl::StrCat(*queued)}});
+          Log(LogLevel::kInfo, "queued reminder emails", {{"count", *queued}});
         }
       }) {}
 

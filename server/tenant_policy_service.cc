@@ -57,7 +57,7 @@ absl::StatusOr<TenantPolicy> TenantPolicyService::Update(const Principal& caller
     }
     ASSIGN_OR_RETURN(TenantPolicy next, ApplyPolicyUpdate(current, update, paths, ttl_bounds_));
     absl::StatusOr<TenantPolicy> stored_now =
-        store_.Put(next, read_version, caller.subject, clock_.Now());
+        store_.Put(next, read_version, caller.subject, caller.request_id, clock_.Now());
     if (stored_now.ok() || etag_version.has_value() ||
         ReasonOf(stored_now.status()) != kReasonPolicyEtagMismatch) {
       return stored_now;

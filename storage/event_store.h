@@ -26,6 +26,7 @@ struct FeedEvent {
   std::string email;
   std::string reason;
   absl::Time event_time;
+  std::string request_id;  // of the call that caused it; empty for the service's own changes
 };
 
 // The positions the feed holds: events oldest..newest are kept. Both 0 when there are none

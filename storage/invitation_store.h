@@ -34,6 +34,9 @@ struct AuditEvent {
   AuditEventType type = AuditEventType::kCreated;
   std::string actor;   // the caller's `sub`, or "system"
   std::string reason;  // optional, human-readable
+  // The request id of the call that caused it (server/domain/request_id.h); empty for the
+  // service's own changes (expiry, reminders) and calls without one.
+  std::string request_id;
 };
 
 // A new invitation row. `token_hash` is the SHA-256 of the link's token; `sealed_token` the

@@ -104,8 +104,8 @@ absl::StatusOr<FeedPage> MysqlEventStore::ReadAfter(int64_t after,
     page.scanned_through = std::max(after, upper);
     if (upper <= after) return absl::OkStatus();
     Statement s(c.Prepare(absl::StrCat(
-        "SELECT seq, invitation_id, type, actor, tenant_id, email, reason, event_time "
-        "FROM invitation_events WHERE seq > ? AND seq <= ?",
+        "SELECT seq, invitation_id, type, actor, tenant_id, email, reason, event_time, "
+        "request_id FROM invitation_events WHERE seq > ? AND seq <= ?",
         tenant_id.has_value() ? " AND tenant_id = ?" : "", " ORDER BY seq LIMIT ?")));
     int p = 1;
     s->setInt64(p++, after);
@@ -123,6 +123,7 @@ absl::StatusOr<FeedPage> MysqlEventStore::ReadAfter(int64_t after,
       e.email = rs->getString(6);
       if (!rs->isNull(7)) e.reason = rs->getString(7);
       e.event_time = mysql::ParseSqlTime(rs->getString(8));
+      if (!rs->isNull(9)) e.request_id = rs->getString(9);
     }
     // A full page stops at its last event; a short one has seen everything up to `upper`.
     if (static_cast<int>(page.events.size()) == limit) {

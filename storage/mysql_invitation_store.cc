@@ -72,6 +72,7 @@ struct QueuedEmail {
   std::string invitation_id;
   std::string message_id;
   std::string token_hash_hex;
+  std::string request_id;  // of the call that queued it, for the dispatcher's log and events
 };
 
 // Outbox rows for invitation emails, due at once (SPEC §4: same transaction as the change).
@@ -79,8 +80,10 @@ void QueueEmails(SqlSession& c, const std::vector<QueuedEmail>& emails, absl::Ti
   if (emails.empty()) return;
   std::string sql =
       "INSERT INTO email_outbox (invitation_id, message_id, token_hash, state, attempts, "
-      "next_attempt_time, create_time, update_time) VALUES ";
-  for (size_t i = 0; i < emails.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,'PENDING',0,?,?,?)");
+      "next_attempt_time, create_time, update_time, request_id) VALUES ";
+  for (size_t i = 0; i < emails.size(); ++i) {
+    absl::StrAppend(&sql, i ? "," : "", "(?,?,?,'PENDING',0,?,?,?,?)");
+  }
   Statement s(c.Prepare(sql));
   const std::string t = SqlTime(now);
   int p = 1;
@@ -91,6 +94,7 @@ void QueueEmails(SqlSession& c, const std::vector<QueuedEmail>& emails, absl::Ti
     s->setString(p++, t);
     s->setString(p++, t);
     s->setString(p++, t);
+    SetNullableString(*s, p++, e.request_id);
   }
   s->execute();
 }
@@ -130,7 +134,8 @@ Statement PrepareNewInvitations(SqlSession& c, const std::vector<const NewInvita
     insert->setString(p++, LocaleOrEnglish(inv.locale));
     created->push_back(PendingEvent{inv.id, inv.tenant_id, inv.email, row->event});
     if (!row->email_message_id.empty()) {
-      emails->push_back(QueuedEmail{inv.id, row->email_message_id, Hex(row->token_hash)});
+      emails->push_back(QueuedEmail{inv.id, row->email_message_id, Hex(row->token_hash),
+                                       row->event.request_id});
     }
   }
   return insert;
@@ -362,7 +367,8 @@ absl::StatusOr<InsertResult> MysqlInvitationStore::Insert(const NewInvitation& r
       }
       InsertEvent(c, inv, row.event, now);
       if (!row.email_message_id.empty()) {
-        QueueEmails(c, {{inv.id, row.email_message_id, Hex(row.token_hash)}}, now);
+        QueueEmails(c, {{inv.id, row.email_message_id, Hex(row.token_hash), row.event.request_id}},
+                    now);
       }
       std::optional<Invitation> stored = FindOne(c, "id", inv.id, /*lock=*/false);
       if (!stored.has_value()) return absl::InternalError("inserted invitation vanished");
@@ -966,7 +972,10 @@ absl::StatusOr<Invitation> MysqlInvitationStore::Update(absl::string_view id, ab
       if (change.record_event) InsertEvent(c, next, change.event, now);
       if (change.supersede_queued_email) SupersedeQueuedEmails(c, current->id, now);
       if (!change.email_message_id.empty() && change.new_token_hash.has_value()) {
-        QueueEmails(c, {{current->id, change.email_message_id, Hex(*change.new_token_hash)}}, now);
+        QueueEmails(c,
+                    {{current->id, change.email_message_id, Hex(*change.new_token_hash),
+                      change.event.request_id}},
+                    now);
       }
       updated = FindOne(c, "id", current->id, /*lock=*/false);
       if (!updated.has_value()) return absl::InternalError("updated invitation vanished");

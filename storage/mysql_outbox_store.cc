@@ -52,7 +52,7 @@ void RecordOnInvitation(SqlSession& c, const ClaimedEmail& email, bool sent,
   if (email.reminder && !sent) {
     mysql::InsertEvent(c, email.invitation,
                        AuditEvent{AuditEventType::kEmailFailed, mysql::kSystemActor,
-                                  Truncated(absl::StrCat("reminder: ", error))},
+                                  Truncated(absl::StrCat("reminder: ", error)), email.request_id},
                        now);
     return;
   }
@@ -70,7 +70,7 @@ void RecordOnInvitation(SqlSession& c, const ClaimedEmail& email, bool sent,
                      AuditEvent{!sent          ? AuditEventType::kEmailFailed
                                 : email.reminder ? AuditEventType::kReminderSent
                                                  : AuditEventType::kEmailSent,
-                                mysql::kSystemActor, Truncated(error)},
+                                mysql::kSystemActor, Truncated(error), email.request_id},
                      now);
 }
 
@@ -84,8 +84,8 @@ absl::StatusOr<std::vector<ClaimedEmail>> MysqlOutboxStore::Claim(absl::string_v
     claimed.clear();
     const std::string t = SqlTime(now);
     Statement due(c.Prepare(
-        "SELECT id, invitation_id, message_id, token_hash, attempts, create_time, kind "
-        "FROM email_outbox WHERE state = 'PENDING' AND next_attempt_time <= ? "
+        "SELECT id, invitation_id, message_id, token_hash, attempts, create_time, kind, "
+        "request_id FROM email_outbox WHERE state = 'PENDING' AND next_attempt_time <= ? "
         "AND (lease_expire_time IS NULL OR lease_expire_time <= ?) "
         "ORDER BY next_attempt_time LIMIT ? FOR UPDATE SKIP LOCKED"));
     due->setString(1, t);
@@ -102,6 +102,7 @@ absl::StatusOr<std::vector<ClaimedEmail>> MysqlOutboxStore::Claim(absl::string_v
       e.attempts = rs->getInt("attempts") + 1;
       e.queued_time = mysql::ParseSqlTime(rs->getString("create_time"));
       e.reminder = rs->getString("kind") == "REMINDER";
+      if (!rs->isNull("request_id")) e.request_id = rs->getString("request_id");
       token_hashes.push_back(rs->getString("token_hash"));
       by_invitation[e.invitation.id].push_back(claimed.size());
       claimed.push_back(std::move(e));

@@ -107,7 +107,7 @@ void InsertEvent(SqlSession& c, const Invitation& inv, const AuditEvent& event,
                  absl::Time now) {
   Statement s(c.Prepare(
       "INSERT INTO invitation_events (invitation_id, type, actor, tenant_id, email, reason, "
-      "event_time) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+      "event_time, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
   s->setString(1, inv.id);
   s->setString(2, std::string(AuditEventTypeName(event.type)));
   s->setString(3, event.actor);
@@ -115,6 +115,7 @@ void InsertEvent(SqlSession& c, const Invitation& inv, const AuditEvent& event,
   s->setString(5, inv.email);
   SetNullableString(*s, 6, event.reason);
   s->setString(7, SqlTime(now));
+  SetNullableString(*s, 8, event.request_id);
   s->execute();
 }
 
@@ -123,8 +124,10 @@ void InsertEvents(SqlSession& c, const std::vector<PendingEvent>& events, absl::
   if (events.empty()) return;
   std::string sql =
       "INSERT INTO invitation_events (invitation_id, type, actor, tenant_id, email, reason, "
-      "event_time) VALUES ";
-  for (size_t i = 0; i < events.size(); ++i) absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,?,?,?)");
+      "event_time, request_id) VALUES ";
+  for (size_t i = 0; i < events.size(); ++i) {
+    absl::StrAppend(&sql, i ? "," : "", "(?,?,?,?,?,?,?,?)");
+  }
   Statement s(c.Prepare(sql));
   int p = 1;
   const std::string time = SqlTime(now);
@@ -136,6 +139,7 @@ void InsertEvents(SqlSession& c, const std::vector<PendingEvent>& events, absl::
     s->setString(p++, e.email);
     SetNullableString(*s, p++, e.event.reason);
     s->setString(p++, time);
+    SetNullableString(*s, p++, e.event.request_id);
   }
   s->execute();
 }

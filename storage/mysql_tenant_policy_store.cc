@@ -105,7 +105,9 @@ absl::StatusOr<std::optional<TenantPolicy>> MysqlTenantPolicyStore::Get(
 
 absl::StatusOr<TenantPolicy> MysqlTenantPolicyStore::Put(const TenantPolicy& policy,
                                                          std::optional<int64_t> expected_version,
-                                                         absl::string_view actor, absl::Time now) {
+                                                         absl::string_view actor,
+                                                         absl::string_view request_id,
+                                                         absl::Time now) {
   TenantPolicy stored;
   // Decided inside the transaction, answered outside it: RunTransaction retries ABORTED, and a
   // stale etag stays stale however often it is retried.
@@ -155,7 +157,8 @@ absl::StatusOr<TenantPolicy> MysqlTenantPolicyStore::Put(const TenantPolicy& pol
     subject.tenant_id = stored.tenant_id;
     mysql::InsertEvent(c, subject,
                        AuditEvent{AuditEventType::kPolicyUpdated, stored.updated_by,
-                                  absl::StrCat("version ", stored.version)},
+                                  absl::StrCat("version ", stored.version),
+                                  std::string(request_id)},
                        now);
     return absl::OkStatus();
   }));

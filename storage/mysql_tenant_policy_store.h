@@ -15,7 +15,8 @@ class MysqlTenantPolicyStore final : public TenantPolicyStore {
   absl::StatusOr<std::optional<TenantPolicy>> Get(absl::string_view tenant_id) override;
   absl::StatusOr<TenantPolicy> Put(const TenantPolicy& policy,
                                    std::optional<int64_t> expected_version,
-                                   absl::string_view actor, absl::Time now) override;
+                                   absl::string_view actor,
+                                   absl::string_view request_id, absl::Time now) override;
 
  private:
   ConnectionPool& pool_;

@@ -25,6 +25,9 @@ struct ClaimedEmail {
   std::string sealed_token;         // of the current link (only meaningful when link_current)
   // The reminder of a link already mailed (outbox kind REMINDER, SPEC §11), not its first mail.
   bool reminder = false;
+  // The request id of the call that queued it (empty for reminders): the dispatcher's log lines
+  // and the EMAIL_SENT / EMAIL_FAILED events carry it.
+  std::string request_id;
 };
 
 // A claimed message's standing, read again right before it is handed to the mail transport.

@@ -21,12 +21,13 @@ class TenantPolicyStore {
   virtual absl::StatusOr<std::optional<TenantPolicy>> Get(absl::string_view tenant_id) = 0;
 
   // Stores `policy` (its tenant_id names the row) as changed by `actor` at `now`, with a
-  // POLICY_UPDATED event in the same transaction, and returns it as stored (version + 1,
+  // POLICY_UPDATED event carrying `request_id` in the same transaction, and returns it as stored (version + 1,
   // update_time, updated_by). With `expected_version`, only if the stored version is that one
   // (0: only if none is stored); otherwise ABORTED reason POLICY_ETAG_MISMATCH, nothing written.
   virtual absl::StatusOr<TenantPolicy> Put(const TenantPolicy& policy,
                                            std::optional<int64_t> expected_version,
-                                           absl::string_view actor, absl::Time now) = 0;
+                                           absl::string_view actor,
+                                           absl::string_view request_id, absl::Time now) = 0;
 };
 
 }  // namespace securelink::invitations

@@ -37,6 +37,9 @@ struct Principal {
   // for a token checked against a PEM key; InfiniteFuture() when authentication is disabled. A
   // call that outlives its authentication (WatchInvitationEvents) ends at this moment.
   absl::Time valid_until = absl::InfiniteFuture();
+  // The request id of the call these credentials came with (server/domain/request_id.h): the
+  // audit events and emails the call causes carry it. Empty when the transport gave none.
+  std::string request_id;
 };
 
 // Keycloak realm role names (SPEC §9; configurable). The same names serve the token check and

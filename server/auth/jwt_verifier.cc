@@ -369,7 +369,7 @@ absl::Status JwksKeySource::FetchAndInstall() {
     Log(LogLevel::kWarning, "JWKS fetch failed; keeping the cached keys",
         {{"url", options_.url},
          {"error", std::string(keys.status().message())},
-         {"cached_keys", absl::StrCat(keys_.size())},
+         {"cached_keys", keys_.size()},
          {"cached_keys_trusted_until",
           keys_.empty() ? std::string("-")
                         : absl::FormatTime(absl::RFC3339_sec, TrustedUntil(),

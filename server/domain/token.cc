@@ -18,15 +18,6 @@ namespace {
 constexpr size_t kNonceBytes = 12;
 constexpr size_t kTagBytes = 16;
 
-std::string RandomBytes(size_t n) {
-  std::string out(n, '\0');
-  // RAND_bytes only fails when the CSPRNG cannot be seeded; continuing would mint guessable links.
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-    std::abort();
-  }
-  return out;
-}
-
 struct CipherCtxDeleter {
   void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
 };
@@ -40,6 +31,15 @@ absl::StatusOr<std::string> Base64UrlDecode(absl::string_view text) {
   std::string out;
   if (!absl::WebSafeBase64Unescape(text, &out)) {
     return absl::InvalidArgumentError("not base64url");
+  }
+  return out;
+}
+
+std::string RandomBytes(size_t n) {
+  std::string out(n, '\0');
+  // RAND_bytes only fails when the CSPRNG cannot be seeded; continuing would mint guessable links.
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+    std::abort();
   }
   return out;
 }

@@ -17,6 +17,9 @@ inline constexpr size_t kTokenTextLength = 43;  // unpadded base64url of 32 byte
 // A fresh token: unpadded base64url of 32 bytes from OpenSSL's CSPRNG.
 std::string NewRegistrationToken();
 
+// `n` bytes from OpenSSL's CSPRNG (aborts if it cannot be seeded).
+std::string RandomBytes(size_t n);
+
 // Whether `token` has the shape of a registration token (43 base64url characters). Checking the
 // shape first lets malformed input be refused without a database lookup.
 bool LooksLikeRegistrationToken(absl::string_view token);

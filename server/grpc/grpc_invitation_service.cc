@@ -66,6 +66,7 @@ grpc::ServerUnaryReactor* GrpcInvitationService::OffloadAuthenticated(
   return Offload(ctx, [this, ctx, authorization = AuthorizationOf(ctx), work = std::move(work)] {
     ASSIGN_OR_RETURN(Caller caller, authenticator_.Authenticate(authorization));
     NoteRpcCaller(ctx, caller.subject);  // for the call's log line
+    caller.request_id = RpcRequestId(ctx);
     return work(caller);
   });
 }
@@ -202,7 +203,10 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* GrpcInvitationService::BulkInvite(
       ctx, request,
       [this, ctx, authorization = AuthorizationOf(ctx)]() -> absl::StatusOr<Caller> {
         absl::StatusOr<Caller> caller = authenticator_.Authenticate(authorization);
-        if (caller.ok()) NoteRpcCaller(ctx, caller->subject);  // for the call's log line
+        if (caller.ok()) {
+          NoteRpcCaller(ctx, caller->subject);  // for the call's log line
+          caller->request_id = RpcRequestId(ctx);
+        }
         return caller;
       },
       bulk_, workers_);
@@ -222,8 +226,9 @@ GrpcInvitationService::WatchInvitationEvents(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* GrpcInvitationService::AcceptInvitation(
     grpc::CallbackServerContext* ctx, const v1::AcceptInvitationRequest* request,
     v1::AcceptInvitationResponse* response) {
-  return OffloadRateLimited(ctx, [this, request, response] {
+  return OffloadRateLimited(ctx, [this, ctx, request, response] {
     AcceptInvitationInput in;
+    in.request_id = RpcRequestId(ctx);
     in.token = request->token();
     in.password = request->password();
     in.first_name = request->first_name();

@@ -170,6 +170,7 @@ void ToProto(const FeedEvent& in, v1::InvitationEvent* out) {
   out->set_tenant_id(in.tenant_id);
   out->set_email(in.email);
   ToProto(in.event_time, out->mutable_event_time());
+  out->set_request_id(in.request_id);
   out->set_reason(in.reason);
 }
 

@@ -4,6 +4,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 
+#include <map>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -13,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "server/domain/request_id.h"
 #include "server/domain/tenant_policy.h"
 #include "server/util/log.h"
 
@@ -23,11 +25,18 @@ constexpr absl::string_view kBulkInviteMethod =
     "/securelink.invitations.v1.InvitationService/BulkInvite";
 constexpr absl::string_view kHealthPrefix = "/grpc.health.v1.Health/";
 
-// Callers of the calls in flight, keyed by their server context; filled by NoteRpcCaller on a
-// worker, read by the interceptor when the status goes out.
+// What the interceptor knows of a call in flight beyond its method.
+struct CallRecord {
+  std::string subject;     // the authenticated caller, once a handler names it
+  std::string request_id;  // from the call's metadata, or made up, at its start
+};
+
+// The calls in flight, keyed by their server context: the request id is set when the call's
+// metadata arrives, the subject by NoteRpcCaller on a worker; both are read by the handlers and
+// by the interceptor when the status goes out.
 struct CallerRegistry {
   absl::Mutex mu;
-  absl::flat_hash_map<const grpc::ServerContextBase*, std::string> subjects ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<const grpc::ServerContextBase*, CallRecord> calls ABSL_GUARDED_BY(mu);
   // The metrics of the BulkInvite calls in flight, for NoteBulkOutcomes: the handler reads its
   // request and writes its responses as raw bytes, so the interceptor sees neither parsed.
   absl::flat_hash_map<const grpc::ServerContextBase*, metrics::Metrics*> bulk_metrics
@@ -94,7 +103,7 @@ class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor
     if (series_ != nullptr) series_->started->Increment();
     CallerRegistry& callers = Callers();
     absl::MutexLock lock(&callers.mu);
-    callers.subjects.emplace(ctx_, std::string());
+    callers.calls.emplace(ctx_, CallRecord());
     if (is_bulk_ && metrics_ != nullptr) callers.bulk_metrics.emplace(ctx_, metrics_);
   }
 
@@ -103,12 +112,19 @@ class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor
     if (!finished_) Finished(grpc::Status(grpc::StatusCode::CANCELLED, "the call was abandoned"));
     CallerRegistry& callers = Callers();
     absl::MutexLock lock(&callers.mu);
-    callers.subjects.erase(ctx_);
+    callers.calls.erase(ctx_);
     if (is_bulk_) callers.bulk_metrics.erase(ctx_);
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using Hook = grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(Hook::POST_RECV_INITIAL_METADATA)) {
+      AssignRequestId(*methods->GetRecvInitialMetadata());
+    }
+    if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_INITIAL_METADATA)) {
+      // The caller learns the id its call ran under (the one it sent, or the one made for it).
+      methods->GetSendInitialMetadata()->emplace(std::string(kRequestIdHeader), request_id_);
+    }
     if (methods->QueryInterceptionHookPoint(Hook::POST_RECV_MESSAGE)) {
       if (series_ != nullptr) series_->msg_received->Increment();
     }
@@ -122,6 +138,18 @@ class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor
   }
 
  private:
+  void AssignRequestId(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+    auto value = [&](absl::string_view key) -> absl::string_view {
+      auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+      return it == metadata.end() ? absl::string_view()
+                                  : absl::string_view(it->second.data(), it->second.size());
+    };
+    request_id_ = RequestIdFor(value(kRequestIdHeader), value(kTraceparentHeader));
+    CallerRegistry& callers = Callers();
+    absl::MutexLock lock(&callers.mu);
+    callers.calls[ctx_].request_id = request_id_;
+  }
+
   void Finished(const grpc::Status& status) {
     if (finished_) return;
     finished_ = true;
@@ -144,14 +172,15 @@ class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor
     {
       CallerRegistry& callers = Callers();
       absl::MutexLock lock(&callers.mu);
-      auto it = callers.subjects.find(ctx_);
-      if (it != callers.subjects.end()) subject = it->second;
+      auto it = callers.calls.find(ctx_);
+      if (it != callers.calls.end()) subject = it->second.subject;
     }
     LogFields fields = {
         {"method", method_},
         {"grpc_code", std::string(metrics::GrpcCodeName(code))},
-        {"latency_ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(elapsed))},
+        {"latency_ms", absl::ToDoubleMilliseconds(elapsed)},
         {"peer", ctx_ != nullptr ? ctx_->peer() : std::string()},
+        {"request_id", request_id_},
     };
     if (!subject.empty()) fields.emplace_back("sub", subject);
     // Status messages are written for people and never carry tokens or passwords (SPEC §2).
@@ -165,6 +194,9 @@ class RpcObservabilityInterceptor final : public grpc::experimental::Interceptor
   const metrics::GrpcMethodSeries* const series_;
   metrics::Metrics* const metrics_;
   const bool is_bulk_;
+  // Written when the metadata arrives, before the handler runs; read on the call's later hooks,
+  // which gRPC never runs concurrently with that one.
+  std::string request_id_;
   bool finished_ = false;
 };
 
@@ -207,8 +239,15 @@ void NoteBulkOutcomes(const grpc::ServerContextBase* ctx, const BulkSummary& sum
 void NoteRpcCaller(const grpc::ServerContextBase* ctx, absl::string_view subject) {
   CallerRegistry& callers = Callers();
   absl::MutexLock lock(&callers.mu);
-  auto it = callers.subjects.find(ctx);
-  if (it != callers.subjects.end()) it->second = std::string(subject);
+  auto it = callers.calls.find(ctx);
+  if (it != callers.calls.end()) it->second.subject = std::string(subject);
+}
+
+std::string RpcRequestId(const grpc::ServerContextBase* ctx) {
+  CallerRegistry& callers = Callers();
+  absl::MutexLock lock(&callers.mu);
+  auto it = callers.calls.find(ctx);
+  return it == callers.calls.end() ? std::string() : it->second.request_id;
 }
 
 }  // namespace securelink::invitations

@@ -321,7 +321,7 @@ absl::StatusOr<KeycloakAdminClient::CachedToken> KeycloakAdminClient::FetchToken
     Log(LogLevel::kDebug, "obtained a Keycloak service-account token",
         {{"realm", options_.realm},
          {"client_id", options_.client_id},
-         {"expires_in_s", absl::StrCat(absl::ToInt64Seconds(lifetime))}});
+         {"expires_in_s", absl::ToInt64Seconds(lifetime)}});
     return token;
   }
 
@@ -780,7 +780,7 @@ absl::Status KeycloakAdminClient::CheckReadiness(const std::vector<std::string>&
   if (profile.status == 404 || profile.status == 403) {
     Log(LogLevel::kWarning,
         "cannot read the Keycloak realm's user profile; skipping the attribute check",
-        {{"realm", options_.realm}, {"http_status", absl::StrCat(profile.status)}});
+        {{"realm", options_.realm}, {"http_status", profile.status}});
     return absl::OkStatus();
   }
   if (profile.status != 200) return Scrub(ErrorFromResponse(profile, "reading the user profile"));

@@ -1,6 +1,7 @@
 #include "server/util/log.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -71,6 +72,11 @@ absl::string_view LevelName(LogLevel level) {
 
 }  // namespace
 
+LogValue::LogValue(absl::string_view text) : json_(JsonString(text)) {}
+
+LogValue::LogValue(double value)
+    : json_(std::isfinite(value) ? absl::StrCat(value) : JsonString(absl::StrCat(value))) {}
+
 void SetMinLogLevel(LogLevel level) { min_level = static_cast<int>(level); }
 
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= min_level.load(); }
@@ -82,7 +88,7 @@ void Log(LogLevel level, absl::string_view message, const LogFields& fields) {
       JsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone())),
       ",\"level\":", JsonString(LevelName(level)), ",\"msg\":", JsonString(message));
   for (const auto& [key, value] : fields) {
-    absl::StrAppend(&line, ",", JsonString(key), ":", JsonString(value));
+    absl::StrAppend(&line, ",", JsonString(key), ":", value.json());
   }
   line += "}\n";
   // One fwrite per line: stdio locks the stream, so concurrent lines never interleave.

@@ -208,7 +208,7 @@ TEST_F(GroupCommitStoreTest, RowsPastTheirTenantsQuotaAreRefusedAndTheirNeighbou
   inv::TenantPolicy policy;
   policy.tenant_id = "capped";
   policy.max_pending_invitations = 2;
-  ASSERT_TRUE(policies.Put(policy, std::nullopt, "admin", kNow).ok());
+  ASSERT_TRUE(policies.Put(policy, std::nullopt, "admin", "", kNow).ok());
   const std::vector<inv::NewInvitation> rows = {
       Row("c1@example.com", "", "capped"), Row("free@example.com", "", "open"),
       Row("c2@example.com", "", "capped"), Row("c3@example.com", "", "capped")};
@@ -230,7 +230,7 @@ TEST_F(GroupCommitStoreTest, ARowDecidedUnderAnOlderPolicyIsRefusedAloneAndWrite
   inv::TenantPolicy policy;
   policy.tenant_id = "versioned";
   policy.allowed_email_domains = {"example.com"};
-  absl::StatusOr<inv::TenantPolicy> stored = policies.Put(policy, std::nullopt, "admin", kNow);
+  absl::StatusOr<inv::TenantPolicy> stored = policies.Put(policy, std::nullopt, "admin", "", kNow);
   ASSERT_TRUE(stored.ok()) << stored.status();
   auto decided_under = [](inv::NewInvitation row, std::optional<int64_t> version) {
     row.policy_version = version;

@@ -248,7 +248,7 @@ TEST_F(TenantPolicyApiTest, APolicyChangedElsewhereTakesEffectAtOnce) {
   changed.tenant_id = tenant;
   changed.allowed_email_domains = {"example.org"};
   changed.default_ttl = absl::Hours(3);
-  ASSERT_TRUE(elsewhere.Put(changed, std::nullopt, "other-replica", absl::Now()).ok());
+  ASSERT_TRUE(elsewhere.Put(changed, std::nullopt, "other-replica", "", absl::Now()).ok());
   grpc::Status refused = create(absl::StrCat("b-", tenant, "@example.com"), &created);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
   EXPECT_THAT(refused.error_details(), HasSubstr("EMAIL_DOMAIN_NOT_ALLOWED"));
@@ -259,7 +259,7 @@ TEST_F(TenantPolicyApiTest, APolicyChangedElsewhereTakesEffectAtOnce) {
       << "the new default_ttl";
 
   changed.allowed_email_domains = {"example.com"};
-  ASSERT_TRUE(elsewhere.Put(changed, std::nullopt, "other-replica", absl::Now()).ok());
+  ASSERT_TRUE(elsewhere.Put(changed, std::nullopt, "other-replica", "", absl::Now()).ok());
   EXPECT_THAT(create(absl::StrCat("d-", tenant, "@example.com"), &created), IsOk())
       << "a domain allowed again is allowed at once";
 }

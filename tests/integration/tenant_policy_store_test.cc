@@ -65,7 +65,7 @@ TEST_F(TenantPolicyStoreTest, ATenantWithoutAPolicyHasNone) {
 
 TEST_F(TenantPolicyStoreTest, ARoundTripKeepsEveryFieldAndRecordsTheChange) {
   const absl::Time now = absl::FromUnixMicros(1'800'000'000'123'456);
-  absl::StatusOr<inv::TenantPolicy> put = store_->Put(Full("acme"), 0, "admin-1", now);
+  absl::StatusOr<inv::TenantPolicy> put = store_->Put(Full("acme"), 0, "admin-1", "", now);
   ASSERT_TRUE(put.ok()) << put.status();
   EXPECT_EQ(put->version, 1);
   absl::StatusOr<std::optional<inv::TenantPolicy>> got = store_->Get("acme");
@@ -86,7 +86,7 @@ TEST_F(TenantPolicyStoreTest, ARoundTripKeepsEveryFieldAndRecordsTheChange) {
   cleared.allowed_email_domains.clear();
   cleared.default_ttl.reset();
   cleared.reminder_before_expiry.reset();
-  ASSERT_TRUE(store_->Put(cleared, 1, "admin-2", now + absl::Seconds(1)).ok());
+  ASSERT_TRUE(store_->Put(cleared, 1, "admin-2", "", now + absl::Seconds(1)).ok());
   got = store_->Get("acme");
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_TRUE((*got)->allowed_email_domains.empty());
@@ -97,24 +97,24 @@ TEST_F(TenantPolicyStoreTest, ARoundTripKeepsEveryFieldAndRecordsTheChange) {
 }
 
 TEST_F(TenantPolicyStoreTest, AStaleVersionIsAbortedAndWritesNothing) {
-  ASSERT_TRUE(store_->Put(Full("acme"), 0, "a", absl::Now()).ok());
-  ASSERT_TRUE(store_->Put(Full("acme"), 1, "b", absl::Now()).ok());
-  absl::StatusOr<inv::TenantPolicy> stale = store_->Put(Full("acme"), 1, "c", absl::Now());
+  ASSERT_TRUE(store_->Put(Full("acme"), 0, "a", "", absl::Now()).ok());
+  ASSERT_TRUE(store_->Put(Full("acme"), 1, "b", "", absl::Now()).ok());
+  absl::StatusOr<inv::TenantPolicy> stale = store_->Put(Full("acme"), 1, "c", "", absl::Now());
   EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted) << stale.status();
   EXPECT_EQ(inv::ReasonOf(stale.status()), "POLICY_ETAG_MISMATCH");
-  absl::StatusOr<inv::TenantPolicy> first_again = store_->Put(Full("acme"), 0, "d", absl::Now());
+  absl::StatusOr<inv::TenantPolicy> first_again = store_->Put(Full("acme"), 0, "d", "", absl::Now());
   EXPECT_EQ(first_again.status().code(), absl::StatusCode::kAborted);
   EXPECT_EQ(Query("SELECT version, updated_by FROM tenant_policies"), "2\tb");
   EXPECT_EQ(Query("SELECT COUNT(*) FROM invitation_events"), "2");
   // Without a version the write goes through whatever is stored.
-  ASSERT_TRUE(store_->Put(Full("acme"), std::nullopt, "e", absl::Now()).ok());
+  ASSERT_TRUE(store_->Put(Full("acme"), std::nullopt, "e", "", absl::Now()).ok());
   EXPECT_EQ(Query("SELECT version, updated_by FROM tenant_policies"), "3\te");
 }
 
 // Eight writers who all read version 1 race: exactly one wins, the others are told, none is lost
 // silently.
 TEST_F(TenantPolicyStoreTest, OfWritersRacingFromOneVersionExactlyOneWins) {
-  ASSERT_TRUE(store_->Put(Full("acme"), 0, "seed", absl::Now()).ok());
+  ASSERT_TRUE(store_->Put(Full("acme"), 0, "seed", "", absl::Now()).ok());
   constexpr int kWriters = 8;
   std::atomic<int> won{0}, stale{0}, other{0};
   std::vector<std::thread> writers;
@@ -122,7 +122,7 @@ TEST_F(TenantPolicyStoreTest, OfWritersRacingFromOneVersionExactlyOneWins) {
     writers.emplace_back([&, i] {
       inv::TenantPolicy p = Full("acme");
       p.max_pending_invitations = 100 + i;
-      absl::StatusOr<inv::TenantPolicy> r = store_->Put(p, 1, absl::StrCat("w", i), absl::Now());
+      absl::StatusOr<inv::TenantPolicy> r = store_->Put(p, 1, absl::StrCat("w", i), "", absl::Now());
       if (r.ok()) {
         ++won;
       } else if (inv::ReasonOf(r.status()) == "POLICY_ETAG_MISMATCH") {

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,7 @@
 #include "securelink/invitations/v1/invitation_service.grpc.pb.h"
 #include "tests/client/e2e_support.h"
 #include "tests/ops/ops_support.h"
+#include "tests/support/wait.h"
 
 namespace securelink::testing::ops {
 namespace {
@@ -189,6 +191,135 @@ TEST(Observability, MetricsCountEveryCallExactlyByMethodAndCode) {
     }
   }
   EXPECT_EQ(rpc_lines, 6);
+}
+
+// The request id of a call's response metadata, or "".
+std::string ResponseRequestId(const grpc::ClientContext& ctx) {
+  const auto& metadata = ctx.GetServerInitialMetadata();
+  auto it = metadata.find("x-request-id");
+  return it == metadata.end() ? "" : std::string(it->second.data(), it->second.size());
+}
+
+// The events of `tenant` recorded so far, oldest first (a fresh database's feed starts at 1).
+std::vector<v1::InvitationEvent> TenantEvents(v1::InvitationService::Stub& stub,
+                                              const std::string& tenant) {
+  v1::WatchInvitationEventsRequest req;
+  req.set_tenant_id(tenant);
+  req.set_after_event_id("0");
+  req.set_replay_only(true);
+  std::unique_ptr<grpc::ClientContext> ctx = Ctx();
+  auto reader = stub.WatchInvitationEvents(ctx.get(), req);
+  std::vector<v1::InvitationEvent> events;
+  v1::WatchInvitationEventsResponse resp;
+  while (reader->Read(&resp)) events.push_back(resp.event());
+  EXPECT_TRUE(reader->Finish().ok());
+  return events;
+}
+
+// One id follows a call from the caller through the RPC's log line, its audit events and the
+// email it queued: the caller's x-request-id, else its traceparent's trace id, else one made up
+// and returned in the response metadata, on failures too.
+TEST(Observability, EachCallsRequestIdReachesItsLogLineEventsAndEmail) {
+  std::unique_ptr<ServerProcess> server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::InvitationService::NewStub(
+      grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+  const std::string tenant = UniqueName("corr");
+
+  std::unique_ptr<grpc::ClientContext> named = Ctx();
+  named->AddMetadata("x-request-id", "billing-job-17:attempt-1");
+  v1::CreateInvitationRequest create;
+  create.set_email(UniqueEmail("corr-a"));
+  create.set_role(v1::ROLE_VPN_USER);
+  create.set_tenant_id(tenant);
+  v1::CreateInvitationResponse first;
+  ASSERT_TRUE(stub->CreateInvitation(named.get(), create, &first).ok());
+  EXPECT_EQ(ResponseRequestId(*named), "billing-job-17:attempt-1");
+
+  std::unique_ptr<grpc::ClientContext> traced = Ctx();
+  traced->AddMetadata("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  create.set_email(UniqueEmail("corr-b"));
+  v1::CreateInvitationResponse second;
+  ASSERT_TRUE(stub->CreateInvitation(traced.get(), create, &second).ok());
+  EXPECT_EQ(ResponseRequestId(*traced), "4bf92f3577b34da6a3ce929d0e0e4736");
+
+  std::unique_ptr<grpc::ClientContext> anonymous = Ctx();
+  v1::RevokeInvitationRequest revoke;
+  revoke.set_id(first.invitation().id());
+  v1::RevokeInvitationResponse revoked;
+  ASSERT_TRUE(stub->RevokeInvitation(anonymous.get(), revoke, &revoked).ok());
+  const std::string made_up = ResponseRequestId(*anonymous);
+  EXPECT_THAT(made_up, ::testing::MatchesRegex("[0-9a-f]{32}"));
+
+  std::unique_ptr<grpc::ClientContext> refused = Ctx();
+  refused->AddMetadata("x-request-id", "a header with spaces");  // unusable: replaced
+  v1::GetInvitationRequest get;
+  get.set_id("00000000-0000-4000-8000-000000000000");
+  v1::GetInvitationResponse got;
+  EXPECT_EQ(stub->GetInvitation(refused.get(), get, &got).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  const std::string refused_id = ResponseRequestId(*refused);
+  EXPECT_THAT(refused_id, ::testing::MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_NE(refused_id, made_up);
+
+  std::unique_ptr<grpc::ClientContext> policy_ctx = Ctx();
+  policy_ctx->AddMetadata("x-request-id", "policy-change-3");
+  v1::UpdateTenantPolicyRequest policy;
+  policy.mutable_policy()->set_tenant_id(tenant);
+  policy.mutable_policy()->set_default_locale("de");
+  policy.mutable_update_mask()->add_paths("default_locale");
+  v1::UpdateTenantPolicyResponse updated;
+  ASSERT_TRUE(stub->UpdateTenantPolicy(policy_ctx.get(), policy, &updated).ok());
+
+  // The feed: each event names the call behind it; the second invitation's email was queued by
+  // the traced call, so its EMAIL_SENT carries that call's id.
+  std::map<std::string, std::string> id_by_event;  // "TYPE invitation" -> request_id
+  auto key = [](v1::InvitationEventType type, const std::string& invitation) {
+    return absl::StrCat(v1::InvitationEventType_Name(type), " ", invitation);
+  };
+  const std::string second_sent =
+      key(v1::INVITATION_EVENT_TYPE_EMAIL_SENT, second.invitation().id());
+  ASSERT_TRUE(WaitFor([&] {
+    id_by_event.clear();
+    for (const v1::InvitationEvent& e : TenantEvents(*stub, tenant)) {
+      id_by_event[key(e.type(), e.invitation_id())] = e.request_id();
+    }
+    return id_by_event.count(second_sent) == 1;
+  })) << "the second invitation's email was never sent";
+  EXPECT_EQ(id_by_event[key(v1::INVITATION_EVENT_TYPE_CREATED, first.invitation().id())],
+            "billing-job-17:attempt-1");
+  EXPECT_EQ(id_by_event[key(v1::INVITATION_EVENT_TYPE_CREATED, second.invitation().id())],
+            "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(id_by_event[key(v1::INVITATION_EVENT_TYPE_REVOKED, first.invitation().id())],
+            made_up);
+  EXPECT_EQ(id_by_event[second_sent], "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(id_by_event[key(v1::INVITATION_EVENT_TYPE_POLICY_UPDATED, "")], "policy-change-3");
+
+  // The log: each call's line carries its id; the dispatcher's line for the email carries the
+  // invitation and the id of the call that queued it. Numbers are JSON numbers.
+  std::map<std::string, std::string> method_by_request_id;
+  bool sent_line = false;
+  for (const std::string& line : LogLines(server->Log())) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(j.is_object()) << line;
+    if (j.value("msg", "") == "rpc") {
+      EXPECT_TRUE(j["latency_ms"].is_number()) << line;
+      method_by_request_id[j.value("request_id", "")] = j.value("method", "");
+    }
+    if (j.value("msg", "") == "invitation email sent" &&
+        j.value("invitation_id", "") == second.invitation().id()) {
+      sent_line = true;
+      EXPECT_EQ(j.value("request_id", ""), "4bf92f3577b34da6a3ce929d0e0e4736") << line;
+      EXPECT_TRUE(j["attempt"].is_number_integer()) << line;
+    }
+  }
+  EXPECT_TRUE(sent_line);
+  const std::string rpc = absl::StrCat("/", kService, "/");
+  EXPECT_EQ(method_by_request_id["billing-job-17:attempt-1"], rpc + "CreateInvitation");
+  EXPECT_EQ(method_by_request_id["4bf92f3577b34da6a3ce929d0e0e4736"], rpc + "CreateInvitation");
+  EXPECT_EQ(method_by_request_id[made_up], rpc + "RevokeInvitation");
+  EXPECT_EQ(method_by_request_id[refused_id], rpc + "GetInvitation");
+  EXPECT_EQ(method_by_request_id["policy-change-3"], rpc + "UpdateTenantPolicy");
 }
 
 TEST(Observability, TheTokenRpcsNeverLogTheirSecrets) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <atomic>
 #include <cstdio>
 #include <ctime>
@@ -130,24 +131,47 @@ TEST(Metrics, ServesTheSameTextOverHttpOnAFreePort) {
   EXPECT_EQ(taken.code(), absl::StatusCode::kUnavailable);
 }
 
-TEST(Log, EveryLineIsValidJsonWhateverBytesItCarries) {
+// The line Log writes to stderr for `message` and `fields`.
+std::string LoggedLine(inv::LogLevel level, absl::string_view message,
+                       const inv::LogFields& fields) {
   const std::string path = e2e::WriteTempFile("log", "");
   fflush(stderr);
   const int saved = dup(2);
   const int fd = open(path.c_str(), O_WRONLY | O_TRUNC);
-  ASSERT_GE(fd, 0);
+  EXPECT_GE(fd, 0);
   dup2(fd, 2);
-  inv::Log(inv::LogLevel::kWarning, "bad bytes \xff\xfe and quotes \" and\nnewlines",
-           {{"field", std::string("nul\0byte\x80 ok \xc3\xa9", 15)}});
+  inv::Log(level, message, fields);
   fflush(stderr);
   dup2(saved, 2);
   close(saved);
   close(fd);
-  const std::string line = e2e::ReadWholeFile(path);
+  return e2e::ReadWholeFile(path);
+}
+
+TEST(Log, EveryLineIsValidJsonWhateverBytesItCarries) {
+  const std::string line =
+      LoggedLine(inv::LogLevel::kWarning, "bad bytes \xff\xfe and quotes \" and\nnewlines",
+                 {{"field", std::string("nul\0byte\x80 ok \xc3\xa9", 15)}});
   nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   ASSERT_TRUE(j.is_object()) << line;
   EXPECT_EQ(j.value("level", ""), "warning");
   EXPECT_THAT(j.value("field", ""), ::testing::HasSubstr("ok \xc3\xa9"));  // valid UTF-8 kept
+}
+
+TEST(Log, NumbersAndBooleansKeepTheirJsonTypes) {
+  const std::string line = LoggedLine(
+      inv::LogLevel::kWarning, "typed",
+      {{"count", int64_t{42}}, {"port", 8080}, {"latency_ms", 1.25}, {"draining", true},
+       {"not_a_number", std::nan("")}, {"text", "42"}});
+  nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object()) << line;
+  EXPECT_TRUE(j["count"].is_number_integer()) << line;
+  EXPECT_EQ(j["count"], 42);
+  EXPECT_EQ(j["port"], 8080);
+  EXPECT_DOUBLE_EQ(j["latency_ms"].get<double>(), 1.25);
+  EXPECT_EQ(j["draining"], true);
+  EXPECT_TRUE(j["not_a_number"].is_string()) << line;  // JSON has no NaN
+  EXPECT_EQ(j["text"], "42");
 }
 
 }  // namespace
