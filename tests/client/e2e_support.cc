@@ -145,11 +145,13 @@ int PortField(absl::string_view log, absl::string_view field) {
   const size_t line = log.find(kServingLine);
   if (line == absl::string_view::npos) return 0;
   const size_t line_start = log.rfind('\n', line);
-  const std::string key = absl::StrCat("\"", field, "\":\"");
+  const std::string key = absl::StrCat("\"", field, "\":");
   const size_t at = log.find(key, line_start == absl::string_view::npos ? 0 : line_start);
   if (at == absl::string_view::npos) return 0;
+  size_t digits = at + key.size();
+  if (digits < log.size() && log[digits] == '"') ++digits;  // a number, or a quoted one
   int port = 0;
-  for (size_t i = at + key.size(); i < log.size() && absl::ascii_isdigit(log[i]); ++i) {
+  for (size_t i = digits; i < log.size() && absl::ascii_isdigit(log[i]); ++i) {
     port = port * 10 + (log[i] - '0');
   }
   return port;
