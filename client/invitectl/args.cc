@@ -36,6 +36,15 @@ const std::vector<FlagSpec>& GlobalFlags() {
       {"address", "HOST:PORT",
        "server address (default $INVITATIONS_ADDRESS, else 127.0.0.1:50051)"},
       {"token", "JWT", "bearer token (default $INVITATIONS_TOKEN)"},
+      {"token-file", "FILE",
+       "read the bearer token from FILE before each call, again whenever it changes (default "
+       "$INVITATIONS_TOKEN_FILE)"},
+      {"token-url", "URL",
+       "get tokens by the client-credentials grant from this endpoint, refreshed ahead of "
+       "expiry; with --client-id, the secret from $INVITATIONS_CLIENT_SECRET or "
+       "--client-secret-file"},
+      {"client-id", "ID", "the client of --token-url"},
+      {"client-secret-file", "FILE", "the secret of --client-id (default $INVITATIONS_CLIENT_SECRET)"},
       {"deadline", "DURATION", "deadline of each call (default 10s; bulk 10m; watch none)"},
       {"tls", "", "use TLS with the system's root certificates"},
       {"ca-file", "FILE", "use TLS trusting the PEM certificates in FILE"},

@@ -17,13 +17,18 @@
 #include "absl/time/time.h"
 #include "format.h"
 #include "grpc_glue.h"
+#include "absl/strings/ascii.h"
 #include "securelink/invitations/client.h"
+#include "securelink/invitations/token_sources.h"
 
 namespace securelink::invitations::invitectl {
 namespace {
 
+using client::ClientCredentialsOptions;
+using client::ClientCredentialsToken;
 using client::ClientOptions;
 using client::InvitationClient;
+using client::TokenFile;
 
 int UsageError(std::ostream& err, absl::string_view message) {
   err << "error: " << message << "\n";
@@ -42,14 +47,64 @@ int RpcError(std::ostream& err, const absl::Status& status) {
   }
 }
 
+// Where the bearer token comes from: --token, --token-file or --token-url (one of them), else
+// $INVITATIONS_TOKEN, else $INVITATIONS_TOKEN_FILE. A token read from a file or fetched from
+// Keycloak is asked for before each call, so a long `watch` outlives any one token.
+absl::Status ChooseTokenSource(const Invocation& invocation, const Environment& env,
+                               ClientOptions* options) {
+  const int given = invocation.Has("token") + invocation.Has("token-file") +
+                    invocation.Has("token-url");
+  if (given > 1) {
+    return absl::InvalidArgumentError("--token, --token-file and --token-url exclude each other");
+  }
+  if ((invocation.Has("client-id") || invocation.Has("client-secret-file")) &&
+      !invocation.Has("token-url")) {
+    return absl::InvalidArgumentError("--client-id and --client-secret-file need --token-url");
+  }
+  if (invocation.Has("token")) {
+    options->bearer_token = invocation.Get("token");
+  } else if (invocation.Has("token-file")) {
+    options->token_source = TokenFile(invocation.Get("token-file"));
+  } else if (invocation.Has("token-url")) {
+    ClientCredentialsOptions grant;
+    grant.token_url = invocation.Get("token-url");
+    grant.client_id = invocation.Get("client-id");
+    if (grant.client_id.empty()) return absl::InvalidArgumentError("--token-url needs --client-id");
+    if (invocation.Has("client-secret-file")) {
+      absl::StatusOr<std::string> secret = env.read_file(invocation.Get("client-secret-file"));
+      if (!secret.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--client-secret-file: ", secret.status().message()));
+      }
+      grant.client_secret = std::string(absl::StripAsciiWhitespace(*secret));
+    } else {
+      grant.client_secret = env.getenv("INVITATIONS_CLIENT_SECRET").value_or("");
+    }
+    if (grant.client_secret.empty()) {
+      return absl::InvalidArgumentError(
+          "--token-url needs the client's secret in $INVITATIONS_CLIENT_SECRET or "
+          "--client-secret-file (never on the command line, where ps shows it)");
+    }
+    if (invocation.Has("ca-file")) grant.ca_file = invocation.Get("ca-file");
+    options->token_source = ClientCredentialsToken(std::move(grant));
+  } else if (std::optional<std::string> token = env.getenv("INVITATIONS_TOKEN");
+             token.has_value() && !token->empty()) {
+    options->bearer_token = *token;
+  } else if (std::optional<std::string> file = env.getenv("INVITATIONS_TOKEN_FILE");
+             file.has_value() && !file->empty()) {
+    options->token_source = TokenFile(*file);
+  }
+  return absl::OkStatus();
+}
+
 // The client options from global flags and the environment; errors are usage errors.
 absl::StatusOr<ClientOptions> MakeOptions(const Invocation& invocation, const Environment& env) {
   ClientOptions options;
   std::optional<std::string> address = env.getenv("INVITATIONS_ADDRESS");
   options.target = invocation.Get(
       "address", address.has_value() && !address->empty() ? *address : kDefaultAddress);
-  options.bearer_token = invocation.Has("token") ? invocation.Get("token")
-                                                 : env.getenv("INVITATIONS_TOKEN").value_or("");
+  absl::Status credentials = ChooseTokenSource(invocation, env, &options);
+  if (!credentials.ok()) return credentials;
   options.user_agent = "invitectl/0.1";
   if (invocation.Has("deadline")) {
     absl::StatusOr<absl::Duration> deadline = ParseDurationFlag(invocation.Get("deadline"));
@@ -329,9 +384,17 @@ int RunWatch(const Invocation& invocation, InvitationClient& client, std::ostrea
   return kExitOk;
 }
 
+// The bearer token for a call made beside the client (reflection, health).
+absl::StatusOr<std::string> CurrentToken(const ClientOptions& options) {
+  if (options.token_source) return options.token_source();
+  return options.bearer_token;
+}
+
 int RunServices(InvitationClient& client, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<std::string> token = CurrentToken(client.options());
+  if (!token.ok()) return RpcError(err, token.status());
   absl::StatusOr<std::vector<std::string>> services =
-      ListServices(client.channel(), client.options().bearer_token, client.options().deadline);
+      ListServices(client.channel(), *token, client.options().deadline);
   if (!services.ok()) return RpcError(err, services.status());
   for (const std::string& service : *services) out << service << "\n";
   return kExitOk;
@@ -346,8 +409,10 @@ constexpr char kInvitationServiceName[] = "securelink.invitations.v1.InvitationS
 int RunHealth(const Invocation& invocation, InvitationClient& client, std::ostream& out,
               std::ostream& err) {
   const std::string service = invocation.Get("service", kInvitationServiceName);
-  absl::StatusOr<std::string> status = CheckHealth(
-      client.channel(), service, client.options().bearer_token, client.options().deadline);
+  absl::StatusOr<std::string> token = CurrentToken(client.options());
+  absl::StatusOr<std::string> status =
+      token.ok() ? CheckHealth(client.channel(), service, *token, client.options().deadline)
+                 : token.status();
   if (!status.ok()) {
     RpcError(err, status.status());
     return kExitRpcError;  // a probe knows only healthy (0) and unhealthy (1)

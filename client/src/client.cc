@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
@@ -117,12 +118,13 @@ class InvitationClient::Impl {
   // `retryable`), all within one deadline.
   template <typename Request, typename Response>
   absl::StatusOr<Response> Call(UnaryMethod<Request, Response> method, const Request& request,
-                                bool retryable) {
-    const absl::Time deadline = absl::Now() + options_.deadline;
+                                bool retryable, const CallOptions& call) {
+    const absl::Time deadline = absl::Now() + call.deadline.value_or(options_.deadline);
+    const std::string request_id = RequestIdOf(call);
     const int max_attempts = retryable ? std::max(1, options_.retry.max_attempts) : 1;
     for (int attempt = 1;; ++attempt) {
       grpc::ClientContext context;
-      Prepare(&context);
+      if (absl::Status prepared = Prepare(&context, request_id); !prepared.ok()) return prepared;
       context.set_deadline(absl::ToChronoTime(deadline));
       Response response;
       const grpc::Status status = (stub_.get()->*method)(&context, request, &response);
@@ -145,10 +147,14 @@ class InvitationClient::Impl {
 
   absl::StatusOr<v1::BulkInviteSummary> BulkInvite(const v1::BulkInviteRequest& request,
                                                    const BulkResultCallback& on_result,
-                                                   StreamCanceller* canceller) {
+                                                   StreamCanceller* canceller,
+                                                   const CallOptions& call) {
     grpc::ClientContext context;
-    Prepare(&context);
-    context.set_deadline(absl::ToChronoTime(absl::Now() + options_.bulk_deadline));
+    if (absl::Status prepared = Prepare(&context, RequestIdOf(call)); !prepared.ok()) {
+      return prepared;
+    }
+    context.set_deadline(
+        absl::ToChronoTime(absl::Now() + call.deadline.value_or(options_.bulk_deadline)));
     AttachedCanceller attached(canceller, &context);
     if (!attached.attached()) return CancelledByCaller();
 
@@ -175,13 +181,18 @@ class InvitationClient::Impl {
   }
 
   absl::Status Watch(const v1::WatchInvitationEventsRequest& initial, const EventCallback& on_event,
-                     StreamCanceller* canceller) {
+                     StreamCanceller* canceller, const CallOptions& call) {
+    const std::string request_id = RequestIdOf(call);
+    const std::optional<absl::Time> deadline =
+        call.deadline.has_value() ? std::optional<absl::Time>(absl::Now() + *call.deadline)
+                                  : std::nullopt;
     v1::WatchInvitationEventsRequest request = initial;
     bool have_position = !request.after_event_id().empty();
     int failures = 0;
     for (;;) {
       grpc::ClientContext context;
-      Prepare(&context);
+      if (absl::Status prepared = Prepare(&context, request_id); !prepared.ok()) return prepared;
+      if (deadline.has_value()) context.set_deadline(absl::ToChronoTime(*deadline));
       AttachedCanceller attached(canceller, &context);
       if (!attached.attached()) return CancelledByCaller();
 
@@ -231,10 +242,22 @@ class InvitationClient::Impl {
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
  private:
-  void Prepare(grpc::ClientContext* context) const {
-    if (!options_.bearer_token.empty()) {
+  // The call's metadata: its request id and the caller's credentials. Fails (nothing sent) when
+  // the token source cannot give a token.
+  absl::Status Prepare(grpc::ClientContext* context, const std::string& request_id) const {
+    context->AddMetadata("x-request-id", request_id);
+    if (options_.token_source) {
+      absl::StatusOr<std::string> token = options_.token_source();
+      if (!token.ok()) return token.status();
+      if (!token->empty()) context->AddMetadata("authorization", absl::StrCat("Bearer ", *token));
+    } else if (!options_.bearer_token.empty()) {
       context->AddMetadata("authorization", absl::StrCat("Bearer ", options_.bearer_token));
     }
+    return absl::OkStatus();
+  }
+
+  static std::string RequestIdOf(const CallOptions& call) {
+    return call.request_id.empty() ? NewRequestId() : call.request_id;
   }
 
   // Waits out `delay` watching the channel rather than in a bare sleep, returning early once it is
@@ -280,66 +303,66 @@ InvitationClient::InvitationClient(ClientOptions options)
 InvitationClient::~InvitationClient() = default;
 
 absl::StatusOr<v1::CreateInvitationResponse> InvitationClient::CreateInvitation(
-    const v1::CreateInvitationRequest& request) {
+    const v1::CreateInvitationRequest& request, const CallOptions& call) {
   if (!request.request_id().empty()) {
-    return impl_->Call(&Stub::CreateInvitation, request, /*retryable=*/true);
+    return impl_->Call(&Stub::CreateInvitation, request, /*retryable=*/true, call);
   }
   v1::CreateInvitationRequest keyed = request;
   keyed.set_request_id(NewRequestId());
-  return impl_->Call(&Stub::CreateInvitation, keyed, /*retryable=*/true);
+  return impl_->Call(&Stub::CreateInvitation, keyed, /*retryable=*/true, call);
 }
 
 absl::StatusOr<v1::GetInvitationResponse> InvitationClient::GetInvitation(
-    const v1::GetInvitationRequest& request) {
-  return impl_->Call(&Stub::GetInvitation, request, /*retryable=*/true);
+    const v1::GetInvitationRequest& request, const CallOptions& call) {
+  return impl_->Call(&Stub::GetInvitation, request, /*retryable=*/true, call);
 }
 
 absl::StatusOr<v1::ListInvitationsResponse> InvitationClient::ListInvitations(
-    const v1::ListInvitationsRequest& request) {
-  return impl_->Call(&Stub::ListInvitations, request, /*retryable=*/true);
+    const v1::ListInvitationsRequest& request, const CallOptions& call) {
+  return impl_->Call(&Stub::ListInvitations, request, /*retryable=*/true, call);
 }
 
 absl::StatusOr<v1::ResendInvitationResponse> InvitationClient::ResendInvitation(
-    const v1::ResendInvitationRequest& request) {
-  return impl_->Call(&Stub::ResendInvitation, request, /*retryable=*/false);
+    const v1::ResendInvitationRequest& request, const CallOptions& call) {
+  return impl_->Call(&Stub::ResendInvitation, request, /*retryable=*/false, call);
 }
 
 absl::StatusOr<v1::RevokeInvitationResponse> InvitationClient::RevokeInvitation(
-    const v1::RevokeInvitationRequest& request) {
-  return impl_->Call(&Stub::RevokeInvitation, request, /*retryable=*/false);
+    const v1::RevokeInvitationRequest& request, const CallOptions& call) {
+  return impl_->Call(&Stub::RevokeInvitation, request, /*retryable=*/false, call);
 }
 
 absl::StatusOr<v1::ValidateInvitationTokenResponse> InvitationClient::ValidateInvitationToken(
-    const v1::ValidateInvitationTokenRequest& request) {
-  return impl_->Call(&Stub::ValidateInvitationToken, request, /*retryable=*/true);
+    const v1::ValidateInvitationTokenRequest& request, const CallOptions& call) {
+  return impl_->Call(&Stub::ValidateInvitationToken, request, /*retryable=*/true, call);
 }
 
 absl::StatusOr<v1::GetTenantPolicyResponse> InvitationClient::GetTenantPolicy(
-    const v1::GetTenantPolicyRequest& request) {
-  return impl_->Call(&Stub::GetTenantPolicy, request, /*retryable=*/true);
+    const v1::GetTenantPolicyRequest& request, const CallOptions& call) {
+  return impl_->Call(&Stub::GetTenantPolicy, request, /*retryable=*/true, call);
 }
 
 absl::StatusOr<v1::UpdateTenantPolicyResponse> InvitationClient::UpdateTenantPolicy(
-    const v1::UpdateTenantPolicyRequest& request) {
+    const v1::UpdateTenantPolicyRequest& request, const CallOptions& call) {
   return impl_->Call(&Stub::UpdateTenantPolicy, request,
-                     /*retryable=*/!request.policy().etag().empty());
+                     /*retryable=*/!request.policy().etag().empty(), call);
 }
 
 absl::StatusOr<v1::AcceptInvitationResponse> InvitationClient::AcceptInvitation(
-    const v1::AcceptInvitationRequest& request) {
-  return impl_->Call(&Stub::AcceptInvitation, request, /*retryable=*/false);
+    const v1::AcceptInvitationRequest& request, const CallOptions& call) {
+  return impl_->Call(&Stub::AcceptInvitation, request, /*retryable=*/false, call);
 }
 
 absl::StatusOr<v1::BulkInviteSummary> InvitationClient::BulkInvite(
     const v1::BulkInviteRequest& request, const BulkResultCallback& on_result,
-    StreamCanceller* canceller) {
-  return impl_->BulkInvite(request, on_result, canceller);
+    StreamCanceller* canceller, const CallOptions& call) {
+  return impl_->BulkInvite(request, on_result, canceller, call);
 }
 
 absl::Status InvitationClient::WatchInvitationEvents(
     const v1::WatchInvitationEventsRequest& request, const EventCallback& on_event,
-    StreamCanceller* canceller) {
-  return impl_->Watch(request, on_event, canceller);
+    StreamCanceller* canceller, const CallOptions& call) {
+  return impl_->Watch(request, on_event, canceller, call);
 }
 
 std::shared_ptr<grpc::Channel> InvitationClient::channel() const { return impl_->channel(); }

@@ -122,7 +122,7 @@ bool IsLoopbackTarget(absl::string_view target) {
 }
 
 std::optional<std::string> PlaintextTokenWarning(const ClientOptions& options) {
-  if (options.bearer_token.empty() || options.credentials != nullptr ||
+  if ((options.bearer_token.empty() && !options.token_source) || options.credentials != nullptr ||
       options.channel != nullptr || IsLoopbackTarget(options.target)) {
     return std::nullopt;
   }

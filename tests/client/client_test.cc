@@ -2,13 +2,20 @@
 // retried, idempotent Create, rich errors, and both streams.
 #include "securelink/invitations/client.h"
 
+#include <cstdio>
+#include <fstream>
+#include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "fake_invitation_service.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "securelink/invitations/token_sources.h"
 
 namespace securelink::invitations::client {
 namespace {
@@ -155,6 +162,94 @@ TEST_F(InvitationClientTest, ErrorsCarryTheServersDetails) {
   error = DecodeError(invalid.status());
   ASSERT_EQ(error.field_violations.size(), 1u);
   EXPECT_EQ(error.field_violations[0].field, "email");
+}
+
+TEST_F(InvitationClientTest, EachCallCarriesOneRequestIdAcrossItsRetries) {
+  InvitationClient client(Options());
+  service_.FailNext("GetInvitation", 2, Unavailable());
+  CallOptions call;
+  call.request_id = "nightly-sync:42";
+  ASSERT_TRUE(client.GetInvitation({}, call).ok());
+  ASSERT_TRUE(client.GetInvitation({}).ok());
+  ASSERT_TRUE(client.GetInvitation({}).ok());
+  const std::vector<std::string> ids = service_.RequestIds();
+  ASSERT_EQ(ids.size(), 5u);
+  EXPECT_EQ(ids[0], "nightly-sync:42");
+  EXPECT_EQ(ids[1], "nightly-sync:42");
+  EXPECT_EQ(ids[2], "nightly-sync:42");
+  // Without one, each call gets its own.
+  EXPECT_FALSE(ids[3].empty());
+  EXPECT_NE(ids[3], ids[4]);
+  EXPECT_NE(ids[3], "nightly-sync:42");
+}
+
+TEST_F(InvitationClientTest, APerCallDeadlineReplacesTheClientsOne) {
+  ClientOptions options = Options();
+  options.deadline = absl::Seconds(30);
+  InvitationClient client(options);
+  v1::GetInvitationRequest request;
+  request.set_id("slow");
+  CallOptions call;
+  call.deadline = absl::Milliseconds(200);
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(client.GetInvitation(request, call).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));  // far below the client's 30 s
+}
+
+TEST_F(InvitationClientTest, TheTokenSourceIsAskedBeforeEveryAttempt) {
+  ClientOptions options = Options();
+  options.bearer_token = "ignored-when-a-source-is-set";
+  int asked = 0;
+  options.token_source = [&asked]() -> absl::StatusOr<std::string> {
+    return absl::StrCat("token-", ++asked);
+  };
+  InvitationClient client(options);
+  service_.FailNext("GetInvitation", 1, Unavailable());
+  ASSERT_TRUE(client.GetInvitation({}).ok());
+  EXPECT_EQ(service_.LastAuthorization(), "Bearer token-2");  // the retry asked again
+  ASSERT_TRUE(client.ListInvitations({}).ok());
+  EXPECT_EQ(service_.LastAuthorization(), "Bearer token-3");
+}
+
+TEST_F(InvitationClientTest, ATokenSourceFailureFailsTheCallBeforeAnythingIsSent) {
+  ClientOptions options = Options();
+  options.token_source = []() -> absl::StatusOr<std::string> {
+    return absl::UnauthenticatedError("no token yet");
+  };
+  InvitationClient client(options);
+  const absl::Status status = client.GetInvitation({}).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(status.message(), "no token yet");
+  EXPECT_EQ(service_.Calls("GetInvitation"), 0);
+}
+
+TEST_F(InvitationClientTest, ATokenFileIsReadAgainWhenItChanges) {
+  const std::string dir = ::testing::TempDir();
+  const std::string path = absl::StrCat(dir, "/token-", absl::ToUnixNanos(absl::Now()));
+  auto write = [](const std::string& file, const std::string& text) {
+    std::ofstream(file, std::ios::trunc) << text;
+  };
+  write(path, "first-token\n");
+  ClientOptions options = Options();
+  options.token_source = TokenFile(path);
+  InvitationClient client(options);
+  ASSERT_TRUE(client.GetInvitation({}).ok());
+  EXPECT_EQ(service_.LastAuthorization(), "Bearer first-token");
+
+  // Replaced by renaming a new file over it, as Kubernetes refreshes projected tokens.
+  write(path + ".new", "second-token-of-another-length");
+  ASSERT_EQ(std::rename((path + ".new").c_str(), path.c_str()), 0);
+  ASSERT_TRUE(client.GetInvitation({}).ok());
+  EXPECT_EQ(service_.LastAuthorization(), "Bearer second-token-of-another-length");
+
+  ASSERT_EQ(std::remove(path.c_str()), 0);
+  const absl::Status gone = client.GetInvitation({}).status();
+  EXPECT_EQ(gone.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(gone.message()), ::testing::HasSubstr(path));
+  write(path, "  \n");
+  EXPECT_EQ(client.GetInvitation({}).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(service_.Calls("GetInvitation"), 2);
 }
 
 TEST_F(InvitationClientTest, DeadlineBoundsTheCall) {

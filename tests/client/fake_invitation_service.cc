@@ -92,6 +92,11 @@ std::vector<std::string> FakeInvitationService::CreateRequestIds() const {
   return create_request_ids_;
 }
 
+std::vector<std::string> FakeInvitationService::RequestIds() const {
+  absl::MutexLock lock(&mu_);
+  return request_ids_;
+}
+
 std::string FakeInvitationService::LastAuthorization() const {
   absl::MutexLock lock(&mu_);
   return last_authorization_;
@@ -126,6 +131,10 @@ grpc::Status FakeInvitationService::Enter(const std::string& method, grpc::Serve
   last_authorization_ = auth == context->client_metadata().end()
                             ? ""
                             : std::string(auth->second.data(), auth->second.size());
+  auto request_id = context->client_metadata().find("x-request-id");
+  request_ids_.push_back(request_id == context->client_metadata().end()
+                             ? ""
+                             : std::string(request_id->second.data(), request_id->second.size()));
   auto failure = failures_.find(method);
   if (failure != failures_.end() && failure->second.first > 0) {
     --failure->second.first;

@@ -53,6 +53,8 @@ class FakeInvitationService final : public v1::InvitationService::Service {
   std::vector<std::string> CreateRequestIds() const;
   // The authorization metadata of the last call ("" when absent).
   std::string LastAuthorization() const;
+  // The x-request-id metadata of every call, in order ("" when absent).
+  std::vector<std::string> RequestIds() const;
   // The last AcceptInvitation request.
   v1::AcceptInvitationRequest LastAccept() const;
 
@@ -103,6 +105,7 @@ class FakeInvitationService final : public v1::InvitationService::Service {
   std::map<std::string, v1::CreateInvitationResponse> by_request_id_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Invitation> invitations_ ABSL_GUARDED_BY(mu_);  // oldest first
   std::string last_authorization_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> request_ids_ ABSL_GUARDED_BY(mu_);
   v1::AcceptInvitationRequest last_accept_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::InvitationEvent> events_ ABSL_GUARDED_BY(mu_);
   int watch_fail_before_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,4 +1,6 @@
 // invitectl run in-process against the fake server: what each command prints and its exit code.
+#include <cstdio>
+#include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +15,7 @@ namespace {
 using ::securelink::invitations::testing::FakeInvitationService;
 using ::securelink::invitations::testing::FakeServer;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class InvitectlTest : public ::testing::Test {
  protected:
@@ -73,6 +76,39 @@ TEST_F(InvitectlTest, TokenFlagOverridesTheEnvironment) {
   env_["INVITATIONS_TOKEN"] = "tok-from-env";
   ASSERT_EQ(Invitectl({"get", "inv-1", "--token", "tok-flag"}).code, kExitOk);
   EXPECT_EQ(service_.LastAuthorization(), "Bearer tok-flag");
+}
+
+TEST_F(InvitectlTest, TokenFileIsReadForEachCallAndAfterItChanges) {
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "/invitectl-token-", absl::ToUnixNanos(absl::Now()));
+  std::ofstream(path) << "tok-from-file\n";
+  ASSERT_EQ(Invitectl({"get", "inv-1", "--token-file", path}).code, kExitOk);
+  EXPECT_EQ(service_.LastAuthorization(), "Bearer tok-from-file");
+  std::ofstream(path, std::ios::trunc) << "tok-refreshed-by-a-sidecar\n";
+  env_["INVITATIONS_TOKEN_FILE"] = path;  // the environment's way to name it
+  ASSERT_EQ(Invitectl({"get", "inv-1"}).code, kExitOk);
+  EXPECT_EQ(service_.LastAuthorization(), "Bearer tok-refreshed-by-a-sidecar");
+  std::remove(path.c_str());
+  const Result missing = Invitectl({"get", "inv-1", "--token-file", path});
+  EXPECT_EQ(missing.code, kExitRpcError);
+  EXPECT_THAT(missing.err, HasSubstr(path));
+}
+
+TEST_F(InvitectlTest, TokenSourcesExcludeEachOtherAndTheSecretNeverGoesOnTheCommandLine) {
+  EXPECT_EQ(Invitectl({"get", "inv-1", "--token", "t", "--token-file", "/x"}).code, kExitUsage);
+  EXPECT_EQ(Invitectl({"get", "inv-1", "--client-id", "c"}).code, kExitUsage);
+  const Result no_secret = Invitectl({"get", "inv-1", "--token-url",
+                                      "http://127.0.0.1:1/token", "--client-id", "svc"});
+  EXPECT_EQ(no_secret.code, kExitUsage);
+  EXPECT_THAT(no_secret.err, HasSubstr("INVITATIONS_CLIENT_SECRET"));
+  EXPECT_EQ(service_.Calls("GetInvitation"), 0);
+  // With a secret but an endpoint that is down: the call is not sent, and may pass later.
+  env_["INVITATIONS_CLIENT_SECRET"] = "svc-secret-7f3a";
+  const Result down = Invitectl({"get", "inv-1", "--token-url", "http://127.0.0.1:1/token",
+                                 "--client-id", "svc"});
+  EXPECT_EQ(down.code, kExitRetryLater);
+  EXPECT_THAT(down.err, Not(HasSubstr("svc-secret-7f3a")));
+  EXPECT_EQ(service_.Calls("GetInvitation"), 0);
 }
 
 TEST_F(InvitectlTest, AddressFlagOverridesTheEnvironment) {

@@ -1,11 +1,13 @@
 // C++ client of securelink.invitations.v1.InvitationService for other services and tools:
-// per-call deadlines, bearer-token metadata, retries of the calls that are safe to retry, rich
-// errors (errors.h) and the two streaming calls. No gRPC header is needed to use it.
+// deadlines and request ids per call, bearer tokens from a fixed string or a refreshing source
+// (token_sources.h), retries of the calls that are safe to retry, rich errors (errors.h) and the
+// two streaming calls. No gRPC header is needed to use it.
 #ifndef SECURELINK_INVITATIONS_CLIENT_H_
 #define SECURELINK_INVITATIONS_CLIENT_H_
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -44,11 +46,32 @@ struct RetryPolicy {
 // "securelink-invitations-client: warning: <message>".
 void WarnOnStderr(absl::string_view message);
 
+// Gives the bearer token for a call; asked before every attempt, on the calling thread, so a
+// token that was refreshed is used at once. Must be thread-safe: calls run on many threads. An
+// error fails the call with that status before anything is sent. token_sources.h has sources
+// for a file the platform refreshes and for Keycloak's client-credentials grant.
+using TokenSource = std::function<absl::StatusOr<std::string>()>;
+
+// Per-call settings, beside the client-wide ClientOptions.
+struct CallOptions {
+  // Bounds this call instead of ClientOptions::deadline (bulk_deadline for BulkInvite), retries
+  // and backoff included. WatchInvitationEvents has none unless one is given here.
+  std::optional<absl::Duration> deadline;
+  // Sent as `x-request-id` on every attempt of the call: the server records it in the call's
+  // log line and on the events and emails the call causes, and sends it back. Empty: the client
+  // makes one per call. It only correlates; CreateInvitationRequest.request_id is what makes a
+  // retried Create idempotent.
+  std::string request_id;
+};
+
 struct ClientOptions {
   // gRPC target, e.g. "127.0.0.1:50051" or "dns:///invitations.internal:443".
   std::string target = "127.0.0.1:50051";
-  // Sent as `authorization: Bearer <token>` on every call when non-empty.
+  // Sent as `authorization: Bearer <token>` on every call when non-empty. A fixed string suits
+  // tools and tests; a service whose tokens expire sets token_source instead.
   std::string bearer_token;
+  // Set: asked for the token before every attempt (bearer_token is then ignored).
+  TokenSource token_source;
   // Bounds each unary call, retries and backoff included.
   absl::Duration deadline = absl::Seconds(10);
   // Bounds a whole BulkInvite stream (the server exempts it from its default deadline).
@@ -120,24 +143,33 @@ class InvitationClient {
   InvitationClient& operator=(const InvitationClient&) = delete;
 
   absl::StatusOr<v1::CreateInvitationResponse> CreateInvitation(
-      const v1::CreateInvitationRequest& request);
-  absl::StatusOr<v1::GetInvitationResponse> GetInvitation(const v1::GetInvitationRequest& request);
+      const v1::CreateInvitationRequest& request,
+      const CallOptions& call = {});
+  absl::StatusOr<v1::GetInvitationResponse> GetInvitation(const v1::GetInvitationRequest& request,
+      const CallOptions& call = {});
   absl::StatusOr<v1::ListInvitationsResponse> ListInvitations(
-      const v1::ListInvitationsRequest& request);
+      const v1::ListInvitationsRequest& request,
+      const CallOptions& call = {});
   absl::StatusOr<v1::ResendInvitationResponse> ResendInvitation(
-      const v1::ResendInvitationRequest& request);
+      const v1::ResendInvitationRequest& request,
+      const CallOptions& call = {});
   absl::StatusOr<v1::RevokeInvitationResponse> RevokeInvitation(
-      const v1::RevokeInvitationRequest& request);
+      const v1::RevokeInvitationRequest& request,
+      const CallOptions& call = {});
   absl::StatusOr<v1::ValidateInvitationTokenResponse> ValidateInvitationToken(
-      const v1::ValidateInvitationTokenRequest& request);
+      const v1::ValidateInvitationTokenRequest& request,
+      const CallOptions& call = {});
   absl::StatusOr<v1::AcceptInvitationResponse> AcceptInvitation(
-      const v1::AcceptInvitationRequest& request);
+      const v1::AcceptInvitationRequest& request,
+      const CallOptions& call = {});
   absl::StatusOr<v1::GetTenantPolicyResponse> GetTenantPolicy(
-      const v1::GetTenantPolicyRequest& request);
+      const v1::GetTenantPolicyRequest& request,
+      const CallOptions& call = {});
   // Retried like a read only when the request carries an etag: a retry of an update that did
   // happen is then refused (ABORTED) instead of being applied twice.
   absl::StatusOr<v1::UpdateTenantPolicyResponse> UpdateTenantPolicy(
-      const v1::UpdateTenantPolicyRequest& request);
+      const v1::UpdateTenantPolicyRequest& request,
+      const CallOptions& call = {});
 
   // Called on the calling thread for each result, in the server's order, as it arrives.
   using BulkResultCallback = std::function<void(const v1::BulkInviteResult&)>;
@@ -148,7 +180,8 @@ class InvitationClient {
   // already handed over stay valid). Not retried. `canceller` may be null.
   absl::StatusOr<v1::BulkInviteSummary> BulkInvite(const v1::BulkInviteRequest& request,
                                                    const BulkResultCallback& on_result,
-                                                   StreamCanceller* canceller = nullptr);
+                                                   StreamCanceller* canceller = nullptr,
+                                                   const CallOptions& call = {});
 
   // Called on the calling thread for each event; return false to stop watching.
   using EventCallback = std::function<bool(const v1::InvitationEvent&)>;
@@ -158,7 +191,8 @@ class InvitationClient {
   // ClientOptions::watch_resume). Has no deadline. `canceller` may be null.
   absl::Status WatchInvitationEvents(const v1::WatchInvitationEventsRequest& request,
                                      const EventCallback& on_event,
-                                     StreamCanceller* canceller = nullptr);
+                                     StreamCanceller* canceller = nullptr,
+                                     const CallOptions& call = {});
 
   // The channel in use, for other stubs on the same connection (e.g. health, reflection).
   std::shared_ptr<grpc::Channel> channel() const;
