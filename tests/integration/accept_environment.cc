@@ -160,7 +160,8 @@ bool AcceptEnvironment::CanLogIn(const std::string& login, const std::string& pa
   };
   absl::StatusOr<KeycloakStandin::Response> r = standin_->Http(
       "POST", absl::StrCat("/realms/", standin_->options().realm, "/protocol/openid-connect/token"),
-      absl::StrCat("grant_type=password&client_id=securelink-cli&username=", encode(login),
+      // admin-cli: the public direct-grant client Keycloak adds to every realm it imports.
+      absl::StrCat("grant_type=password&client_id=admin-cli&username=", encode(login),
                    "&password=", encode(password)),
       "application/x-www-form-urlencoded");
   EXPECT_TRUE(r.ok()) << r.status();

@@ -83,6 +83,9 @@ TEST_F(AcceptTest, AcceptCreatesTheKeycloakAccountAndMarksTheInvitationAccepted)
   EXPECT_THAT(AttributeOf(user, "tenant_id"), ElementsAre(tenant));
   EXPECT_THAT(AttributeOf(user, "invitation_id"), ElementsAre(invitation.id()));
   EXPECT_THAT(RolesOf(user), Contains("securelink-vpn-user"));
+  // Nothing the realm requires is left for a profile form at the first login.
+  EXPECT_EQ(user["loginRequiredActions"], json::array());
+  EXPECT_TRUE(env().CanLogIn(invitation.email(), kPassword));
 
   pb::Invitation stored = env().Get(invitation.id());
   EXPECT_EQ(stored.state(), pb::INVITATION_STATE_ACCEPTED);
@@ -154,7 +157,8 @@ TEST_F(AcceptTest, PasswordPolicyRejectionIsInvalidArgumentWithKeycloaksMessage)
   auto [invitation, token] = env().Invite();
   grpc::Status s = env().Accept(AcceptRequest(token, "short1"));
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(s.error_message(), HasSubstr("Invalid password: minimum length 8."));
+  // The shipped realm's policy starts with length(12).
+  EXPECT_THAT(s.error_message(), HasSubstr("Invalid password: minimum length 12."));
   EXPECT_THAT(ViolatedFields(s), Contains("password"));
   EXPECT_THAT(s.error_message(), Not(HasSubstr("short1")));
 

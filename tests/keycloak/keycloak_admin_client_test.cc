@@ -129,7 +129,7 @@ TEST_F(KeycloakAdminClientTest, CreatedUserCanLogInWithTheChosenPassword) {
 
   auto login = standin_->Http(
       "POST", "/realms/securelink/protocol/openid-connect/token",
-      absl::StrCat("grant_type=password&client_id=securelink-cli&username=ada&password=",
+      absl::StrCat("grant_type=password&client_id=admin-cli&username=ada&password=",
                    kPassword),
       "application/x-www-form-urlencoded");
   ASSERT_THAT(login.status(), IsOk());
@@ -173,12 +173,13 @@ TEST_F(KeycloakAdminClientTest, PasswordPolicyRejectionIsInvalidArgumentWithKeyc
 
   absl::StatusOr<std::string> id = client_->CreateUser(user);
   EXPECT_THAT(id, StatusIs(absl::StatusCode::kInvalidArgument));
+  // The shipped realm's policy: length(12) and maxLength(128) and notUsername and notEmail.
   EXPECT_THAT(std::string(id.status().message()),
-              HasSubstr("Invalid password: minimum length 8."));
+              HasSubstr("Invalid password: minimum length 12."));
   std::vector<FieldViolation> violations = GetErrorDetails(id.status()).field_violations;
   ASSERT_EQ(violations.size(), 1u);
   EXPECT_EQ(violations[0].field, "password");
-  EXPECT_EQ(violations[0].description, "Invalid password: minimum length 8.");
+  EXPECT_EQ(violations[0].description, "Invalid password: minimum length 12.");
   EXPECT_TRUE(StandinUsers().empty()) << "Keycloak rolls the user back";
 }
 
@@ -368,7 +369,7 @@ TEST_F(KeycloakAdminClientTest, ADisabledAccountCannotLogInUntilEnabledAndKeepsI
   auto login = [&] {
     auto r = standin_->Http(
         "POST", "/realms/securelink/protocol/openid-connect/token",
-        absl::StrCat("grant_type=password&client_id=securelink-cli&username=ada&password=",
+        absl::StrCat("grant_type=password&client_id=admin-cli&username=ada&password=",
                      kPassword),
         "application/x-www-form-urlencoded");
     return r.ok() ? r->status : -1;
@@ -413,7 +414,7 @@ TEST_F(KeycloakAdminClientTest, SetPasswordReplacesItAndKeepsThePolicyWordsSecre
   ASSERT_THAT(client_->SetPassword(*id, "Another-Long-Password-2"), IsOk());
   auto r = standin_->Http(
       "POST", "/realms/securelink/protocol/openid-connect/token",
-      "grant_type=password&client_id=securelink-cli&username=ada&password=Another-Long-Password-2",
+      "grant_type=password&client_id=admin-cli&username=ada&password=Another-Long-Password-2",
       "application/x-www-form-urlencoded");
   ASSERT_THAT(r.status(), IsOk());
   EXPECT_EQ(r->status, 200);

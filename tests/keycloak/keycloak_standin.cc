@@ -98,23 +98,28 @@ absl::Status KeycloakStandin::Launch(int port) {
       KEYCLOAK_STANDIN_SCRIPT,
       "--port",
       absl::StrCat(port),
+      "--realm-file",
+      options_.realm_file,
       "--realm",
       options_.realm,
       "--client-id",
       options_.client_id,
       "--client-secret",
       options_.client_secret,
-      "--attributes",
-      absl::StrJoin(options_.declared_attributes, ","),
-      "--roles",
-      absl::StrJoin(options_.roles, ","),
-      "--password-policy",
-      options_.password_policy,
       "--token-lifetime",
       absl::StrCat(options_.token_lifetime_seconds),
       "--state-file",
       absl::StrCat(dir_, "/state.json"),
   };
+  if (!options_.declared_attributes.empty()) {
+    args.insert(args.end(), {"--attributes", absl::StrJoin(options_.declared_attributes, ",")});
+  }
+  if (!options_.roles.empty()) {
+    args.insert(args.end(), {"--roles", absl::StrJoin(options_.roles, ",")});
+  }
+  if (!options_.password_policy.empty()) {
+    args.insert(args.end(), {"--password-policy", options_.password_policy});
+  }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
 
   int pipe_fds[2];

@@ -15,19 +15,29 @@
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 
+#ifndef KEYCLOAK_STANDIN_DEFAULT_REALM_FILE
+#error "KEYCLOAK_STANDIN_DEFAULT_REALM_FILE must name deploy/keycloak/realm-securelink.json"
+#endif
+
 namespace securelink::testing {
 
-// The stand-in's configuration; the defaults match deploy/keycloak/realm-securelink.json.
+// The stand-in's configuration. It serves the realm of `realm_file` (the export deploy/ ships);
+// each field below that is set overrides that part of it.
 struct KeycloakStandinOptions {
+  // A realm export; empty: a bare realm with the stand-in's built-in defaults.
+  std::string realm_file = KEYCLOAK_STANDIN_DEFAULT_REALM_FILE;
+  // The export's values, passed on so that callers can read them from options().
   std::string realm = "securelink";
   std::string client_id = "securelink-invitations";
+  // The export's secret is an environment placeholder: the tests set their own.
   std::string client_secret = "standin-secret";
-  // Custom user attributes the realm's user profile declares; others are silently dropped.
-  std::vector<std::string> declared_attributes = {"tenant_id", "invitation_id"};
-  std::vector<std::string> roles = {"securelink-super-admin", "securelink-tenant-admin",
-                                    "securelink-vpn-user"};
-  // Keycloak password policy string, e.g. "length(12) and digits(1)".
-  std::string password_policy = "length(8)";
+  // Custom user attributes the realm's user profile declares (those the export declares keep
+  // their validations); others are silently dropped. Empty: the export's.
+  std::vector<std::string> declared_attributes;
+  // Realm roles. Empty: the export's.
+  std::vector<std::string> roles;
+  // Keycloak password policy string, e.g. "length(12) and digits(1)". Empty: the export's.
+  std::string password_policy;
   // Lifetime of issued access tokens (Keycloak's accessTokenLifespan), in seconds.
   int token_lifetime_seconds = 300;
   // Anything else for keycloak_standin.py, e.g. {"--verbose"}.

@@ -2,24 +2,41 @@
 """A local stand-in for the parts of Keycloak (24-26) the invitation service uses.
 
 Not Keycloak: one realm, in memory (optionally persisted to --state-file so that a restart keeps
-users and tokens, as Keycloak's database would), stdlib only. What it serves follows Keycloak's
-documented paths, bodies and status codes:
+users and tokens, as Keycloak's database would), stdlib only. The realm is the one the project
+ships, read from its export (--realm-file, default deploy/keycloak/realm-securelink.json): its
+name, password policy, realm roles, clients (public or confidential, secret, which grants they
+may use; plus admin-cli, which Keycloak adds to every realm it imports), the service accounts'
+realm-management roles, and the declarative user profile with its validations. Command-line
+options override single parts of it. What it serves follows Keycloak's paths, bodies and status
+codes:
 
   POST /realms/{realm}/protocol/openid-connect/token
-       grant_type=client_credentials (client_id/client_secret in the form or HTTP Basic);
-       grant_type=password for --direct-grant-client (to check that a created user can log in).
+       client_id/client_secret in the form or HTTP Basic (public clients need no secret);
+       grant_type=client_credentials for a confidential client with service accounts enabled;
+       grant_type=password for a client with direct access grants (admin-cli in the shipped
+       realm), to check that a created user can log in.
        200 {access_token, expires_in, ...}; 401 {"error":"unauthorized_client"|"invalid_client",
-       "error_description":"Invalid client or Invalid client credentials"}; 404 unknown realm.
+       "error_description":"Invalid client or Invalid client credentials"}; 400
+       {"error":"unauthorized_client"} for a grant the client may not use; 401 invalid_grant
+       "Invalid user credentials"; 400 invalid_grant "Account is not fully set up" when the user
+       has required actions, including VERIFY_PROFILE: a profile missing what the realm requires
+       of users (firstName/lastName), which Keycloak checks at login; 404 unknown realm.
   Admin API under /admin/realms/{realm} (Authorization: Bearer; 401 when missing, unknown, revoked
   or expired; 403 when the token lacks the realm-management role; 404 {"error":"Realm not
   found."}):
        POST   /users                          201 + Location .../users/{id}; 409 {"errorMessage":
                                               "User exists with same username"|"...email"};
                                               400 user-profile errors {"field","errorMessage",
-                                              "params"}; 400 password policy {"error":
+                                              "params"} (one alone, several as {"errors":[...]}):
+                                              the profile's validators (length, pattern with its
+                                              error-message, options, email, name characters) and
+                                              what it requires of admins; what it requires of
+                                              users only is not checked here, as in Keycloak;
+                                              400 password policy {"error":
                                               "invalidPasswordMinLengthMessage","error_description":
-                                              "Invalid password: minimum length 8."}. Attributes the
-                                              user profile does not declare are silently dropped.
+                                              "Invalid password: minimum length 12."}. Attributes
+                                              the user profile does not declare are silently
+                                              dropped.
        GET    /users?search|username|email|firstName|lastName|exact|q|enabled|emailVerified|
                      first|max|briefRepresentation
        GET    /users/count (same filters)
@@ -29,7 +46,9 @@ documented paths, bodies and status codes:
                                               representation.
        PUT    /users/{id}/reset-password      {"type":"password","value","temporary"} 204; 400 with
                                               the password-policy error as on create
-       GET|POST|DELETE /users/{id}/role-mappings/realm    (POST/DELETE 204; unknown role id 404)
+       GET|POST|DELETE /users/{id}/role-mappings/realm    POST/DELETE 204; each role is looked
+                                              up by name and its id must match, else 404
+                                              {"error":"Role not found"}
        GET    /users/{id}/role-mappings
        GET    /roles, GET /roles/{name}       404 {"error":"Could not find role"}
        GET    /users/profile                  the declarative user-profile configuration
@@ -46,7 +65,8 @@ Test control API (no auth, never faulted):
                             releases every held request)
   GET    /_standin/held     {"held": N, "released": M}: requests waiting now, and released so far
   POST   /_standin/release  lets every held request go on
-  GET    /_standin/users    every user, with credentials (type/temporary only) and role names
+  GET    /_standin/users    every user, with credentials (type/temporary only), role names and
+                            loginRequiredActions (what the next login would ask for)
   GET    /_standin/stats    counters: token_requests, tokens_issued, token_failures,
                             admin_requests, unauthorized, forbidden, active_tokens, connections
                             (TCP connections that carried token or admin requests: HTTP/1.1
@@ -102,6 +122,188 @@ BUILTIN_ATTRIBUTES = ("username", "email", "firstName", "lastName")
 NAME_PROHIBITED = re.compile(r'[<>&"$%!#?§;*~/\\|^=\[\]{}()\x00-\x1f\x7f]')
 USERNAME_PROHIBITED = re.compile(r'[<>&"\'\s$%!#?§,;:*~/\\|^=\[\]{}()`]')
 SERVICE_ROLES_DEFAULT = "manage-users,view-users,query-users,view-realm"
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_REALM_FILE = os.path.normpath(
+    os.path.join(HERE, "..", "..", "deploy", "keycloak", "realm-securelink.json"))
+# What the stand-in's tests and deploy/local-common.sh use when neither --client-secret nor the
+# export's environment placeholder gives the service client a secret.
+FALLBACK_SECRET = "standin-secret"
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+
+
+def default_profile(custom_attributes=()):
+    """Keycloak's default user profile (kc.user.profile.config when a realm has none), plus
+    `custom_attributes` declared without validations, editable by admins only."""
+    def builtin(name, validations, required):
+        a = {"name": name, "displayName": "${" + name + "}", "validations": validations,
+             "permissions": {"view": ["admin", "user"], "edit": ["admin", "user"]},
+             "multivalued": False}
+        if required:
+            a["required"] = {"roles": ["user"]}
+        return a
+    attributes = [
+        builtin("username", {"length": {"min": 3, "max": 255},
+                             "username-prohibited-characters": {},
+                             "up-username-not-idn-homograph": {}}, False),
+        builtin("email", {"email": {}, "length": {"max": 255}}, True),
+        builtin("firstName", {"length": {"max": 255}, "person-name-prohibited-characters": {}},
+                True),
+        builtin("lastName", {"length": {"max": 255}, "person-name-prohibited-characters": {}},
+                True),
+    ]
+    for name in custom_attributes:
+        attributes.append(bare_attribute(name))
+    return {"attributes": attributes,
+            "groups": [{"name": "user-metadata", "displayHeader": "User metadata",
+                        "displayDescription": "Attributes, which refer to user metadata"}]}
+
+
+def bare_attribute(name):
+    return {"name": name, "displayName": name, "validations": {},
+            "permissions": {"view": ["admin", "user"], "edit": ["admin"]}, "multivalued": False}
+
+
+def resolve_placeholders(value):
+    """${VAR} (or ${VAR:default}) from the environment, as Keycloak resolves them when it imports
+    a realm; one without a value stays as literal text, as it does there."""
+    if not isinstance(value, str):
+        return value
+
+    def one(m):
+        if m.group(1) in os.environ:
+            return os.environ[m.group(1)]
+        return m.group(2) if m.group(2) is not None else m.group(0)
+    return PLACEHOLDER.sub(one, value)
+
+
+# The user-profile validators the stand-in applies, each (attribute, value, config) -> the error
+# Keycloak adds ({"field", "errorMessage", "params"}) or None. Keycloak skips empty values in all
+# of them (AbstractStringValidator); emptiness is the "required" check's business.
+def validate_length(name, value, cfg):
+    if not str(cfg.get("trim-disabled", "false")).lower() == "true":
+        value = value.strip()
+    low, high = cfg.get("min"), cfg.get("max")
+    low = int(low) if low not in (None, "") else None
+    high = int(high) if high not in (None, "") else None
+    if (low is not None and len(value) < low) or (high is not None and len(value) > high):
+        message = ("error-invalid-length-too-short" if high is None else
+                   "error-invalid-length-too-long" if low is None else "error-invalid-length")
+        return {"field": name, "errorMessage": message, "params": [name, low, high]}
+    return None
+
+
+def validate_pattern(name, value, cfg):
+    pattern = cfg.get("pattern", "")
+    if re.fullmatch(pattern, value) is None:  # Java's Matcher.matches(): the whole value
+        return {"field": name, "errorMessage": cfg.get("error-message") or "error-pattern-no-match",
+                "params": [name, pattern]}
+    return None
+
+
+def validate_options(name, value, cfg):
+    if value not in [str(o) for o in cfg.get("options") or []]:
+        return {"field": name, "errorMessage": "error-invalid-value", "params": [name]}
+    return None
+
+
+def validate_email(name, value, cfg):
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() for c in value):
+        return {"field": name, "errorMessage": "invalidEmailMessage", "params": [name]}
+    return None
+
+
+def validate_person_name(name, value, cfg):
+    if NAME_PROHIBITED.search(value):
+        return {"field": name, "errorMessage": "error-person-name-invalid-character",
+                "params": [name]}
+    return None
+
+
+def validate_username(name, value, cfg):
+    if USERNAME_PROHIBITED.search(value):
+        return {"field": name, "errorMessage": "error-username-invalid-character",
+                "params": [name]}
+    return None
+
+
+VALIDATORS = {
+    "length": validate_length,
+    "pattern": validate_pattern,
+    "options": validate_options,
+    "email": validate_email,
+    "person-name-prohibited-characters": validate_person_name,
+    "username-prohibited-characters": validate_username,
+    # Refuses look-alike Unicode in usernames; the service sends ASCII ones or none.
+    "up-username-not-idn-homograph": lambda name, value, cfg: None,
+}
+
+
+def check_profile(profile):
+    """Refuses a profile the stand-in would only pretend to enforce (an unknown validator)."""
+    for attribute in profile.get("attributes", []):
+        for validator in (attribute.get("validations") or {}):
+            if validator not in VALIDATORS:
+                raise ValueError(f"user profile attribute {attribute.get('name')!r}: the stand-in "
+                                 f"does not implement the {validator!r} validator")
+        pattern = (attribute.get("validations") or {}).get("pattern")
+        if pattern is not None:
+            re.compile(pattern.get("pattern", ""))
+
+
+def required_for(attribute, role):
+    """Whether the profile requires `attribute` of a caller acting as `role` ("admin": the Admin
+    REST API; "user": the user's own forms, including the VERIFY_PROFILE check at login). A
+    requirement naming neither roles nor scopes applies always; one naming scopes only applies
+    in a login flow that requests them, which the stand-in's grants never do."""
+    required = attribute.get("required")
+    if required is None:
+        return False
+    roles, scopes = required.get("roles") or [], required.get("scopes") or []
+    return (not roles and not scopes) or role in roles
+
+
+def load_realm(path):
+    """The parts of a realm export (deploy/keycloak/realm-securelink.json) the stand-in acts on:
+    realm name, password policy, realm roles, clients with their grant settings and secrets,
+    the service accounts' realm-management roles, the declarative user profile and the login
+    settings. Keycloak adds built-in clients to every realm it imports; of those, admin-cli (a
+    public client with direct access grants) is kept, since it is how one checks a password."""
+    with open(path) as f:
+        rep = json.load(f)
+    service_roles = {}
+    for user in rep.get("users") or []:
+        if user.get("serviceAccountClientId"):
+            service_roles[user["serviceAccountClientId"]] = set(
+                (user.get("clientRoles") or {}).get("realm-management") or [])
+    clients = {}
+    for c in rep.get("clients") or []:
+        clients[c["clientId"]] = client_settings(c, service_roles.get(c["clientId"], set()))
+    if "admin-cli" not in clients:
+        clients["admin-cli"] = client_settings(
+            {"clientId": "admin-cli", "publicClient": True, "directAccessGrantsEnabled": True,
+             "standardFlowEnabled": False}, set())
+    profile = None
+    for component in ((rep.get("components") or {})
+                      .get("org.keycloak.userprofile.UserProfileProvider") or []):
+        text = "".join((component.get("config") or {}).get("kc.user.profile.config") or [])
+        if text:
+            profile = json.loads(text)
+    return {"realm": rep["realm"], "password_policy": rep.get("passwordPolicy", ""),
+            "roles": [r["name"] for r in (rep.get("roles") or {}).get("realm") or []],
+            "clients": clients, "profile": profile,
+            "login_with_email": rep.get("loginWithEmailAllowed", True)}
+
+
+def client_settings(rep, service_account_roles):
+    return {"clientId": rep["clientId"],
+            "enabled": rep.get("enabled", True),
+            "publicClient": bool(rep.get("publicClient", False)),
+            "bearerOnly": bool(rep.get("bearerOnly", False)),
+            "secret": resolve_placeholders(rep.get("secret")),
+            "serviceAccountsEnabled": bool(rep.get("serviceAccountsEnabled", False)),
+            "directAccessGrantsEnabled": bool(rep.get("directAccessGrantsEnabled", False)),
+            "serviceAccountRoles": set(service_account_roles)}
 
 FORBIDDEN = {"error": "HTTP 403 Forbidden"}
 UNAUTHORIZED = {"error": "HTTP 401 Unauthorized"}
@@ -224,18 +426,43 @@ class State:
     def __init__(self, args):
         self.lock = threading.RLock()
         self.args = args
-        self.realm = args.realm
-        self.realm_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "standin-realm:" + args.realm))
-        self.client_id = args.client_id
-        self.client_secret = args.client_secret
-        self.service_account_roles = set(split_list(args.service_account_roles))
-        self.direct_grant_client = args.direct_grant_client
+        # The realm export is the default; each command-line option given overrides its part.
+        realm = (load_realm(args.realm_file) if args.realm_file else
+                 {"realm": "securelink", "password_policy": "", "roles": [], "clients": {},
+                  "profile": None, "login_with_email": True})
+        self.realm = args.realm or realm["realm"]
+        self.realm_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "standin-realm:" + self.realm))
+        self.login_with_email = realm["login_with_email"]
+        self.clients = realm["clients"]
+        self.client_id = args.client_id or "securelink-invitations"
+        service = self.clients.setdefault(self.client_id, client_settings(
+            {"clientId": self.client_id, "serviceAccountsEnabled": True},
+            split_list(SERVICE_ROLES_DEFAULT)))
+        if args.client_secret is not None:
+            service["secret"] = args.client_secret
+        elif not service["secret"] or PLACEHOLDER.search(service["secret"]):
+            sys.stderr.write(f"keycloak-standin: client {self.client_id} has no secret in the "
+                             f"realm file or the environment: using {FALLBACK_SECRET!r}\n")
+            service["secret"] = FALLBACK_SECRET
+        if args.service_account_roles is not None:
+            service["serviceAccountRoles"] = set(split_list(args.service_account_roles))
         self.token_lifetime = args.token_lifetime
-        self.declared = split_list(args.attributes)
-        self.unmanaged_policy = args.unmanaged_attribute_policy
-        self.policy_text = (args.password_policy if args.password_policy is not None
-                            else (f"length({args.password_min_length})"
-                                  if args.password_min_length > 0 else ""))
+        self.profile = copy.deepcopy(realm["profile"]) or default_profile(["tenant_id",
+                                                                           "invitation_id"])
+        if args.attributes is not None:
+            self.declare_attributes(split_list(args.attributes))
+        check_profile(self.profile)
+        if args.unmanaged_attribute_policy is not None:
+            self.profile["unmanagedAttributePolicy"] = args.unmanaged_attribute_policy
+        self.profile = {k: v for k, v in self.profile.items()
+                        if k != "unmanagedAttributePolicy" or v}
+        if args.password_policy is not None:
+            self.policy_text = args.password_policy
+        elif args.password_min_length is not None:
+            self.policy_text = (f"length({args.password_min_length})"
+                                if args.password_min_length > 0 else "")
+        else:
+            self.policy_text = realm["password_policy"]
         self.policies = parse_password_policy(self.policy_text)
         self.signing_key = secrets.token_bytes(32)
         self.state_file = args.state_file
@@ -247,10 +474,33 @@ class State:
         self.held = 0
         self.released = 0
         self.reset_data()
-        for name in split_list(args.roles):
+        roles = split_list(args.roles) if args.roles is not None else realm["roles"]
+        for name in roles:
             self.add_role(name)
         if self.state_file and os.path.exists(self.state_file):
             self.load()
+
+    @property
+    def service_client(self):
+        return self.clients[self.client_id]
+
+    @property
+    def declared(self):
+        """The custom (not built-in) attributes the user profile declares."""
+        return [a["name"] for a in self.profile["attributes"]
+                if a["name"] not in BUILTIN_ATTRIBUTES]
+
+    @property
+    def unmanaged_policy(self):
+        return self.profile.get("unmanagedAttributePolicy", "")
+
+    def declare_attributes(self, names):
+        """Makes `names` the profile's custom attributes: those it declares keep their settings,
+        others are added without validations, the rest are no longer declared."""
+        kept = {a["name"]: a for a in self.profile["attributes"]}
+        self.profile["attributes"] = (
+            [a for a in self.profile["attributes"] if a["name"] in BUILTIN_ATTRIBUTES]
+            + [kept.get(n) or bare_attribute(n) for n in names if n not in BUILTIN_ATTRIBUTES])
 
     def release_held(self):
         """Lets every held request go on; returns how many were waiting. Requires the lock."""
@@ -358,34 +608,48 @@ def user_representation(state, user, brief=False):
     return rep
 
 
+def profile_errors(state, values, role):
+    """The user-profile errors of `values` (attribute name -> list of values) for a caller acting
+    as `role`, in the profile's order: Keycloak's required check and each attribute's validators
+    (the first one that fails). Username and email requirements are Keycloak's own business
+    logic, not the profile's, and are left to the callers."""
+    errors = []
+    for attribute in state.profile["attributes"]:
+        name = attribute["name"]
+        present = [str(v) for v in values.get(name) or [] if v is not None and str(v).strip()]
+        if not present:
+            if name not in ("username", "email") and required_for(attribute, role):
+                errors.append({"field": name, "errorMessage": "error-user-attribute-required",
+                               "params": [name]})
+            continue
+        for validator, config in (attribute.get("validations") or {}).items():
+            error = next(filter(None, (VALIDATORS[validator](name, v, config or {})
+                                       for v in present)), None)
+            if error:
+                errors.append(error)
+                break
+    return errors
+
+
+def user_values(user):
+    values = {k: [user[k]] for k in BUILTIN_ATTRIBUTES if user.get(k)}
+    values.update(user.get("attributes") or {})
+    return values
+
+
+def login_required_actions(state, user):
+    """What Keycloak would make the user do at the next login: the user's required actions, and
+    VERIFY_PROFILE when the profile as the user sees it is incomplete or invalid (Keycloak
+    evaluates that at login; an admin-created user skips the checks meant for users)."""
+    actions = list(user.get("requiredActions") or [])
+    if profile_errors(state, user_values(user), "user") and "VERIFY_PROFILE" not in actions:
+        actions.append("VERIFY_PROFILE")
+    return actions
+
+
 def profile_config(state):
-    def builtin(name, validations, required):
-        a = {"name": name, "displayName": "${" + name + "}", "validations": validations,
-             "permissions": {"view": ["admin", "user"], "edit": ["admin", "user"]},
-             "multivalued": False}
-        if required:
-            a["required"] = {"roles": ["user"]}
-        return a
-    attributes = [
-        builtin("username", {"length": {"min": 3, "max": 255},
-                             "username-prohibited-characters": {},
-                             "up-username-not-idn-homograph": {}}, False),
-        builtin("email", {"email": {}, "length": {"max": 255}}, True),
-        builtin("firstName", {"length": {"max": 255}, "person-name-prohibited-characters": {}},
-                True),
-        builtin("lastName", {"length": {"max": 255}, "person-name-prohibited-characters": {}},
-                True),
-    ]
-    for name in state.declared:
-        attributes.append({"name": name, "displayName": name, "validations": {},
-                           "permissions": {"view": ["admin", "user"], "edit": ["admin"]},
-                           "multivalued": False})
-    config = {"attributes": attributes,
-              "groups": [{"name": "user-metadata", "displayHeader": "User metadata",
-                          "displayDescription": "Attributes, which refer to user metadata"}]}
-    if state.unmanaged_policy:
-        config["unmanagedAttributePolicy"] = state.unmanaged_policy
-    return config
+    """GET /users/profile: the realm's declarative user-profile configuration."""
+    return copy.deepcopy(state.profile)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -535,6 +799,7 @@ class Handler(BaseHTTPRequestHandler):
                     rep = user_representation(state, u)
                     rep["credentials"] = [{"type": c["type"], "temporary": c["temporary"]}
                                           for c in u["credentials"]]
+                    rep["loginRequiredActions"] = login_required_actions(state, u)
                     rep["realmRoles"] = sorted(state.role_by_id(r)["name"]
                                                for r in state.mappings.get(u["id"], [])
                                                if state.role_by_id(r))
@@ -552,9 +817,12 @@ class Handler(BaseHTTPRequestHandler):
                 if "token_lifetime" in body:
                     state.token_lifetime = float(body["token_lifetime"])
                 if "attributes" in body:
-                    state.declared = list(body["attributes"])
+                    state.declare_attributes(list(body["attributes"]))
                 if "unmanaged_attribute_policy" in body:
-                    state.unmanaged_policy = body["unmanaged_attribute_policy"] or ""
+                    state.profile.pop("unmanagedAttributePolicy", None)
+                    if body["unmanaged_attribute_policy"]:
+                        state.profile["unmanagedAttributePolicy"] = (
+                            body["unmanaged_attribute_policy"])
                 if "roles" in body:
                     for name in body["roles"]:
                         state.add_role(name)
@@ -565,9 +833,10 @@ class Handler(BaseHTTPRequestHandler):
                         raise HttpError(400, {"error": str(e)})
                     state.policy_text = body["password_policy"]
                 if "client_secret" in body:
-                    state.client_secret = body["client_secret"]
+                    state.service_client["secret"] = body["client_secret"]
                 if "service_account_roles" in body:
-                    state.service_account_roles = set(body["service_account_roles"])
+                    state.service_client["serviceAccountRoles"] = set(
+                        body["service_account_roles"])
                 state.persist()
                 return 200, {"ok": True}
             if path == "/_standin/reset" and method == "POST":
@@ -615,34 +884,45 @@ class Handler(BaseHTTPRequestHandler):
             grant = form.get("grant_type")
             invalid_credentials = "Invalid client or Invalid client credentials"
 
-            if grant == "password" and client_id == state.direct_grant_client:
-                return self.password_grant(form)
-            if client_id != state.client_id:
+            def refuse(status, error, description):
                 state.stats["token_failures"] += 1
-                raise HttpError(401, {"error": "invalid_client",
-                                      "error_description": invalid_credentials})
-            if secret is None or not hmac.compare_digest(secret.encode(),
-                                                         state.client_secret.encode()):
-                state.stats["token_failures"] += 1
-                raise HttpError(401, {"error": "unauthorized_client",
-                                      "error_description": invalid_credentials})
+                raise HttpError(status, {"error": error, "error_description": description})
+
+            client = state.clients.get(client_id or "")
+            if client is None or not client["enabled"]:
+                refuse(401, "invalid_client", invalid_credentials)
+            if not client["publicClient"] and (
+                    secret is None or not client["secret"] or not hmac.compare_digest(
+                        secret.encode(), client["secret"].encode())):
+                refuse(401, "unauthorized_client", invalid_credentials)
             if grant is None:
-                state.stats["token_failures"] += 1
-                raise HttpError(400, {"error": "invalid_request",
-                                      "error_description": "Missing form parameter: grant_type"})
+                refuse(400, "invalid_request", "Missing form parameter: grant_type")
+            if grant == "password":
+                if not client["directAccessGrantsEnabled"]:
+                    refuse(400, "unauthorized_client",
+                           "Client not allowed for direct access grants")
+                return self.password_grant(form, client)
             if grant != "client_credentials":
-                state.stats["token_failures"] += 1
-                raise HttpError(400, {"error": "unsupported_grant_type",
-                                      "error_description": "Unsupported grant_type"})
-            body = state.issue_token("service", "service-account-" + state.client_id,
-                                     state.service_account_roles, state.client_id)
+                refuse(400, "unsupported_grant_type", "Unsupported grant_type")
+            if client["bearerOnly"]:
+                refuse(400, "unauthorized_client",
+                       "Bearer-only client not allowed to retrieve service account")
+            if client["publicClient"]:
+                refuse(400, "unauthorized_client",
+                       "Public client not allowed to retrieve service account")
+            if not client["serviceAccountsEnabled"]:
+                refuse(400, "unauthorized_client",
+                       "Client not enabled to retrieve service account")
+            body = state.issue_token("service", "service-account-" + client["clientId"],
+                                     client["serviceAccountRoles"], client["clientId"])
             return 200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
-    def password_grant(self, form):
+    def password_grant(self, form, client):
         state = self.state
         login = (form.get("username") or "").lower()
         user = next((u for u in state.users.values()
-                     if u["username"] == login or (u.get("email") or "") == login), None)
+                     if u["username"] == login
+                     or (state.login_with_email and (u.get("email") or "") == login)), None)
         ok = (user is not None and user["enabled"] and any(
             c["type"] == "password" and hmac.compare_digest(
                 c["hash"], hashlib.sha256((c["salt"] + form.get("password", "")).encode())
@@ -652,7 +932,13 @@ class Handler(BaseHTTPRequestHandler):
             state.stats["token_failures"] += 1
             raise HttpError(401, {"error": "invalid_grant",
                                   "error_description": "Invalid user credentials"})
-        body = state.issue_token("user", user["id"], [], state.direct_grant_client)
+        if login_required_actions(state, user):
+            # A direct grant cannot show the forms a required action needs (VERIFY_PROFILE for a
+            # profile missing what the realm requires of users, UPDATE_PASSWORD, ...).
+            state.stats["token_failures"] += 1
+            raise HttpError(400, {"error": "invalid_grant",
+                                  "error_description": "Account is not fully set up"})
+        body = state.issue_token("user", user["id"], [], client["clientId"])
         return 200, body, {"Cache-Control": "no-store"}
 
     def authenticate(self):
@@ -756,8 +1042,9 @@ class Handler(BaseHTTPRequestHandler):
                                   "error_description": "Cannot parse the JSON"})
         ids = []
         for rep in body:
-            role = state.role_by_id(rep.get("id")) if isinstance(rep, dict) else None
-            if role is None:
+            # RoleMapperResource: realm.getRole(name), then the id must be that role's.
+            role = state.roles.get(rep.get("name")) if isinstance(rep, dict) else None
+            if role is None or role["id"] != rep.get("id"):
                 raise HttpError(404, {"error": "Role not found"})
             ids.append(role["id"])
         current = state.mappings.setdefault(user["id"], [])
@@ -782,33 +1069,31 @@ class Handler(BaseHTTPRequestHandler):
                 raise HttpError(400, {"errorMessage": "User name is missing"})
             if any(u["username"] == username for u in state.users.values()):
                 raise HttpError(409, {"errorMessage": "User exists with same username"})
-            if not 3 <= len(username) <= 255:
-                errors.append({"field": "username", "errorMessage": "error-invalid-length",
-                               "params": ["username", 3, 255]})
-            elif USERNAME_PROHIBITED.search(username):
-                errors.append({"field": "username",
-                               "errorMessage": "error-username-invalid-character",
-                               "params": ["username"]})
         elif username is not None and username != existing["username"]:
             errors.append({"field": "username", "errorMessage": "error-user-attribute-read-only",
                            "params": ["username"]})
         if email is not None:
             if any(u["email"] == email and u is not existing for u in state.users.values()):
                 raise HttpError(409, {"errorMessage": "User exists with same email"})
-            local, at, domain = email.rpartition("@")
-            if not at or not local or not domain or " " in email or len(email) > 255:
-                errors.append({"field": "email", "errorMessage": "invalidEmailMessage",
-                               "params": ["email"]})
-        for field in ("firstName", "lastName"):
-            value = rep.get(field)
-            if isinstance(value, str) and value:
-                if len(value) > 255:
-                    errors.append({"field": field, "errorMessage": "error-invalid-length",
-                                   "params": [field, 0, 255]})
-                elif NAME_PROHIBITED.search(value):
-                    errors.append({"field": field,
-                                   "errorMessage": "error-person-name-invalid-character",
-                                   "params": [field]})
+        # The realm's user profile, as the Admin REST API applies it (the "admin" role): the
+        # values the user will have, the body's where it names them.
+        values = user_values(existing) if existing is not None else {}
+        if existing is None:
+            values["username"] = [username]
+        for field in ("email", "firstName", "lastName"):
+            if field in rep:
+                values[field] = [rep[field]] if rep[field] is not None else []
+        attributes = rep.get("attributes")
+        if isinstance(attributes, dict):
+            for name in list(values):
+                if name not in BUILTIN_ATTRIBUTES:
+                    del values[name]
+            for name in state.declared:
+                if name in attributes:
+                    given = attributes[name]
+                    values[name] = given if isinstance(given, list) else [given]
+        errors += [e for e in profile_errors(state, values, "admin")
+                   if not (existing is not None and e["field"] == "username")]
         if len(errors) == 1:
             raise HttpError(400, errors[0])
         if errors:
@@ -949,23 +1234,29 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: pick a free port")
-    parser.add_argument("--realm", default="securelink")
-    parser.add_argument("--client-id", default="securelink-invitations")
-    parser.add_argument("--client-secret", default="standin-secret")
-    parser.add_argument("--service-account-roles", default=SERVICE_ROLES_DEFAULT,
-                        help="realm-management client roles of the service account")
-    parser.add_argument("--direct-grant-client", default="securelink-cli",
-                        help="public client allowed grant_type=password (login checks)")
-    parser.add_argument("--attributes", default="tenant_id,invitation_id",
-                        help="custom user attributes the user profile declares")
-    parser.add_argument("--unmanaged-attribute-policy", default="",
+    parser.add_argument("--realm-file", default=DEFAULT_REALM_FILE,
+                        help="realm export to serve (default: deploy/keycloak/"
+                             "realm-securelink.json; '' for a bare realm); the options below "
+                             "override its parts")
+    parser.add_argument("--realm", default=None, help="realm name")
+    parser.add_argument("--client-id", default=None,
+                        help="the confidential service-account client the service uses "
+                             "(default securelink-invitations)")
+    parser.add_argument("--client-secret", default=None,
+                        help="that client's secret (default: the export's, with ${VAR} "
+                             f"placeholders from the environment; else {FALLBACK_SECRET!r})")
+    parser.add_argument("--service-account-roles", default=None,
+                        help="realm-management client roles of its service account")
+    parser.add_argument("--attributes", default=None,
+                        help="the custom user attributes the user profile declares (those the "
+                             "export declares keep their validations)")
+    parser.add_argument("--unmanaged-attribute-policy", default=None,
                         help="'' (DISABLED: undeclared attributes dropped), ENABLED, ADMIN_EDIT")
-    parser.add_argument("--roles",
-                        default="securelink-super-admin,securelink-tenant-admin,securelink-vpn-user")
-    parser.add_argument("--password-min-length", type=int, default=8)
+    parser.add_argument("--roles", default=None, help="realm roles, comma-separated")
+    parser.add_argument("--password-min-length", type=int, default=None,
+                        help="shorthand for --password-policy 'length(N)'")
     parser.add_argument("--password-policy", default=None,
-                        help='Keycloak policy string, e.g. "length(12) and digits(1)"; '
-                             'overrides --password-min-length')
+                        help='Keycloak policy string, e.g. "length(12) and digits(1)"')
     parser.add_argument("--token-lifetime", type=float, default=300,
                         help="access token lifetime in seconds")
     parser.add_argument("--state-file", default=None,
@@ -975,8 +1266,8 @@ def main(argv=None):
 
     try:
         state = State(args)
-    except ValueError as e:
-        parser.error(str(e))
+    except (OSError, ValueError, KeyError, re.error) as e:
+        parser.error(f"{args.realm_file or 'the bare realm'}: {e}")
     server = Server((args.host, args.port), Handler)
     server.state = state
     server.verbose = args.verbose

@@ -25,17 +25,21 @@ USERS = "/admin/realms/securelink/users"
 
 
 class Standin:
-    def __init__(self, *args):
+    """keycloak_standin.py on a free port, serving the realm export (its default) unless `args`
+    override parts of it; `secret` None leaves the service client's secret to the export."""
+
+    def __init__(self, *args, secret="s3cret", env=None):
         self.dir = tempfile.TemporaryDirectory(prefix="keycloak-standin-test-")
-        self.args = list(args)
+        self.args = list(args) + (["--client-secret", secret] if secret is not None else [])
+        self.env = dict(os.environ, **(env or {}))
         self.port = 0
         self.start()
 
     def start(self):
         self.proc = subprocess.Popen(
-            [sys.executable, SCRIPT, "--port", str(self.port), "--client-secret", "s3cret",
+            [sys.executable, SCRIPT, "--port", str(self.port),
              "--state-file", os.path.join(self.dir.name, "state.json")] + self.args,
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, text=True, env=self.env)
         line = self.proc.stdout.readline()
         assert line.startswith("LISTENING "), line
         self.port = int(line.split()[1])
@@ -76,6 +80,18 @@ class Standin:
 
     def admin(self, method, path, body=None):
         return self.call(method, path, body, {"Authorization": "Bearer " + self.token()})
+
+    def login(self, username, password, client_id="admin-cli"):
+        """A password grant, as one checks that a user can log in: (status, body)."""
+        status, body, _ = self.call("POST", TOKEN_PATH, form={
+            "grant_type": "password", "client_id": client_id, "username": username,
+            "password": password})
+        return status, body
+
+    def user_path(self, rep):
+        status, body, headers = self.admin("POST", USERS, rep)
+        assert status == 201, (status, body)
+        return urllib.parse.urlsplit(headers["Location"]).path
 
 
 def new_user(name, **extra):
@@ -126,17 +142,13 @@ class TokenEndpointTest(unittest.TestCase):
             form={"grant_type": "client_credentials"})
         self.assertEqual((status, body), (404, {"error": "Realm does not exist"}))
 
-    def test_password_grant_logs_a_created_user_in(self):
+    def test_password_grant_through_admin_cli_logs_a_created_user_in(self):
         self.assertEqual(self.kc.admin("POST", USERS, new_user("ada"))[0], 201)
-        form = {"grant_type": "password", "client_id": "securelink-cli", "username": "ada"}
-        status, _, _ = self.kc.call("POST", TOKEN_PATH, form=dict(form, password="long-enough-1"))
-        self.assertEqual(status, 200)
-        status, body, _ = self.kc.call("POST", TOKEN_PATH, form=dict(form, password="wrong"))
+        self.assertEqual(self.kc.login("ada", "long-enough-1")[0], 200)
+        status, body = self.kc.login("ada", "wrong")
         self.assertEqual((status, body["error"]), (401, "invalid_grant"))
         # Login with the email works too (loginWithEmailAllowed).
-        status, _, _ = self.kc.call("POST", TOKEN_PATH, form=dict(
-            form, username="ada@example.com", password="long-enough-1"))
-        self.assertEqual(status, 200)
+        self.assertEqual(self.kc.login("ada@example.com", "long-enough-1")[0], 200)
 
 
 class AdminApiTest(unittest.TestCase):
@@ -195,7 +207,7 @@ class AdminApiTest(unittest.TestCase):
         status, body, _ = self.kc.admin("POST", USERS, rep)
         self.assertEqual(status, 400)
         self.assertEqual(body, {"error": "invalidPasswordMinLengthMessage",
-                                "error_description": "Invalid password: minimum length 8."})
+                                "error_description": "Invalid password: minimum length 12."})
         self.assertEqual(self.kc.call("GET", "/_standin/users")[1], [])
 
     def test_profile_errors_one_shrunk_several_listed(self):
@@ -271,12 +283,8 @@ class AdminApiTest(unittest.TestCase):
                                       "temporary": False})
         self.assertEqual(status, 204)
 
-        def login(password):
-            return self.kc.call("POST", TOKEN_PATH, form={
-                "grant_type": "password", "client_id": "securelink-cli", "username": "ada",
-                "password": password})[0]
-        self.assertEqual(login("long-enough-1"), 401)
-        self.assertEqual(login("another-long-2"), 200)
+        self.assertEqual(self.kc.login("ada", "long-enough-1")[0], 401)
+        self.assertEqual(self.kc.login("ada", "another-long-2")[0], 200)
 
     def test_roles_and_role_mappings(self):
         status, body, _ = self.kc.admin("GET", "/admin/realms/securelink/roles/nope")
@@ -294,7 +302,8 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual((status, body), (404, {"error": "Role not found"}))
         names = [r["name"] for r in self.kc.admin("GET", mappings)[1]]
         self.assertEqual(sorted(names), ["default-roles-securelink", "securelink-vpn-user"])
-        self.assertEqual(self.kc.admin("DELETE", mappings, [{"id": role["id"]}])[0], 204)
+        self.assertEqual(self.kc.admin("DELETE", mappings, [{"id": role["id"],
+                                                             "name": role["name"]}])[0], 204)
         names = [r["name"] for r in self.kc.admin("GET", mappings)[1]]
         self.assertEqual(names, ["default-roles-securelink"])
 
@@ -311,6 +320,173 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual(names, ["username", "email", "firstName", "lastName", "tenant_id",
                                  "invitation_id"])
         self.assertNotIn("unmanagedAttributePolicy", config)
+
+
+class RealmFileTest(unittest.TestCase):
+    """By default the stand-in is the realm deploy/ ships: its policy, profile, roles, clients."""
+
+    def setUp(self):
+        self.kc = Standin()
+
+    def tearDown(self):
+        self.kc.close()
+
+    def test_the_realms_password_policy_applies(self):
+        _, _, headers = self.kc.admin("POST", USERS, new_user("ada"))
+        reset = urllib.parse.urlsplit(headers["Location"]).path + "/reset-password"
+
+        def refusal(password):
+            status, body, _ = self.kc.admin("PUT", reset, {"type": "password", "value": password,
+                                                           "temporary": False})
+            return status, body and body.get("error")
+        self.assertEqual(refusal("elevenchars"), (400, "invalidPasswordMinLengthMessage"))
+        self.assertEqual(refusal("x" * 129), (400, "invalidPasswordMaxLengthMessage"))
+        self.assertEqual(refusal("ADA@example.com"), (400, "invalidPasswordNotEmailMessage"))
+        self.assertEqual(refusal("twelve-chars"), (204, None))
+        rep = new_user("longusername1")
+        rep["credentials"][0]["value"] = "LongUsername1"
+        status, body, _ = self.kc.admin("POST", USERS, rep)
+        self.assertEqual((status, body["error"]), (400, "invalidPasswordNotUsernameMessage"))
+
+    def test_tenant_id_outside_the_profiles_pattern_is_400_with_keycloaks_body(self):
+        rep = new_user("ada")
+        rep["attributes"]["tenant_id"] = ["bad tenant!"]
+        status, body, _ = self.kc.admin("POST", USERS, rep)
+        self.assertEqual(status, 400)
+        self.assertEqual(body, {
+            "field": "tenant_id",
+            "errorMessage": "Tenant ids use letters, digits, '.', '_' and '-' only.",
+            "params": ["tenant_id", "^[A-Za-z0-9._-]+$"]})
+        self.assertEqual(self.kc.call("GET", "/_standin/users")[1], [], "nothing is created")
+
+    def test_too_long_values_name_the_bound_the_profile_sets(self):
+        rep = new_user("ada", lastName="L" * 256)
+        rep["attributes"]["tenant_id"] = ["t" * 65]
+        status, body, _ = self.kc.admin("POST", USERS, rep)
+        self.assertEqual(status, 400)
+        self.assertEqual(body["errors"], [
+            {"field": "lastName", "errorMessage": "error-invalid-length-too-long",
+             "params": ["lastName", None, 255]},
+            {"field": "tenant_id", "errorMessage": "error-invalid-length-too-long",
+             "params": ["tenant_id", None, 64]}])
+
+    def test_an_update_is_validated_too(self):
+        user_path = self.kc.user_path(new_user("ada"))
+        status, body, _ = self.kc.admin("PUT", user_path, {
+            "firstName": "Ada", "lastName": "Lovelace",
+            "attributes": {"tenant_id": ["no/slashes"], "invitation_id": ["inv-ada"]}})
+        self.assertEqual((status, body["field"]), (400, "tenant_id"))
+        self.assertEqual(self.kc.admin("GET", user_path)[1]["attributes"]["tenant_id"], ["t-1"])
+
+    def test_admin_may_create_a_user_without_names_who_then_cannot_log_in(self):
+        # firstName/lastName are required of users (roles ["user"]), not of admins: Keycloak
+        # creates the account and asks for them at the first login (VERIFY_PROFILE), which a
+        # password grant cannot show.
+        rep = new_user("ada")
+        del rep["firstName"], rep["lastName"]
+        user_path = self.kc.user_path(rep)
+        (user,) = self.kc.call("GET", "/_standin/users")[1]
+        self.assertEqual(user["loginRequiredActions"], ["VERIFY_PROFILE"])
+        self.assertEqual(user["requiredActions"], [], "not stored on the user: checked at login")
+        self.assertEqual(self.kc.login("ada", "long-enough-1"),
+                         (400, {"error": "invalid_grant",
+                                "error_description": "Account is not fully set up"}))
+        self.assertEqual(self.kc.admin("PUT", user_path, {
+            "firstName": "Ada", "lastName": "Lovelace",
+            "attributes": rep["attributes"]})[0], 204)
+        self.assertEqual(self.kc.login("ada", "long-enough-1")[0], 200)
+
+    def test_role_mapping_goes_by_name_and_insists_on_the_matching_id(self):
+        user_path = self.kc.user_path(new_user("ada"))
+        mappings = user_path + "/role-mappings/realm"
+        roles = {r["name"]: r for r in self.kc.admin("GET", "/admin/realms/securelink/roles")[1]}
+        vpn, admin = roles["securelink-vpn-user"], roles["securelink-tenant-admin"]
+        for body in ([{"id": vpn["id"], "name": admin["name"]}],   # they disagree
+                     [{"id": vpn["id"], "name": "no-such-role"}],   # unknown name, known id
+                     [{"id": vpn["id"]}]):                           # no name at all
+            status, answer, _ = self.kc.admin("POST", mappings, body)
+            self.assertEqual((status, answer), (404, {"error": "Role not found"}), body)
+        self.assertEqual([r["name"] for r in self.kc.admin("GET", mappings)[1]],
+                         ["default-roles-securelink"])
+        self.assertEqual(self.kc.admin("POST", mappings, [{"id": vpn["id"],
+                                                           "name": vpn["name"]}])[0], 204)
+
+    def test_the_realms_roles_and_no_others(self):
+        names = {r["name"] for r in self.kc.admin("GET", "/admin/realms/securelink/roles")[1]}
+        self.assertLessEqual({"securelink-super-admin", "securelink-tenant-admin",
+                              "securelink-vpn-user"}, names)
+        self.assertEqual(
+            self.kc.admin("GET", "/admin/realms/securelink/roles/securelink-admin")[0], 404)
+
+    def test_clients_may_use_only_the_grants_the_realm_enables(self):
+        self.kc.admin("POST", USERS, new_user("ada"))
+        # The management UI's public client: authorization code only.
+        self.assertEqual(self.kc.login("ada", "long-enough-1", "securelink-console"),
+                         (400, {"error": "unauthorized_client",
+                                "error_description": "Client not allowed for direct access "
+                                                     "grants"}))
+        status, body, _ = self.kc.call("POST", TOKEN_PATH, form={
+            "grant_type": "client_credentials", "client_id": "securelink-console"})
+        self.assertEqual((status, body["error"]), (400, "unauthorized_client"))
+        # The service's confidential client: service account only.
+        status, body, _ = self.kc.call("POST", TOKEN_PATH, form={
+            "grant_type": "password", "client_id": "securelink-invitations",
+            "client_secret": "s3cret", "username": "ada", "password": "long-enough-1"})
+        self.assertEqual((status, body["error"]), (400, "unauthorized_client"))
+        # No client the realm does not define.
+        status, body = self.kc.login("ada", "long-enough-1", "securelink-cli")
+        self.assertEqual((status, body["error"]), (401, "invalid_client"))
+
+    def test_profile_endpoint_serves_the_exports_profile(self):
+        _, config, _ = self.kc.admin("GET", USERS + "/profile")
+        tenant = next(a for a in config["attributes"] if a["name"] == "tenant_id")
+        self.assertEqual(tenant["validations"]["pattern"]["pattern"], "^[A-Za-z0-9._-]+$")
+
+
+class RealmFileOptionsTest(unittest.TestCase):
+    def test_the_secret_comes_from_the_exports_environment_placeholder(self):
+        kc = Standin(secret=None, env={"SECURELINK_INVITATIONS_CLIENT_SECRET": "from-the-env"})
+        try:
+            form = {"grant_type": "client_credentials", "client_id": "securelink-invitations"}
+            self.assertEqual(kc.call("POST", TOKEN_PATH,
+                                     form=dict(form, client_secret="from-the-env"))[0], 200)
+            self.assertEqual(kc.call("POST", TOKEN_PATH,
+                                     form=dict(form, client_secret="s3cret"))[0], 401)
+        finally:
+            kc.close()
+
+    def test_options_override_single_parts_of_the_realm(self):
+        kc = Standin("--password-policy", "length(8)", "--attributes", "invitation_id")
+        try:
+            rep = new_user("ada")
+            rep["credentials"][0]["value"] = "8-chars!"
+            rep["attributes"]["tenant_id"] = ["bad tenant!"]  # no longer declared: dropped
+            self.assertEqual(kc.admin("POST", USERS, rep)[0], 201)
+            (user,) = kc.call("GET", "/_standin/users")[1]
+            self.assertEqual(user["attributes"], {"invitation_id": ["inv-ada"]})
+            # What the export says of invitation_id still holds.
+            rep = new_user("bob")
+            rep["attributes"]["invitation_id"] = ["i" * 129]
+            status, body, _ = kc.admin("POST", USERS, rep)
+            self.assertEqual((status, body["field"]), (400, "invitation_id"))
+        finally:
+            kc.close()
+
+    def test_a_validator_the_standin_does_not_implement_is_refused_at_start(self):
+        with open(os.path.join(HERE, "..", "..", "deploy", "keycloak",
+                               "realm-securelink.json")) as f:
+            realm = json.load(f)
+        component = realm["components"]["org.keycloak.userprofile.UserProfileProvider"][0]
+        profile = json.loads(component["config"]["kc.user.profile.config"][0])
+        profile["attributes"][-1]["validations"]["uri"] = {}
+        component["config"]["kc.user.profile.config"] = [json.dumps(profile)]
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            json.dump(realm, f)
+            f.flush()
+            done = subprocess.run([sys.executable, SCRIPT, "--realm-file", f.name],
+                                  capture_output=True, text=True, timeout=30)
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("'uri' validator", done.stderr)
 
 
 class FaultsAndStateTest(unittest.TestCase):

@@ -45,7 +45,7 @@ class RegistrationInABrowser(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.env = web_env.Environment(ARGS.server, ARGS.invitectl, ARGS.standin,
-                                      ARGS.mariadb_script, password_policy="length(12)")
+                                      ARGS.mariadb_script)
         cls.profile = tempfile.mkdtemp(prefix="chromium-profile-")
         try:
             cls.browser = start_browser(cls.profile)

@@ -147,6 +147,21 @@ class PageInTheInvitationsLanguage(unittest.TestCase):
         self.assertIn("Die beiden Passwörter stimmen nicht überein.", text)
         self.assertNotIn("do not match", text)
 
+    def test_a_missing_name_is_reported_in_the_invitations_language(self):
+        _, _, link = self.lenv.invite("fr")
+        status, _, body, cookies = self.get(link)
+        cookie_value, _ = csrf_cookie(cookies)
+        fields = {"token": hidden(body, "token"), "csrf_token": hidden(body, "csrf_token"),
+                  "first_name": "Ada", "last_name": "", "username": "",
+                  "password": PASSWORD, "password_confirm": PASSWORD}
+        status, headers, text, _ = request(
+            self.env.web_url, "POST", "/register", body=urllib.parse.urlencode(fields),
+            headers={"Cookie": f"securelink_csrf={cookie_value}"})
+        self.assertEqual(status, 400, text)
+        self.assertEqual(headers.get("content-language"), "fr")
+        self.assertIn('id="last_name-error">Le champ «\u202fNom\u202f» est obligatoire.<', text)
+        self.assertIn('id="first_name-error"><', text)
+
     def test_revoked_page_is_in_the_invitations_language(self):
         _, inv, link = self.lenv.invite("fr")
         self.env.invitectl("revoke", inv.id)

@@ -14,12 +14,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import local_run  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
+# The realm the stand-in serves: the one deploy/ ships.
+REALM_FILE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                           "deploy", "keycloak", "realm-securelink.json"))
+STANDIN_SECRET = "standin-secret"
 
 
 def wait_for(condition, what, timeout=30.0, interval=0.05):
@@ -36,9 +42,10 @@ def wait_for(condition, what, timeout=30.0, interval=0.05):
 
 class Environment:
     def __init__(self, server, invitectl, standin, mariadb_script, extra_env=None,
-                 password_policy="length(8)", web_port_zero=False):
+                 password_policy=None, web_port_zero=False):
         """With `web_port_zero` the page listens on 127.0.0.1:0 and web_url comes from the
-        "serving" log line (the links in emails then name an unused port: use their path)."""
+        "serving" log line (the links in emails then name an unused port: use their path).
+        `password_policy` overrides the realm's (a Keycloak policy string)."""
         self.web_port_zero = web_port_zero
         self.server_path = server
         self.invitectl_path = invitectl
@@ -59,9 +66,12 @@ class Environment:
         subprocess.run(["bash", self.mariadb_script, "start", self.db_dir, str(db_port)],
                        check=True, stdout=subprocess.DEVNULL)
         self.standin_log = standin_log = open(os.path.join(self.dir, "standin.log"), "w")
-        self.standin = subprocess.Popen(
-            [PYTHON, standin, "--port", "0", "--password-policy", password_policy],
-            stdout=subprocess.PIPE, stderr=standin_log, text=True)
+        standin_args = ["--port", "0", "--realm-file", REALM_FILE,
+                        "--client-secret", STANDIN_SECRET]
+        if password_policy is not None:
+            standin_args += ["--password-policy", password_policy]
+        self.standin = subprocess.Popen([PYTHON, standin, *standin_args],
+                                        stdout=subprocess.PIPE, stderr=standin_log, text=True)
         self.procs.append(self.standin)
         line = self.standin.stdout.readline()
         m = re.match(r"LISTENING (\d+)", line)
@@ -72,18 +82,20 @@ class Environment:
         self.grpc_address = f"127.0.0.1:{local_run.free_port()}"
         web_port = 0 if self.web_port_zero else local_run.free_port()
         self.web_url = f"http://127.0.0.1:{web_port or local_run.free_port()}"
+        metrics_port = local_run.free_port()
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         env = {k: v for k, v in os.environ.items() if not k.startswith("INVITATIONS_")}
         env.update({
             "INVITATIONS_GRPC_ADDRESS": self.grpc_address,
             "INVITATIONS_WEB_ADDRESS": f"127.0.0.1:{web_port}",
-            "INVITATIONS_METRICS_ADDRESS": f"127.0.0.1:{local_run.free_port()}",
+            "INVITATIONS_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
             "INVITATIONS_REGISTRATION_BASE_URL": f"{self.web_url}/register",
             "INVITATIONS_LOGIN_URL": "https://login.example.test/",
             "INVITATIONS_MYSQL_URI": f"mysql://root@127.0.0.1:{db_port}/invitations",
             "INVITATIONS_AUTH": "disabled",
             "INVITATIONS_MAIL_DIR": self.mail_dir,
             "INVITATIONS_KEYCLOAK_URL": self.standin_url,
-            "INVITATIONS_KEYCLOAK_CLIENT_SECRET": "standin-secret",
+            "INVITATIONS_KEYCLOAK_CLIENT_SECRET": STANDIN_SECRET,
             "INVITATIONS_TTL_MIN": "1s",
         })
         env.update(extra_env)
@@ -97,7 +109,8 @@ class Environment:
         if self.server.poll() is not None:
             raise RuntimeError("invitation_server exited:\n" + self.log())
         if self.web_port_zero:
-            m = re.search(r'"msg":"serving".*"web_port":"(\d+)"', self.log())
+            # A number, or (in older logs) a string holding one.
+            m = re.search(r'"msg":"serving".*"web_port":"?(\d+)', self.log())
             if not m:
                 raise RuntimeError("no web_port in the serving line:\n" + self.log())
             self.web_url = f"http://127.0.0.1:{m.group(1)}"
@@ -181,6 +194,19 @@ class Environment:
     def keycloak_users(self):
         with urllib.request.urlopen(f"{self.standin_url}/_standin/users", timeout=10) as r:
             return json.loads(r.read())
+
+    def keycloak_login(self, username, password):
+        """The HTTP status of a password grant through admin-cli (the direct-grant client
+        Keycloak adds to every realm): 200 when the user can log in with nothing left to do."""
+        form = urllib.parse.urlencode({"grant_type": "password", "client_id": "admin-cli",
+                                       "username": username, "password": password}).encode()
+        try:
+            with urllib.request.urlopen(
+                    f"{self.standin_url}/realms/securelink/protocol/openid-connect/token",
+                    data=form, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
 
 
 def unique_email(prefix):
