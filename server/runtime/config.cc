@@ -74,6 +74,15 @@ ABSL_FLAG(absl::Duration, db_io_timeout, Defaults().pool.io_timeout,
           "Ceiling on one database statement (socket read/write timeout).");
 ABSL_FLAG(absl::Duration, db_startup_timeout, Defaults().db_startup_timeout,
           "How long start-up waits for the database before giving up.");
+ABSL_FLAG(bool, migrate, Defaults().migrate,
+          "Apply pending schema migrations at start (under a lock row, so replicas may race). "
+          "false: only check that every migration of this release is applied and unchanged, and "
+          "refuse to start otherwise; for replicas whose database user may only read and write "
+          "rows (deploy/grants.sql), after a --migrate_only run.");
+ABSL_FLAG(bool, migrate_only, Defaults().migrate_only,
+          "Apply pending schema migrations, print what was applied and exit (0 on success): a "
+          "deployment step run with a database user that may change the schema. Reads only the "
+          "database and logging settings.");
 ABSL_FLAG(int, worker_threads, Defaults().workers.threads,
           "Threads running database work (one pooled connection each).");
 ABSL_FLAG(int, worker_queue_capacity, Defaults().workers.queue_capacity,
@@ -387,6 +396,11 @@ absl::Status DatabaseFromFlags(ServerConfig& c) {
   c.pool.io_timeout = absl::GetFlag(FLAGS_db_io_timeout);
   if (c.pool.io_timeout < absl::Seconds(1)) return Problem("db_io_timeout", "must be at least 1s");
   c.db_startup_timeout = absl::GetFlag(FLAGS_db_startup_timeout);
+  c.migrate = absl::GetFlag(FLAGS_migrate);
+  c.migrate_only = absl::GetFlag(FLAGS_migrate_only);
+  if (c.migrate_only && !c.migrate) {
+    return Problem("migrate_only", "contradicts --migrate=false");
+  }
   c.workers.threads = absl::GetFlag(FLAGS_worker_threads);
   if (c.workers.threads < 1 || c.workers.threads > 512) {
     return Problem("worker_threads", "must be between 1 and 512");
@@ -573,6 +587,8 @@ absl::Status WebFromFlags(ServerConfig& c) {
   return absl::OkStatus();
 }
 
+absl::Status LogLevelFromFlags(ServerConfig& c);
+
 absl::Status OperationsFromFlags(ServerConfig& c) {
   c.metrics.address = absl::GetFlag(FLAGS_metrics_address);
   if (!IsHostPort(c.metrics.address)) return Problem("metrics_address", "must be host:port");
@@ -584,6 +600,10 @@ absl::Status OperationsFromFlags(ServerConfig& c) {
   if (c.shutdown_grace < absl::ZeroDuration()) {
     return Problem("shutdown_grace", "must not be negative");
   }
+  return LogLevelFromFlags(c);
+}
+
+absl::Status LogLevelFromFlags(ServerConfig& c) {
   const std::string level = absl::AsciiStrToLower(absl::GetFlag(FLAGS_log_level));
   if (level == "debug") {
     c.log_level = LogLevel::kDebug;
@@ -645,6 +665,13 @@ void ParseFlagsWithEnvironment(int argc, char** argv) {
 
 absl::StatusOr<ServerConfig> ConfigFromFlags() {
   ServerConfig c;
+  if (absl::GetFlag(FLAGS_migrate_only)) {
+    for (absl::Status (*part)(ServerConfig&) : {DatabaseFromFlags, LogLevelFromFlags}) {
+      if (absl::Status s = part(c); !s.ok()) return s;
+    }
+    c.pool.max_connections = 2;  // migrations use one connection at a time
+    return c;
+  }
   for (absl::Status (*part)(ServerConfig&) :
        {GrpcFromFlags, DatabaseFromFlags, InvitationsFromFlags, CallersFromFlags,
         EmailFromFlags, WebFromFlags, OperationsFromFlags}) {

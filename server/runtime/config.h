@@ -42,6 +42,11 @@ struct ServerConfig {
   MysqlEndpoint mysql;
   ConnectionPoolOptions pool;
   absl::Duration db_startup_timeout = absl::Seconds(60);  // to reach the database at start-up
+  // Migrations. migrate: apply pending ones at start; false: only check that the schema is
+  // complete and unchanged (serving replicas whose database user may not change the schema).
+  // migrate_only: migrate, report and exit, a deployment step (e.g. a Kubernetes Job).
+  bool migrate = true;
+  bool migrate_only = false;
   WorkerPoolOptions workers;
   // Concurrent CreateInvitations written together (group commit).
   GroupCommitOptions create_batching;
@@ -82,6 +87,8 @@ void ParseFlagsWithEnvironment(int argc, char** argv);
 // The configuration the flags describe. INVALID_ARGUMENT naming the setting when a value is
 // out of range or inconsistent (e.g. --invitation_ttl_min above --invitation_ttl_max), or a file
 // it names cannot be read.
+// With --migrate_only only the database and logging settings are read and checked: a migration
+// Job needs no listener, Keycloak, SMTP, JWT or sealing-key settings (nor their files).
 absl::StatusOr<ServerConfig> ConfigFromFlags();
 
 }  // namespace securelink::invitations

@@ -10,6 +10,8 @@
 #include "server/runtime/config.h"
 #include "server/runtime/replica.h"
 #include "server/util/log.h"
+#include "storage/connection_pool.h"
+#include "storage/migrations.h"
 
 namespace si = securelink::invitations;
 
@@ -38,6 +40,28 @@ sigset_t BlockShutdownSignals() {
   return signals;
 }
 
+// --migrate_only: a deployment step that migrates and exits, starting no listener and no
+// background work. What it applied goes to stdout for the operator (or the Job's log).
+int MigrateOnly(const si::ServerConfig& config) {
+  si::ConnectionPool pool(config.mysql, config.pool);
+  si::Log(si::LogLevel::kInfo, "migrating the database", {{"database", config.mysql.Describe()}});
+  absl::StatusOr<si::MigrationOutcome> outcome = si::PrepareSchemaWhenReachable(
+      pool, si::EmbeddedMigrations(), /*migrate=*/true, config.db_startup_timeout,
+      [](const absl::Status& status) {
+        si::Log(si::LogLevel::kWarning, "database not ready yet; retrying",
+                {{"error", std::string(status.message())}});
+      });
+  if (!outcome.ok()) Fail("cannot migrate the database", outcome.status());
+  for (const std::string& file : outcome->applied) std::printf("applied %s\n", file.c_str());
+  if (outcome->applied.empty()) {
+    std::printf("schema up to date (version %d)\n", outcome->version);
+  } else {
+    std::printf("schema now at version %d\n", outcome->version);
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
 int WaitForShutdownSignal(const sigset_t& signals) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
@@ -56,6 +80,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<si::ServerConfig> config = si::ConfigFromFlags();
   if (!config.ok()) Fail("invalid configuration", config.status());
   si::SetMinLogLevel(config->log_level);
+  if (config->migrate_only) return MigrateOnly(*config);
 
   absl::StatusOr<std::unique_ptr<si::Replica>> replica = si::Replica::Start(*config);
   if (!replica.ok()) Fail("cannot start", replica.status());

@@ -24,18 +24,17 @@ absl::Status Step(absl::string_view what, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
 }
 
-// Waits for the database (it may still be starting next to us) and migrates the schema.
-absl::StatusOr<int> MigrateWhenReachable(ConnectionPool& pool, absl::Duration timeout) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (true) {
-    absl::StatusOr<int> version = ApplyMigrations(pool, EmbeddedMigrations());
-    if (version.ok() || !absl::IsUnavailable(version.status()) || absl::Now() > give_up) {
-      return version;
-    }
-    Log(LogLevel::kWarning, "database not reachable yet; retrying",
-        {{"error", std::string(version.status().message())}});
-    absl::SleepFor(absl::Seconds(1));
-  }
+// Waits for the database (it may still be starting next to us), then migrates the schema or,
+// with --migrate=false, checks that it is complete and unchanged.
+absl::StatusOr<int> MigrateWhenReachable(ConnectionPool& pool, bool migrate,
+                                         absl::Duration timeout) {
+  absl::StatusOr<MigrationOutcome> outcome = PrepareSchemaWhenReachable(
+      pool, EmbeddedMigrations(), migrate, timeout, [](const absl::Status& status) {
+        Log(LogLevel::kWarning, "database not ready yet; retrying",
+            {{"error", std::string(status.message())}});
+      });
+  if (!outcome.ok()) return outcome.status();
+  return outcome->version;
 }
 
 }  // namespace
@@ -50,11 +49,11 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(const ServerConfig& conf
   RETURN_IF_ERROR(replica->StartOperations());
   const GrpcServerOptions& grpc = config.grpc;
   Log(LogLevel::kInfo, "serving",
-      {{"grpc_address", grpc.address}, {"port", absl::StrCat(replica->server_.port)},
+      {{"grpc_address", grpc.address}, {"port", replica->server_.port},
        {"web_address", config.web.address},
-       {"web_port", absl::StrCat(replica->web_server_->port())},
+       {"web_port", replica->web_server_->port()},
        {"metrics_address", config.metrics.address},
-       {"metrics_port", absl::StrCat(replica->metrics_.port())},
+       {"metrics_port", replica->metrics_.port()},
        {"tls", !grpc.tls.enabled() ? "off" : grpc.tls.client_ca.empty() ? "on" : "mutual"}});
   return replica;
 }
@@ -66,9 +65,12 @@ absl::Status Replica::ConnectDatabase() {
   db_recorder_.emplace(metrics_);
   pool_->set_observer(&*db_recorder_);
   Log(LogLevel::kInfo, "connecting to the database", {{"database", config_.mysql.Describe()}});
-  absl::StatusOr<int> schema = MigrateWhenReachable(*pool_, config_.db_startup_timeout);
-  RETURN_IF_ERROR(Step("cannot migrate the database", schema.status()));
-  Log(LogLevel::kInfo, "schema ready", {{"version", absl::StrCat(*schema)}});
+  absl::StatusOr<int> schema =
+      MigrateWhenReachable(*pool_, config_.migrate, config_.db_startup_timeout);
+  RETURN_IF_ERROR(Step(config_.migrate ? "cannot migrate the database"
+                                       : "cannot check the database schema",
+                       schema.status()));
+  Log(LogLevel::kInfo, "schema ready", {{"version", *schema}});
   mysql_store_ = std::make_unique<MysqlInvitationStore>(*pool_);
   store_ = std::make_unique<metrics::InstrumentedInvitationStore>(*mysql_store_, metrics_);
   create_batcher_ = std::make_unique<GroupCommitInvitationStore>(*store_, config_.create_batching);
@@ -96,8 +98,8 @@ absl::Status Replica::ConnectDatabase() {
     Log(LogLevel::kWarning,
         "some live links do not open with this token sealing key; their email cannot be sent "
         "until they are resent",
-        {{"live_links_sampled", absl::StrCat(key_check->live_links_sampled)},
-         {"live_links_opened", absl::StrCat(key_check->live_links_opened)}});
+        {{"live_links_sampled", key_check->live_links_sampled},
+         {"live_links_opened", key_check->live_links_opened}});
   }
   return absl::OkStatus();
 }

@@ -201,7 +201,8 @@ TEST(ServerProcess, HelpListsEverySettingWithItsDefault) {
                            "--keycloak_url", "--auth", "--jwt_issuer", "--bulk_max_addresses",
                            "--token_rate_per_second", "--watch_streams_per_caller",
                            "--jwks_max_stale", "--web_trusted_proxies",
-                           "--web_request_read_timeout", "--accept_saga_lease"}) {
+                           "--web_request_read_timeout", "--accept_saga_lease", "--migrate",
+                           "--migrate_only", "--create_batch_max"}) {
     EXPECT_THAT(help, ::testing::HasSubstr(flag)) << flag;
   }
   EXPECT_THAT(help, ::testing::HasSubstr("default: \"127.0.0.1:50051\""));
