@@ -79,6 +79,11 @@ std::string OperationLabel(absl::string_view operation) {
   return out;
 }
 
+// The page's statuses as labels; anything outside HTTP's range (never sent) is not a label.
+std::string HttpStatusLabel(int status) {
+  return status >= 100 && status <= 599 ? absl::StrCat(status) : "other";
+}
+
 }  // namespace
 
 absl::string_view GrpcCodeName(int code) {
@@ -227,6 +232,44 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           .Help("Keycloak Admin API operations that failed, by operation and "
                                 "canonical code.")
                           .Register(r);
+
+  // --- the registration page ---
+  page_requests_ = &prometheus::BuildCounter()
+                        .Name("invitations_page_requests_total")
+                        .Help("Registration page responses by route (/register, "
+                              "/static/style.css, other) and HTTP status code, including the "
+                              "listener's own (503 when busy, 408, 431).")
+                        .Register(r);
+  // Every route's 5xx series exist from start, so an alert's rate() sees the first failure;
+  // the form's usual answers too, for dashboards.
+  for (web::PageRoute route : web::kPageRoutes) {
+    for (int status : {200, 400, 404, 500, 503}) {
+      page_requests_->Add({{"route", std::string(web::PageRouteName(route))},
+                           {"code", HttpStatusLabel(status)}});
+    }
+  }
+  for (int status : {403, 409, 410, 413, 429}) {
+    page_requests_->Add({{"route", std::string(web::PageRouteName(web::PageRoute::kRegister))},
+                         {"code", HttpStatusLabel(status)}});
+  }
+  auto& page_seconds = prometheus::BuildHistogram()
+                           .Name("invitations_page_request_duration_seconds")
+                           .Help("Registration page responses by route: from the whole request "
+                                 "having arrived to its response being ready (a POST includes "
+                                 "the Keycloak account creation).")
+                           .Register(r);
+  for (web::PageRoute route : web::kPageRoutes) {
+    page_seconds_[static_cast<size_t>(route)] =
+        &page_seconds.Add({{"route", std::string(web::PageRouteName(route))}}, RpcBuckets());
+  }
+  auto& page_accepts = prometheus::BuildCounter()
+                           .Name("invitations_page_accepts_total")
+                           .Help("Registration form submissions (POST /register) by outcome.")
+                           .Register(r);
+  for (web::AcceptOutcome outcome : web::kAcceptOutcomes) {
+    page_accepts_[static_cast<size_t>(outcome)] =
+        &page_accepts.Add({{"outcome", std::string(web::AcceptOutcomeName(outcome))}});
+  }
 }
 
 Metrics::~Metrics() = default;
@@ -323,6 +366,17 @@ void Metrics::KeycloakCall(absl::string_view operation, absl::Duration elapsed,
                {"code", absl::StatusCodeToString(status.code())}})
         .Increment();
   }
+}
+
+void Metrics::PageResponse(web::PageRoute route, int status, absl::Duration elapsed) {
+  page_requests_
+      ->Add({{"route", std::string(web::PageRouteName(route))}, {"code", HttpStatusLabel(status)}})
+      .Increment();
+  page_seconds_[static_cast<size_t>(route)]->Observe(absl::ToDoubleSeconds(elapsed));
+}
+
+void Metrics::PageAccept(web::AcceptOutcome outcome) {
+  page_accepts_[static_cast<size_t>(outcome)]->Increment();
 }
 
 void Metrics::AddScrapeHook(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }

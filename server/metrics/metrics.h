@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/domain/invitation.h"
+#include "server/web/page_events.h"
 #include "storage/invitation_store.h"
 #include "storage/outbox_store.h"
 
@@ -107,6 +108,12 @@ class Metrics {
   // One Keycloak Admin API call (IdentityProvider method) and its outcome.
   void KeycloakCall(absl::string_view operation, absl::Duration elapsed, const absl::Status& status);
 
+  // The registration page: one response of its listener (route, HTTP status, time from the
+  // whole request to its response) and how one form submission ended. Labels come only from
+  // the fixed sets of page_events.h and the status number, never from the request.
+  void PageResponse(web::PageRoute route, int status, absl::Duration elapsed);
+  void PageAccept(web::AcceptOutcome outcome);
+
   // Runs `hook` at every scrape, before the values are read (to sample gauges such as the
   // pool's connections). Add hooks before serving (not thread-safe).
   void AddScrapeHook(std::function<void()> hook);
@@ -158,6 +165,9 @@ class Metrics {
   prometheus::Gauge* worker_busy_;
   prometheus::Family<prometheus::Histogram>* keycloak_seconds_;
   prometheus::Family<prometheus::Counter>* keycloak_errors_;
+  prometheus::Family<prometheus::Counter>* page_requests_;
+  std::array<prometheus::Histogram*, web::kPageRoutes.size()> page_seconds_{};
+  std::array<prometheus::Counter*, web::kAcceptOutcomes.size()> page_accepts_{};
 };
 
 }  // namespace securelink::invitations::metrics

@@ -230,11 +230,14 @@ absl::Status Replica::StartServing() {
     absl::StatusOr<Invitation> inv = store->GetByTokenHash(HashRegistrationToken(token));
     return inv.ok() ? inv->locale : std::string();
   };
-  site_ = std::make_unique<web::RegistrationSite>(*service_, *workers_, *token_rate_limiter_,
-                                                  *web_pages_, config_.site,
-                                                  std::move(link_locale));
+  site_ = std::make_unique<web::RegistrationSite>(
+      *service_, *workers_, *token_rate_limiter_, *web_pages_, config_.site,
+      std::move(link_locale), [this](web::AcceptOutcome outcome) { metrics_.PageAccept(outcome); });
   absl::StatusOr<std::unique_ptr<web::WebServer>> web_server = web::WebServer::Start(
-      config_.web, [site = site_.get()](const web::HttpRequest& r) { return site->Handle(r); });
+      config_.web, [site = site_.get()](const web::HttpRequest& r) { return site->Handle(r); },
+      [this](absl::string_view path, int status, absl::Duration elapsed) {
+        metrics_.PageResponse(web::PageRouteOf(path), status, elapsed);
+      });
   RETURN_IF_ERROR(Step("cannot start the registration page listener", web_server.status()));
   web_server_ = *std::move(web_server);
   return absl::OkStatus();

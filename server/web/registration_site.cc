@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "server/domain/errors.h"
+#include "server/domain/request_id.h"
 #include "server/domain/token.h"
 #include "server/mail/message.h"
 #include "server/util/log.h"
@@ -47,6 +48,31 @@ struct FormFields {
   std::string last_name;
   std::string username;
 };
+
+// How a failed service call ends for the invitee; ErrorPage shows the page for each.
+AcceptOutcome OutcomeOf(const absl::Status& status) {
+  const std::string reason = ReasonOf(status);
+  if (reason == kReasonInvitationExpired) return AcceptOutcome::kExpired;
+  if (reason == kReasonInvitationRevoked) return AcceptOutcome::kRevoked;
+  if (reason == kReasonInvitationAlreadyAccepted) return AcceptOutcome::kAlreadyUsed;
+  if (reason == kReasonTokenInvalid || absl::IsNotFound(status)) {
+    return AcceptOutcome::kInvalidLink;
+  }
+  if (absl::IsResourceExhausted(status) || absl::IsUnavailable(status) ||
+      absl::IsDeadlineExceeded(status)) {
+    return AcceptOutcome::kUnavailable;
+  }
+  return AcceptOutcome::kError;
+}
+
+// The message key for a violation the service itself reports (InvitationService::Accept), or
+// "" for any other: those come from Keycloak (its password policy, say), in its own words.
+std::string ServiceViolationKey(absl::string_view description) {
+  if (description == "is required") return "error.required";
+  if (absl::StartsWith(description, "is longer than")) return "error.too_long";
+  if (description == "contains a control character") return "error.control_character";
+  return "";
+}
 
 bool IsDeadLinkReason(const std::string& reason) {
   return reason == kReasonTokenInvalid || reason == kReasonInvitationExpired ||
@@ -97,13 +123,15 @@ std::string OriginOf(absl::string_view url) {
 
 RegistrationSite::RegistrationSite(InvitationService& service, WorkerPool& workers,
                                    RateLimiter& rate_limiter, WebPages pages,
-                                   RegistrationSiteOptions options, LinkLocaleLookup link_locale)
+                                   RegistrationSiteOptions options, LinkLocaleLookup link_locale,
+                                   AcceptObserver on_accept)
     : service_(service),
       workers_(workers),
       rate_limiter_(rate_limiter),
       pages_(std::move(pages)),
       options_(std::move(options)),
       link_locale_(std::move(link_locale)),
+      on_accept_(std::move(on_accept)),
       https_(absl::StartsWith(absl::AsciiStrToLower(options_.registration_base_url), "https://")),
       public_origin_(OriginOf(options_.registration_base_url)) {}
 
@@ -154,23 +182,22 @@ std::string RegistrationSite::DescribeViolation(const FieldViolation& v,
   const std::map<std::string, std::string> args = {
       {"field", pages_.Message(language, absl::StrCat("field.", v.field))},
       {"detail", v.description}};
-  // The service's own descriptions (InvitationService::Accept) have their own words; anything
-  // else is Keycloak's explanation (its password policy, say), shown in its words.
-  if (v.description == "is required") return pages_.Message(language, "error.required", args);
-  if (absl::StartsWith(v.description, "is longer than")) {
-    return pages_.Message(language, "error.too_long", args);
-  }
-  if (v.description == "contains a control character") {
-    return pages_.Message(language, "error.control_character", args);
-  }
-  return pages_.Message(language, "error.rejected", args);
+  const std::string key = ServiceViolationKey(v.description);
+  return pages_.Message(language, key.empty() ? "error.rejected" : key, args);
 }
 
 HttpResponse RegistrationSite::Handle(const HttpRequest& request) {
   HttpResponse response;
   const bool read = request.method == "GET" || request.method == "HEAD";
+  // Every POST of the form gets an outcome, also one refused before it reaches Submit.
+  std::optional<AcceptOutcome> outcome;
+  const bool form_post = request.path == "/register" && request.method == "POST";
+  // The accept saga's events and log lines carry it; the response names it for the caller.
+  const std::string request_id =
+      RequestIdFor(request.Header(kRequestIdHeader), request.Header(kTraceparentHeader));
   if (request.body_too_large) {
     response = PageResponse(413, Page::kError);
+    if (form_post) outcome = AcceptOutcome::kInvalidInput;
   } else if (request.path == "/static/style.css" && read) {
     response.headers.emplace_back("Content-Type", "text/css; charset=utf-8");
     response.body = pages_.stylesheet();
@@ -178,8 +205,13 @@ HttpResponse RegistrationSite::Handle(const HttpRequest& request) {
     if (!rate_limiter_.Allow(RateLimitKey(request.client_address))) {
       response = PageResponse(429, Page::kRateLimited);
       response.headers.emplace_back("Retry-After", "1");
+      if (form_post) outcome = AcceptOutcome::kRateLimited;
+    } else if (read) {
+      response = ShowForm(request);
     } else {
-      response = read ? ShowForm(request) : Submit(request);
+      Submission submitted = Submit(request, request_id);
+      response = std::move(submitted.response);
+      outcome = submitted.outcome;
     }
   } else if (request.path == "/register" || request.path == "/static/style.css") {
     response = PageResponse(405, Page::kNotFound);
@@ -189,25 +221,24 @@ HttpResponse RegistrationSite::Handle(const HttpRequest& request) {
     response = PageResponse(404, Page::kNotFound);
   }
   AddSecurityHeaders(response);
+  response.headers.emplace_back("X-Request-Id", request_id);
+  if (outcome.has_value() && on_accept_) on_accept_(*outcome);
   return response;
 }
 
 HttpResponse RegistrationSite::ErrorPage(const absl::Status& status,
                                           const std::string& language) {
-  const std::string reason = ReasonOf(status);
-  if (reason == kReasonInvitationExpired) return PageResponse(410, Page::kExpired, {}, language);
-  if (reason == kReasonInvitationRevoked) return PageResponse(410, Page::kRevoked, {}, language);
-  if (reason == kReasonInvitationAlreadyAccepted) {
-    return PageResponse(410, Page::kUsed, {}, language);
-  }
-  if (reason == kReasonTokenInvalid || absl::IsNotFound(status)) {
-    return PageResponse(404, Page::kInvalid, {}, language);
-  }
-  if (absl::IsResourceExhausted(status) || absl::IsUnavailable(status) ||
-      absl::IsDeadlineExceeded(status)) {
-    HttpResponse busy = PageResponse(503, Page::kBusy, {}, language);
-    busy.headers.emplace_back("Retry-After", "5");
-    return busy;
+  switch (OutcomeOf(status)) {
+    case AcceptOutcome::kExpired: return PageResponse(410, Page::kExpired, {}, language);
+    case AcceptOutcome::kRevoked: return PageResponse(410, Page::kRevoked, {}, language);
+    case AcceptOutcome::kAlreadyUsed: return PageResponse(410, Page::kUsed, {}, language);
+    case AcceptOutcome::kInvalidLink: return PageResponse(404, Page::kInvalid, {}, language);
+    case AcceptOutcome::kUnavailable: {
+      HttpResponse busy = PageResponse(503, Page::kBusy, {}, language);
+      busy.headers.emplace_back("Retry-After", "5");
+      return busy;
+    }
+    default: break;
   }
   Log(LogLevel::kError, "registration page: unexpected error", {{"error", status.ToString()}});
   return PageResponse(500, Page::kError, {}, language);
@@ -262,7 +293,8 @@ bool RegistrationSite::OriginAllowed(const HttpRequest& request) const {
                                                           host, "/"));
 }
 
-HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
+RegistrationSite::Submission RegistrationSite::Submit(const HttpRequest& request,
+                                                     const std::string& request_id) {
   const std::string csrf_field = FormValue(request.body, "csrf_token");
   const std::string csrf_cookie = CookieValue(request.Header("cookie"), kCsrfCookie);
   if (!OriginAllowed(request) || csrf_field.empty() ||
@@ -277,22 +309,30 @@ HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
                                          [lookup = link_locale_, token] { return lookup(token); })
                    .value_or("");
     }
-    return PageResponse(403, Page::kRefused, {}, pages_.LanguageFor(locale));
+    return {PageResponse(403, Page::kRefused, {}, pages_.LanguageFor(locale)),
+            AcceptOutcome::kRefused};
   }
   FormFields typed;
   typed.token = FormValue(request.body, "token");
   typed.first_name = FormValue(request.body, "first_name");
   typed.last_name = FormValue(request.body, "last_name");
   typed.username = FormValue(request.body, "username");
-  if (typed.token.empty()) return PageResponse(404, Page::kInvalid);
+  if (typed.token.empty()) return {PageResponse(404, Page::kInvalid), AcceptOutcome::kInvalidLink};
   AcceptInvitationInput in;
   in.token = typed.token;
   in.password = FormValue(request.body, "password");
   in.first_name = typed.first_name;
   in.last_name = typed.last_name;
   in.username = typed.username;
+  in.request_id = request_id;
   // Caught here, before anything reaches Keycloak.
   const bool mismatch = in.password != FormValue(request.body, "password_confirm");
+  // The realm's user profile requires a first and a last name of users. Keycloak's Admin API
+  // creates an account without them, whose owner then meets a profile form at the first login
+  // (VERIFY_PROFILE): this page asks for them instead.
+  const bool first_name_missing = absl::StripAsciiWhitespace(typed.first_name).empty();
+  const bool last_name_missing = absl::StripAsciiWhitespace(typed.last_name).empty();
+  const bool caught_here = mismatch || first_name_missing || last_name_missing;
 
   struct Outcome {
     std::optional<absl::StatusOr<Invitation>> accepted;
@@ -301,12 +341,12 @@ HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
   };
   absl::StatusOr<Outcome> outcome = CallOnWorker<Outcome>(
       workers_, options_.work_timeout,
-      [&service = service_, lookup = link_locale_, in, mismatch] {
+      [&service = service_, lookup = link_locale_, in, caught_here] {
         Outcome o;
         auto note_dead_link = [&](const absl::Status& status) {
           if (lookup && IsDeadLinkReason(ReasonOf(status))) o.dead_link_locale = lookup(in.token);
         };
-        if (!mismatch) {
+        if (!caught_here) {
           o.accepted = service.Accept(in);
           if (o.accepted->ok()) return o;
           if (IsDeadLinkReason(ReasonOf(o.accepted->status()))) {
@@ -318,7 +358,7 @@ HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
         if (!o.current->ok()) note_dead_link(o.current->status());
         return o;
       });
-  if (!outcome.ok()) return ErrorPage(outcome.status());
+  if (!outcome.ok()) return {ErrorPage(outcome.status()), OutcomeOf(outcome.status())};
   const std::optional<absl::StatusOr<Invitation>>& accepted = outcome->accepted;
   const std::optional<absl::StatusOr<Invitation>>& current = outcome->current;
   const std::string dead_link_language = pages_.LanguageFor(outcome->dead_link_locale);
@@ -331,10 +371,14 @@ HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
     response.headers.emplace_back(
         "Set-Cookie", absl::StrCat(kCsrfCookie, "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict",
                                    https_ ? "; Secure" : ""));
-    return response;
+    return {std::move(response), AcceptOutcome::kAccepted};
   }
-  if (!current.has_value()) return ErrorPage(accepted->status(), dead_link_language);
-  if (!current->ok()) return ErrorPage(current->status(), dead_link_language);
+  if (!current.has_value()) {
+    return {ErrorPage(accepted->status(), dead_link_language), OutcomeOf(accepted->status())};
+  }
+  if (!current->ok()) {
+    return {ErrorPage(current->status(), dead_link_language), OutcomeOf(current->status())};
+  }
 
   // Show the form again with the other fields kept (never the password) and the problem next
   // to its field.
@@ -343,8 +387,17 @@ HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
   PageValues values = FormValues(**current, typed.token, typed.first_name, typed.last_name,
                                  typed.username, csrf, language);
   int status = 400;
-  if (mismatch) {
-    values["password_confirm_error"] = pages_.Message(language, "error.password_mismatch");
+  AcceptOutcome result = AcceptOutcome::kInvalidInput;
+  if (caught_here) {
+    if (mismatch) {
+      values["password_confirm_error"] = pages_.Message(language, "error.password_mismatch");
+    }
+    if (first_name_missing) {
+      values["first_name_error"] = DescribeViolation({"first_name", "is required"}, language);
+    }
+    if (last_name_missing) {
+      values["last_name_error"] = DescribeViolation({"last_name", "is required"}, language);
+    }
   } else {
     const absl::Status& error = accepted->status();
     const ErrorDetails details = GetErrorDetails(error);
@@ -355,17 +408,22 @@ HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
         std::string& slot = values[absl::StrCat(v.field, "_error")];
         if (slot.empty()) slot = DescribeViolation(v, language);
         shown = true;
+        if (v.field == "password" && ServiceViolationKey(v.description).empty()) {
+          result = AcceptOutcome::kPasswordPolicy;
+        }
       }
     }
     if (details.reason == "USERNAME_TAKEN") {
       values["username_error"] =
           pages_.Message(language, "error.username_taken", {{"username", in.username}});
       shown = true;
+      result = AcceptOutcome::kUsernameTaken;
     }
     if (!shown) {
       if (absl::IsAlreadyExists(error)) {
         values["form_error"] = pages_.Message(language, "error.account_exists");
         status = 409;
+        result = AcceptOutcome::kAccountExists;
       } else if (absl::IsInvalidArgument(error)) {
         values["form_error"] =
             pages_.Message(language, "error.not_accepted", {{"detail", std::string(error.message())}});
@@ -374,8 +432,9 @@ HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
                  absl::IsResourceExhausted(error)) {
         values["form_error"] = pages_.Message(language, "error.unavailable");
         status = 503;
+        result = AcceptOutcome::kUnavailable;
       } else {
-        return ErrorPage(error, language);
+        return {ErrorPage(error, language), OutcomeOf(error)};
       }
     }
   }
@@ -383,7 +442,7 @@ HttpResponse RegistrationSite::Submit(const HttpRequest& request) {
   response.headers.emplace_back(
       "Set-Cookie", absl::StrCat(kCsrfCookie, "=", csrf, "; Path=/; HttpOnly; SameSite=Strict",
                                  https_ ? "; Secure" : ""));
-  return response;
+  return {std::move(response), result};
 }
 
 }  // namespace securelink::invitations::web

@@ -14,6 +14,7 @@
 #include "server/invitation_service.h"
 #include "server/rate_limiter.h"
 #include "server/web/http.h"
+#include "server/web/page_events.h"
 #include "server/web/web_pages.h"
 #include "server/util/worker_pool.h"
 
@@ -38,23 +39,34 @@ inline constexpr char kCsrfCookie[] = "securelink_csrf";
 // revoked, used) speak the invitation's language. Blocking: called on a worker; thread-safe.
 using LinkLocaleLookup = std::function<std::string(const std::string& token)>;
 
+// Told how each POST of the registration form ended (page_events.h): one call per POST to
+// /register. Called on the page's handler threads, concurrently; must not block.
+using AcceptObserver = std::function<void(AcceptOutcome outcome)>;
+
 class RegistrationSite {
  public:
   // `service`, `workers` and `rate_limiter` must outlive the site. `rate_limiter` is the one the
   // token RPCs use, so a client's budget is shared between the page and the RPCs. Pages of an
   // invitation are in its locale (SPEC §11: never the browser's Accept-Language); without
-  // `link_locale`, a dead link's page is in English.
+  // `link_locale`, a dead link's page is in English. `on_accept`, when given, learns the outcome
+  // of every form submission.
   RegistrationSite(InvitationService& service, WorkerPool& workers, RateLimiter& rate_limiter,
                    WebPages pages, RegistrationSiteOptions options,
-                   LinkLocaleLookup link_locale = nullptr);
+                   LinkLocaleLookup link_locale = nullptr, AcceptObserver on_accept = nullptr);
 
   // Answers one request; thread-safe. Every response carries the security headers
   // (SecurityHeaders) whatever its status.
   HttpResponse Handle(const HttpRequest& request);
 
  private:
+  // A form submission's page and how it ended for the invitee.
+  struct Submission {
+    HttpResponse response;
+    AcceptOutcome outcome;
+  };
+
   HttpResponse ShowForm(const HttpRequest& request);
-  HttpResponse Submit(const HttpRequest& request);
+  Submission Submit(const HttpRequest& request, const std::string& request_id);
   // The page for a failed service call, in `language`: a dead-link page for token reasons, 503
   // for overload and outages, 500 otherwise.
   HttpResponse ErrorPage(const absl::Status& status, const std::string& language = "en");
@@ -77,6 +89,7 @@ class RegistrationSite {
   const WebPages pages_;
   const RegistrationSiteOptions options_;
   const LinkLocaleLookup link_locale_;
+  const AcceptObserver on_accept_;
   const bool https_;
   const std::string public_origin_;  // scheme://host[:port] of registration_base_url
 };

@@ -146,7 +146,11 @@ struct Connection {
   std::optional<RequestHead> head;  // parsed; its body is still arriving
   size_t head_bytes = 0;
 
-  // The request being handled or answered.
+  // The request being handled or answered: its path (for the response observer), when its
+  // first byte arrived and when it was complete.
+  std::string path;
+  TimePoint started;
+  TimePoint received;
   bool head_only = false;
   bool keep_alive = false;
   int minor_version = 1;
@@ -161,10 +165,11 @@ struct Connection {
 // connection state needs no lock; handler threads hand responses back through `completions_`.
 class WebServer::Loop {
  public:
-  Loop(const WebServerOptions& options, HttpHandler handler, int listen_fd, int epoll_fd,
-       int wake_fd)
+  Loop(const WebServerOptions& options, HttpHandler handler, ResponseObserver observer,
+       int listen_fd, int epoll_fd, int wake_fd)
       : options_(options),
         handler_(std::move(handler)),
+        observer_(std::move(observer)),
         listen_fd_(listen_fd),
         epoll_fd_(epoll_fd),
         wake_fd_(wake_fd),
@@ -231,6 +236,7 @@ class WebServer::Loop {
 
   const WebServerOptions options_;
   const HttpHandler handler_;
+  const ResponseObserver observer_;
   int listen_fd_;
   const int epoll_fd_;
   const int wake_fd_;
@@ -339,8 +345,8 @@ void WebServer::Loop::AcceptConnections(TimePoint now) {
       if (last_capacity_warning_ == TimePoint::min() ||
           now - last_capacity_warning_ >= kCapacityWarningInterval) {
         Log(LogLevel::kWarning, "web server at its connection limit: new connections closed",
-            {{"max_connections", absl::StrCat(options_.max_connections)},
-             {"refused", absl::StrCat(refused_at_capacity_)}});
+            {{"max_connections", options_.max_connections},
+             {"refused", refused_at_capacity_}});
         last_capacity_warning_ = now;
         refused_at_capacity_ = 0;
       }
@@ -424,6 +430,7 @@ void WebServer::Loop::ReadRequest(Connection& c, TimePoint now) {
       if (c.state == Connection::State::kIdle) {
         // The request's clock starts with its first byte.
         c.state = Connection::State::kReading;
+        c.started = now;
         SetDeadline(c, now + ToChrono(options_.request_read_timeout));
       }
       c.in.append(buffer, static_cast<size_t>(got));
@@ -502,6 +509,8 @@ void WebServer::Loop::Dispatch(Connection& c, RequestHead head, std::string body
   c.head.reset();
   c.scan_from = 0;
   c.head_bytes = 0;
+  c.path = head.path;
+  c.received = now;
   c.head_only = head.method == "HEAD";
   c.keep_alive = head.keep_alive && !body_too_large && !c.peer_finished;
   c.minor_version = head.minor_version;
@@ -527,8 +536,8 @@ void WebServer::Loop::Dispatch(Connection& c, RequestHead head, std::string body
       [this, id = c.id, request = std::move(request)] { Handle(id, request); });
   if (!queued.ok()) {
     Log(LogLevel::kWarning, "web server busy: request answered 503",
-        {{"client", c.peer}, {"threads", absl::StrCat(options_.threads)},
-         {"request_queue", absl::StrCat(options_.request_queue)}});
+        {{"client", c.peer}, {"threads", options_.threads},
+         {"request_queue", options_.request_queue}});
     HttpResponse busy = PlainResponse(503, "The server is busy; please try again shortly.");
     busy.headers.emplace_back("Retry-After", "5");
     Respond(c, busy, now);
@@ -539,7 +548,7 @@ void WebServer::Loop::Handle(uint64_t id, const HttpRequest& request) {
   HttpResponse response = handler_(request);
   Log(LogLevel::kInfo, "http request",
       {{"method", request.method}, {"path", LoggablePath(request.path)},
-       {"status", absl::StrCat(response.status)}, {"client", request.client_address}});
+       {"status", response.status}, {"client", request.client_address}});
   absl::MutexLock lock(&mu_);
   completions_.push_back({id, std::move(response)});
   // Under the lock: once the I/O thread has taken this completion, this thread no longer
@@ -562,9 +571,11 @@ void WebServer::Loop::TakeCompletions(TimePoint now) {
 
 void WebServer::Loop::Refuse(Connection& c, int status, absl::string_view why, TimePoint now) {
   Log(LogLevel::kInfo, "http request refused",
-      {{"status", absl::StrCat(status)}, {"reason", std::string(why)}, {"client", c.peer}});
+      {{"status", status}, {"reason", std::string(why)}, {"client", c.peer}});
   c.head.reset();
   c.in.clear();
+  c.path.clear();  // the request line, if any, did not parse
+  c.received = now;
   c.head_only = false;
   c.keep_alive = false;
   c.minor_version = 1;
@@ -575,6 +586,7 @@ void WebServer::Loop::Refuse(Connection& c, int status, absl::string_view why, T
 void WebServer::Loop::Respond(Connection& c, const HttpResponse& response, TimePoint now) {
   if (stopping_) c.keep_alive = false;
   c.out = SerializeResponse(response, c.head_only, c.keep_alive, c.minor_version, absl::Now());
+  if (observer_) observer_(c.path, response.status, absl::FromChrono(now - c.received));
   c.out_sent = 0;
   c.state = Connection::State::kWriting;
   SetDeadline(c, now + ToChrono(options_.request_read_timeout));
@@ -618,6 +630,7 @@ void WebServer::Loop::WriteOut(Connection& c, TimePoint now) {
   }
   // The next request (pipelined) has already begun to arrive.
   c.state = Connection::State::kReading;
+  c.started = now;
   SetDeadline(c, now + ToChrono(options_.request_read_timeout));
   ParseBuffered(c, now);
 }
@@ -679,6 +692,10 @@ void WebServer::Loop::ExpireDeadlines(TimePoint now) {
           PlainResponse(408, "The request took too long to arrive."), false, false, 1,
           absl::Now());
       (void)!send(c->fd, timeout.data(), timeout.size(), MSG_NOSIGNAL);
+      if (observer_) {
+        observer_(c->head.has_value() ? absl::string_view(c->head->path) : absl::string_view(),
+                  408, absl::FromChrono(now - c->started));
+      }
     }
     Close(*c);
   }
@@ -702,7 +719,8 @@ WebServer::WebServer(std::unique_ptr<Loop> loop, int port) : loop_(std::move(loo
 }
 
 absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(const WebServerOptions& options,
-                                                            HttpHandler handler) {
+                                                            HttpHandler handler,
+                                                            ResponseObserver observer) {
   if (options.threads < 1) return absl::InvalidArgumentError("web server: threads must be >= 1");
   if (options.request_queue < 0) {
     return absl::InvalidArgumentError("web server: request_queue must not be negative");
@@ -729,7 +747,8 @@ absl::StatusOr<std::unique_ptr<WebServer>> WebServer::Start(const WebServerOptio
     if (wake_fd >= 0) close(wake_fd);
     return absl::InternalError(absl::StrCat("web server: cannot create its event loop: ", error));
   }
-  auto loop = std::make_unique<Loop>(options, std::move(handler), *listen_fd, epoll_fd, wake_fd);
+  auto loop = std::make_unique<Loop>(options, std::move(handler), std::move(observer),
+                                     *listen_fd, epoll_fd, wake_fd);
   return std::unique_ptr<WebServer>(new WebServer(std::move(loop), port));
 }
 

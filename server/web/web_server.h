@@ -12,6 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/web/forwarded_for.h"
@@ -48,13 +49,24 @@ struct WebServerOptions {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// Told about every response the listener sends, the handler's and its own (503 when every
+// handler thread is busy, 408, 431, 400 for a malformed request): the request's decoded path
+// without its query ("" when the request was refused before its request line could be read; it
+// may hold anything a client sent, so map it to a fixed set before it labels anything), the
+// status, and how long the response took from the whole request having arrived (for a 408,
+// from its first byte). Called on the I/O thread: it must be quick and must not block.
+using ResponseObserver =
+    std::function<void(absl::string_view path, int status, absl::Duration elapsed)>;
+
 class WebServer {
  public:
   // Listens on options.address and serves every request with `handler` (called concurrently
   // from up to options.threads threads). INVALID_ARGUMENT for a malformed address or limits;
   // UNAVAILABLE when the address cannot be bound.
+  // `observer`, when given, is told about every response (ResponseObserver).
   static absl::StatusOr<std::unique_ptr<WebServer>> Start(const WebServerOptions& options,
-                                                          HttpHandler handler);
+                                                          HttpHandler handler,
+                                                          ResponseObserver observer = nullptr);
   // Stop()s.
   ~WebServer();
   WebServer(const WebServer&) = delete;

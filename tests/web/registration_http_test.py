@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import unittest
 import urllib.parse
 import urllib.request
@@ -206,6 +207,27 @@ class RegistrationPageOverHttp(unittest.TestCase, SecurityHeadersMixin):
         self.assertEqual(status, 410)
         self.assertIn('data-reason="used"', text)
 
+    def test_the_callers_request_id_follows_the_accept_into_its_event(self):
+        _, inv, link = self.invite(tenant="acme-corr")
+        status, headers, _, _ = request(self.env.web_url, "GET", path_of(link))
+        self.assertEqual(status, 200)
+        self.assertRegex(headers.get("x-request-id", ""), r"^[0-9a-f]{32}$")  # one of its own
+        body, cookie_value, _ = self.open_form(link)
+        status, headers, text, _ = request(
+            self.env.web_url, "POST", "/register",
+            body=urllib.parse.urlencode(self.form_fields(body)),
+            headers={"Cookie": f"securelink_csrf={cookie_value}", "X-Request-Id": "page-corr-7"})
+        self.assertEqual(status, 200, text)
+        self.assertEqual(headers.get("x-request-id"), "page-corr-7")
+        accepted = []
+        deadline = time.monotonic() + 20
+        while not accepted and time.monotonic() < deadline:
+            accepted = [e for e in self.env.events("acme-corr")
+                        if e["type"] == "INVITATION_EVENT_TYPE_ACCEPTED"
+                        and e["invitationId"] == inv["id"]]
+        self.assertEqual(len(accepted), 1)
+        self.assertEqual(accepted[0].get("requestId"), "page-corr-7")
+
     def test_own_origin_is_accepted(self):
         _, inv, link = self.invite()
         body, cookie_value, _ = self.open_form(link)
@@ -240,6 +262,35 @@ class RegistrationPageOverHttp(unittest.TestCase, SecurityHeadersMixin):
         self.assertNotIn(PASSWORD, text)  # passwords are never echoed back
         self.assertEqual(self.env.state(inv["id"]), "PENDING")
         self.assertFalse([u for u in self.env.keycloak_users() if u.get("email") == address])
+
+    def test_names_the_realm_requires_are_required_before_anything_reaches_keycloak(self):
+        # The realm's user profile requires firstName and lastName of users. Keycloak's Admin API
+        # would create the account without them, and its owner would then meet a profile form
+        # at the first login (VERIFY_PROFILE) instead of being done here.
+        address, inv, link = self.invite()
+        body, cookie_value, _ = self.open_form(link)
+        self.assertRegex(body, r'<input id="first_name" name="first_name"[^>]* required[ >]')
+        self.assertRegex(body, r'<input id="last_name" name="last_name"[^>]* required[ >]')
+        status, _, text, cookies = self.post(
+            self.form_fields(body, first_name="", last_name="  ", username="ada.l"),
+            cookie_value=cookie_value)
+        self.assertEqual(status, 400, text)
+        self.assertIn('id="first_name-error">First name is required.<', text)
+        self.assertIn('id="last_name-error">Last name is required.<', text)
+        self.assertIn('value="ada.l"', text, "what was typed is kept")
+        self.assertEqual(self.env.state(inv["id"]), "PENDING")
+        self.assertFalse([u for u in self.env.keycloak_users() if u.get("email") == address])
+
+        # The same form, completed: the account has what the realm requires and logs in.
+        cookie_value, _ = csrf_cookie(cookies)
+        status, _, text, _ = self.post(self.form_fields(text, first_name="Ada",
+                                                        last_name="Lovelace"),
+                                       cookie_value=cookie_value)
+        self.assertEqual(status, 200, text)
+        (user,) = [u for u in self.env.keycloak_users() if u.get("email") == address]
+        self.assertEqual((user["firstName"], user["lastName"]), ("Ada", "Lovelace"))
+        self.assertEqual(user["loginRequiredActions"], [])
+        self.assertEqual(self.env.keycloak_login(address, PASSWORD), 200)
 
     def test_unknown_and_superseded_links_get_the_same_page(self):
         _, inv, link = self.invite()

@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -413,6 +414,50 @@ TEST(WebServer, AFullHandlerPoolAnswers503AtOnce) {
   std::optional<Response> done = first.Read();
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->status, 200);
+}
+
+// Every response, the handler's and the listener's own, is reported with the request's path
+// ("" when not even the request line parsed): what the page's metrics count.
+TEST(WebServer, TheObserverHearsEveryResponseIncludingTheListenersOwn) {
+  struct Seen {
+    std::string path;
+    int status;
+    absl::Duration elapsed;
+  };
+  absl::Mutex mu;
+  std::vector<Seen> seen;
+  WebServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.threads = 1;
+  options.request_queue = 0;
+  GatedHandler gate;
+  absl::StatusOr<std::unique_ptr<WebServer>> server = WebServer::Start(
+      options, gate.handler(), [&](absl::string_view path, int status, absl::Duration elapsed) {
+        absl::MutexLock lock(&mu);
+        seen.push_back({std::string(path), status, elapsed});
+      });
+  ASSERT_TRUE(server.ok()) << server.status();
+  Client first((*server)->port());
+  ASSERT_TRUE(first.Send(Get("/first?token=secret")));
+  ASSERT_TRUE(WaitFor([&] { return gate.entered == 1; }));
+  Client second((*server)->port());
+  ASSERT_TRUE(second.Send(Get("/second")));
+  ASSERT_TRUE(second.Read().has_value());  // 503: the only handler thread is busy
+  Client third((*server)->port());
+  ASSERT_TRUE(third.Send("NONSENSE\r\n\r\n"));
+  ASSERT_TRUE(third.Read().has_value());
+  gate.release.Notify();
+  ASSERT_TRUE(first.Read().has_value());
+
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].path, "/second");
+  EXPECT_EQ(seen[0].status, 503);
+  EXPECT_EQ(seen[1].path, "");
+  EXPECT_EQ(seen[1].status, 400);
+  EXPECT_EQ(seen[2].path, "/first");  // never the query, which may carry a token
+  EXPECT_EQ(seen[2].status, 200);
+  for (const Seen& s : seen) EXPECT_GE(s.elapsed, absl::ZeroDuration()) << s.path;
 }
 
 TEST(WebServer, AtTheConnectionLimitAnIdleConnectionMakesRoom) {
