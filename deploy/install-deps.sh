@@ -24,6 +24,17 @@ TEST_PACKAGES=(
   prometheus python3-yaml
   chromium chromium-driver python3-selenium
 )
+# kubectl renders deploy/k8s (tests/deploy/kustomize_test.py): Debian's kubernetes-client, unless
+# a kubectl is already installed (an upstream build conflicts with that package and does as well).
+if ! command -v kubectl >/dev/null 2>&1; then
+  TEST_PACKAGES+=(kubernetes-client)
+fi
+# node and npm run Keycloak's own admin client against the stand-in (tests/keycloak/admin-client;
+# it supports Node 18, Debian 12's): Debian's nodejs and npm, unless an npm is already installed
+# (a nodejs from elsewhere ships its own npm, which Debian's npm package conflicts with).
+if ! command -v npm >/dev/null 2>&1; then
+  TEST_PACKAGES+=(nodejs npm)
+fi
 case "${1:-}" in
   "") ;;
   test) PACKAGES+=("${TEST_PACKAGES[@]}") ;;

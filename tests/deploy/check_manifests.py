@@ -6,7 +6,9 @@ right port over TLS, the termination grace covers the drain, selectors match, no
 literal secret (no password inside a URI either), gRPC is served with a certificate from a
 mounted Secret, the database is reached over verified TLS, Keycloak over https, the
 NetworkPolicy admits exactly the peers and ports the service needs, Prometheus finds the metrics
-port, the image runs as non-root with a health check.
+port, the image runs as non-root with a health check. The settings come from the ConfigMap
+kustomize generates (so a changed setting rolls the pods), every alert links to its runbook
+section, and the optional PodMonitor and Ingresses point at the pods' and Services' real ports.
 
     /usr/bin/python3 -m unittest -v check_manifests   (argv: the repository root)
 """
@@ -20,6 +22,9 @@ import unittest
 import urllib.parse
 
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import k8s_settings  # noqa: E402
 
 ROOT = os.environ.get("REPO_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 DEPLOY = os.path.join(ROOT, "deploy")
@@ -67,10 +72,10 @@ def peer_key(peer):
     return json.dumps(peer, sort_keys=True)
 
 
-def load_k8s():
-    """Every document of deploy/k8s/*.yaml, by (kind, name)."""
+def load_k8s(subdir=""):
+    """Every document of deploy/k8s/<subdir>/*.yaml, by (kind, name)."""
     docs = {}
-    for path in sorted(glob.glob(os.path.join(DEPLOY, "k8s", "*.yaml"))):
+    for path in sorted(glob.glob(os.path.join(DEPLOY, "k8s", subdir, "*.yaml"))):
         with open(path) as f:
             for doc in yaml.safe_load_all(f):
                 if doc is None:
@@ -90,7 +95,7 @@ class KubernetesManifests(unittest.TestCase):
         cls.deployment = cls.docs[("Deployment", "invitation-server")]
         cls.pod = cls.deployment["spec"]["template"]["spec"]
         cls.container = cls.pod["containers"][0]
-        cls.config = cls.docs[("ConfigMap", "invitation-server")]["data"]
+        cls.config = k8s_settings.service_settings(os.path.join(DEPLOY, "k8s"))
         cls.ports = {p["name"]: p["containerPort"] for p in cls.container["ports"]}
         cls.volumes = {v["name"]: v for v in cls.pod["volumes"]}
         # What the process sees: the ConfigMap, overridden by literal env entries.
@@ -136,10 +141,39 @@ class KubernetesManifests(unittest.TestCase):
                 self.assertEqual(doc["metadata"].get("namespace"), "securelink", (kind, name))
 
     def test_kustomization_lists_every_file(self):
-        with open(os.path.join(DEPLOY, "k8s", "kustomization.yaml")) as f:
-            listed = set(yaml.safe_load(f)["resources"])
-        files = {os.path.basename(p) for p in glob.glob(os.path.join(DEPLOY, "k8s", "*.yaml"))}
-        self.assertEqual(listed, files - {"kustomization.yaml"})
+        # The optional parts (cert-manager/, ingress/, monitoring/) live in subdirectories, each
+        # with its own kustomization where it has one.
+        for subdir in ("", "ingress", "monitoring"):
+            directory = os.path.join(DEPLOY, "k8s", subdir)
+            listed = set(k8s_settings.kustomization(directory)["resources"])
+            files = {os.path.basename(p) for p in glob.glob(os.path.join(directory, "*.yaml"))}
+            self.assertEqual(listed, files - {"kustomization.yaml"}, subdir or "deploy/k8s")
+
+    def test_settings_are_a_generated_config_map_the_deployment_references(self):
+        # A generated ConfigMap's name carries a hash of its data and kustomize rewrites the
+        # references to it, so a changed setting changes the pod template and rolls the pods.
+        # A static ConfigMap of the same name would shadow that.
+        generator = k8s_settings.config_map_generator(os.path.join(DEPLOY, "k8s"))
+        self.assertNotIn(("ConfigMap", generator["name"]), self.docs)
+        self.assertEqual(generator.get("namespace"), "securelink")
+        self.assertFalse(generator.get("options", {}).get("disableNameSuffixHash"))
+        options = k8s_settings.kustomization(os.path.join(DEPLOY, "k8s")).get(
+            "generatorOptions", {})
+        self.assertFalse(options.get("disableNameSuffixHash"))
+        refs = [e["configMapRef"]["name"] for e in self.container.get("envFrom", [])
+                if "configMapRef" in e]
+        self.assertEqual(refs, [generator["name"]])
+        self.assertTrue(all(name.startswith("INVITATIONS_") for name in self.config))
+        # What the server needs to start in a pod at all.
+        for name in ("INVITATIONS_GRPC_ADDRESS", "INVITATIONS_MYSQL_URI",
+                     "INVITATIONS_REGISTRATION_BASE_URL", "INVITATIONS_TOKEN_SEALING_KEY_FILE"):
+            self.assertIn(name, self.config)
+
+    def test_no_setting_value_is_quoted(self):
+        # An env file's value is taken verbatim: quotes would become part of it.
+        for name, value in self.config.items():
+            quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'"
+            self.assertFalse(quoted, "%s=%s" % (name, value))
 
     def test_readiness_and_startup_ask_grpc_health_about_the_invitation_service(self):
         for probe in ("readinessProbe", "startupProbe"):
@@ -359,6 +393,23 @@ class KubernetesManifests(unittest.TestCase):
             for port in service["spec"]["ports"]:
                 self.assertIn(port["targetPort"], self.ports, service["metadata"]["name"])
 
+    def test_the_migration_job_migrates_and_the_replicas_only_check(self):
+        job = self.docs[("Job", "invitation-server-migrate")]
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(container["args"], ["--migrate_only"])
+        self.assertEqual(container["image"], self.container["image"],
+                         "the Job must apply the migrations of the release the pods run")
+        self.assertEqual(self.settings.get("INVITATIONS_MIGRATE"), "false",
+                         "with the Job, the replicas' user has no rights to migrate")
+        job_env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        job_user = urllib.parse.urlsplit(job_env["INVITATIONS_MYSQL_URI"]).username
+        replica_user = urllib.parse.urlsplit(self.settings["INVITATIONS_MYSQL_URI"]).username
+        self.assertNotEqual(job_user, replica_user)
+        with open(os.path.join(DEPLOY, "grants.sql")) as f:
+            grants = f.read()
+        self.assertRegex(grants, r"GRANT SELECT, INSERT, UPDATE, DELETE ON [^;]* TO '%s'"
+                         % re.escape(replica_user))
+
     def test_disruption_budget_leaves_room_to_evict(self):
         # minAvailable equal to the minimum replica count would block every node drain.
         pdb = self.docs[("PodDisruptionBudget", "invitation-server")]
@@ -383,6 +434,157 @@ class KubernetesManifests(unittest.TestCase):
         sd = job["dns_sd_configs"][0]
         self.assertEqual(sd["port"], self.ports["metrics"])
         self.assertEqual(sd["names"], ["invitation-server-metrics.securelink.svc.cluster.local"])
+
+
+def github_anchor(heading):
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces to
+    hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+class AlertRunbooks(unittest.TestCase):
+    RUNBOOK_URL = ("https://github.com/securelink/invitation-service/blob/main/deploy/"
+                   "RUNBOOK.md#")
+
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(DEPLOY, "prometheus", "alerts.yml")) as f:
+            cls.rules = [r for g in yaml.safe_load(f)["groups"] for r in g["rules"]]
+        cls.alerts = [r for r in cls.rules if "alert" in r]
+        with open(os.path.join(DEPLOY, "RUNBOOK.md")) as f:
+            text = f.read()
+        # Headings outside fenced code blocks.
+        text = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+        cls.anchors = {github_anchor(m.group(1)) for m in re.finditer(r"^#+ (.+)$", text, re.M)}
+
+    def test_every_alert_links_to_its_own_runbook_section(self):
+        self.assertTrue(self.alerts)
+        for alert in self.alerts:
+            name = alert["alert"]
+            url = alert.get("annotations", {}).get("runbook_url", "")
+            self.assertTrue(url.startswith(self.RUNBOOK_URL), "%s: runbook_url %r" % (name, url))
+            anchor = url[len(self.RUNBOOK_URL):]
+            self.assertIn(anchor, self.anchors, "%s: no heading in RUNBOOK.md for #%s"
+                          % (name, anchor))
+            self.assertEqual(anchor, github_anchor(name), name)
+
+    def test_every_alert_has_a_severity_summary_and_description(self):
+        for alert in self.alerts:
+            self.assertIn(alert["labels"]["severity"], ("page", "ticket"), alert["alert"])
+            for key in ("summary", "description"):
+                self.assertTrue(alert["annotations"].get(key), (alert["alert"], key))
+
+    def test_every_alert_is_unit_tested(self):
+        with open(os.path.join(DEPLOY, "prometheus", "alerts_test.yml")) as f:
+            tests = yaml.safe_load(f)["tests"]
+        fired, quiet = set(), set()
+        for test in tests:
+            for case in test.get("alert_rule_test", []):
+                (fired if case.get("exp_alerts") else quiet).add(case["alertname"])
+        for alert in self.alerts:
+            self.assertIn(alert["alert"], fired, "no test where %s fires" % alert["alert"])
+            self.assertIn(alert["alert"], quiet, "no test where %s stays quiet" % alert["alert"])
+
+
+class OptionalKubernetesParts(unittest.TestCase):
+    """deploy/k8s/monitoring (PodMonitor) and deploy/k8s/ingress, against the main manifests."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.docs = load_k8s()
+        cls.deployment = cls.docs[("Deployment", "invitation-server")]
+        cls.pod_labels = cls.deployment["spec"]["template"]["metadata"]["labels"]
+        cls.container = cls.deployment["spec"]["template"]["spec"]["containers"][0]
+        cls.ports = {p["name"]: p["containerPort"] for p in cls.container["ports"]}
+        cls.settings = k8s_settings.service_settings(os.path.join(DEPLOY, "k8s"))
+        cls.monitoring = load_k8s("monitoring")
+        cls.ingress = load_k8s("ingress")
+        with open(os.path.join(DEPLOY, "k8s", "cert-manager", "certificate.yaml")) as f:
+            cls.certificate = yaml.safe_load(f)
+
+    def test_the_pod_monitor_selects_the_pods_and_their_metrics_port(self):
+        monitor = self.monitoring[("PodMonitor", "invitation-server")]
+        self.assertEqual(monitor["apiVersion"], "monitoring.coreos.com/v1")
+        self.assertEqual(monitor["metadata"]["namespace"], "securelink")
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        self.assertTrue(selector)
+        self.assertTrue(all(self.pod_labels.get(k) == v for k, v in selector.items()), selector)
+        self.assertIn("securelink", monitor["spec"]["namespaceSelector"]["matchNames"])
+        endpoints = monitor["spec"]["podMetricsEndpoints"]
+        self.assertEqual(len(endpoints), 1)
+        self.assertIn(endpoints[0]["port"], self.ports)
+        self.assertEqual(self.ports[endpoints[0]["port"]],
+                         int(self.settings["INVITATIONS_METRICS_ADDRESS"].rpartition(":")[2]))
+        self.assertEqual(endpoints[0].get("path", "/metrics"), "/metrics")
+
+    def test_the_pod_monitor_keeps_the_job_name_the_alerts_select(self):
+        with open(os.path.join(DEPLOY, "prometheus", "alerts.yml")) as f:
+            alerts = f.read()
+        jobs = set(re.findall(r'job="([^"]+)"', alerts))
+        endpoint = self.monitoring[("PodMonitor", "invitation-server")]["spec"][
+            "podMetricsEndpoints"][0]
+        relabeled = {r.get("replacement") for r in endpoint.get("relabelings", [])
+                     if r.get("targetLabel") == "job" and r.get("action", "replace") == "replace"}
+        self.assertTrue(jobs)
+        self.assertEqual(relabeled, jobs)
+
+    def service_port(self, backend):
+        service = self.docs.get(("Service", backend["service"]["name"]))
+        self.assertIsNotNone(service, "no Service %s" % backend["service"]["name"])
+        names = {p["name"]: p for p in service["spec"]["ports"]}
+        port = backend["service"]["port"]
+        self.assertIn("name", port, "name the Service port, not its number")
+        self.assertIn(port["name"], names, backend)
+        return names[port["name"]]
+
+    def ingresses(self):
+        found = {name: doc for (kind, name), doc in self.ingress.items() if kind == "Ingress"}
+        self.assertEqual(set(found), {"invitation-server-page", "invitation-server-grpc"})
+        for doc in found.values():
+            self.assertEqual(doc["apiVersion"], "networking.k8s.io/v1")
+            self.assertEqual(doc["metadata"]["namespace"], "securelink")
+        return found
+
+    def backends(self, ingress):
+        return [(rule["host"], path) for rule in ingress["spec"]["rules"]
+                for path in rule["http"]["paths"]]
+
+    def test_ingress_backends_name_the_services_ports(self):
+        for ingress in self.ingresses().values():
+            for _, path in self.backends(ingress):
+                self.service_port(path["backend"])
+
+    def test_the_page_ingress_serves_the_registration_host_over_https_only_its_routes(self):
+        page = self.ingresses()["invitation-server-page"]
+        base = urllib.parse.urlsplit(self.settings["INVITATIONS_REGISTRATION_BASE_URL"])
+        self.assertEqual(base.scheme, "https")
+        hosts = {host for host, _ in self.backends(page)}
+        self.assertEqual(hosts, {base.hostname})
+        self.assertIn(base.hostname, [h for t in page["spec"]["tls"] for h in t["hosts"]])
+        paths = {p["path"]: p for _, p in self.backends(page)}
+        self.assertEqual(paths[base.path]["pathType"], "Exact")
+        self.assertIn("/static/", paths)
+        for path in paths.values():
+            self.assertEqual(self.service_port(path["backend"])["targetPort"], "http")
+
+    def test_the_grpc_ingress_speaks_verified_tls_to_the_grpc_port(self):
+        grpc = self.ingresses()["invitation-server-grpc"]
+        notes = grpc["metadata"]["annotations"]
+        # The pods serve gRPC over TLS only (INVITATIONS_TLS_CERT_FILE): plaintext GRPC fails.
+        self.assertTrue(self.settings.get("INVITATIONS_TLS_CERT_FILE"))
+        self.assertEqual(notes["nginx.ingress.kubernetes.io/backend-protocol"], "GRPCS")
+        self.assertEqual(notes["nginx.ingress.kubernetes.io/proxy-ssl-verify"], "on")
+        tls_secret = next(v["secret"]["secretName"]
+                          for v in self.deployment["spec"]["template"]["spec"]["volumes"]
+                          if v["name"] == "tls")
+        self.assertEqual(notes["nginx.ingress.kubernetes.io/proxy-ssl-secret"],
+                         "securelink/" + tls_secret)
+        self.assertIn(notes["nginx.ingress.kubernetes.io/proxy-ssl-name"],
+                      self.certificate["spec"]["dnsNames"])
+        self.assertTrue(grpc["spec"]["tls"], "gRPC through nginx needs HTTP/2, so TLS")
+        for _, path in self.backends(grpc):
+            self.assertEqual(self.service_port(path["backend"])["targetPort"], "grpc")
 
 
 class Compose(unittest.TestCase):

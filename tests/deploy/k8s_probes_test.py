@@ -1,5 +1,6 @@
 """The Kubernetes probes of deploy/k8s/deployment.yaml, run as the kubelet would run them, against
-invitation_server configured with the TLS settings of deploy/k8s/configmap.yaml.
+invitation_server configured with the TLS settings of deploy/k8s/invitation-server.env (the
+ConfigMap kustomization.yaml generates).
 
 Everything is real and private to the test: a MariaDB started with deploy/mariadb.sh, a CA and a
 pod certificate made by openssl the way deploy/k8s/cert-manager/certificate.yaml asks for one
@@ -22,6 +23,9 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import local_run  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import k8s_settings  # noqa: E402
+
 ARGS = None
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 SERVICE = "securelink.invitations.v1.InvitationService"
@@ -40,7 +44,7 @@ class ProbesWorkAgainstTheTlsServer(unittest.TestCase):
         cls.servers = {}
         deployment = load_k8s("deployment.yaml")
         cls.container = deployment["spec"]["template"]["spec"]["containers"][0]
-        cls.config = load_k8s("configmap.yaml")["data"]
+        cls.config = k8s_settings.service_settings(os.path.join(ARGS.repo, "deploy", "k8s"))
         cls.certificate = load_k8s(os.path.join("cert-manager", "certificate.yaml"))
         cls.grpc_port = next(p["containerPort"] for p in cls.container["ports"]
                              if p["name"] == "grpc")
@@ -107,7 +111,7 @@ class ProbesWorkAgainstTheTlsServer(unittest.TestCase):
         for setting in ("INVITATIONS_TLS_CERT_FILE", "INVITATIONS_TLS_KEY_FILE"):
             env[setting] = cls.in_pod(cls.config[setting])
         if mutual:
-            # What configmap.yaml's comment says to add for mutual TLS.
+            # What invitation-server.env's comment says to add for mutual TLS.
             env["INVITATIONS_TLS_CLIENT_CA_FILE"] = cls.in_pod(cls.tls_mount + "/ca.crt")
         log_path = os.path.join(cls.tmp, "server-%s.log" % name)
         process = local_run.start_server(ARGS.server, env, log_path)
