@@ -132,16 +132,22 @@ class PageInTheInvitationsLanguage(unittest.TestCase):
         self.assertEqual(headers.get("content-language"), "de")
         self.assertIn("Vorname", body)
 
-    def test_a_validation_error_is_shown_in_the_invitations_language(self):
-        _, _, link = self.lenv.invite("de")
-        status, _, body, cookies = self.get(link)
+    def submit_form(self, link, **overrides):
+        """Opens the form of `link` and posts it with Ada's details and `overrides`."""
+        _, _, body, cookies = self.get(link)
         cookie_value, _ = csrf_cookie(cookies)
         fields = {"token": hidden(body, "token"), "csrf_token": hidden(body, "csrf_token"),
                   "first_name": "Ada", "last_name": "Lovelace", "username": "",
-                  "password": PASSWORD, "password_confirm": PASSWORD + "x"}
+                  "password": PASSWORD, "password_confirm": PASSWORD}
+        fields.update(overrides)
         status, headers, text, _ = request(
             self.env.web_url, "POST", "/register", body=urllib.parse.urlencode(fields),
             headers={"Cookie": f"securelink_csrf={cookie_value}"})
+        return status, headers, text
+
+    def test_a_validation_error_is_shown_in_the_invitations_language(self):
+        _, _, link = self.lenv.invite("de")
+        status, headers, text = self.submit_form(link, password_confirm=PASSWORD + "x")
         self.assertEqual(status, 400, text)
         self.assertEqual(headers.get("content-language"), "de")
         self.assertIn("Die beiden Passwörter stimmen nicht überein.", text)
@@ -149,14 +155,7 @@ class PageInTheInvitationsLanguage(unittest.TestCase):
 
     def test_a_missing_name_is_reported_in_the_invitations_language(self):
         _, _, link = self.lenv.invite("fr")
-        status, _, body, cookies = self.get(link)
-        cookie_value, _ = csrf_cookie(cookies)
-        fields = {"token": hidden(body, "token"), "csrf_token": hidden(body, "csrf_token"),
-                  "first_name": "Ada", "last_name": "", "username": "",
-                  "password": PASSWORD, "password_confirm": PASSWORD}
-        status, headers, text, _ = request(
-            self.env.web_url, "POST", "/register", body=urllib.parse.urlencode(fields),
-            headers={"Cookie": f"securelink_csrf={cookie_value}"})
+        status, headers, text = self.submit_form(link, last_name="")
         self.assertEqual(status, 400, text)
         self.assertEqual(headers.get("content-language"), "fr")
         self.assertIn('id="last_name-error">Le champ «\u202fNom\u202f» est obligatoire.<', text)
