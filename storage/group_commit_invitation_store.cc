@@ -41,6 +41,19 @@ absl::StatusOr<InsertResult> GroupCommitInvitationStore::Insert(const NewInvitat
   return *std::move(self.result);
 }
 
+namespace {
+
+// A copy of `status` that shares nothing with it: message and payloads copied as flat strings.
+absl::Status Unshared(const absl::Status& status) {
+  absl::Status copy(status.code(), std::string(status.message()));
+  status.ForEachPayload([&copy](absl::string_view type_url, const absl::Cord& payload) {
+    copy.SetPayload(type_url, absl::Cord(std::string(payload)));
+  });
+  return copy;
+}
+
+}  // namespace
+
 void GroupCommitInvitationStore::WriteBatches(Waiter& leader) {
   std::vector<NewInvitation> rows;
   rows.reserve(leader.batch.size());
@@ -53,9 +66,14 @@ void GroupCommitInvitationStore::WriteBatches(Waiter& leader) {
 
   absl::MutexLock lock(&mu_);
   for (size_t i = 0; i < leader.batch.size(); ++i) {
-    leader.batch[i]->result = i < results.size()
-                                  ? std::move(results[i])
-                                  : absl::InternalError("the batch returned too few results");
+    absl::StatusOr<InsertResult> result =
+        i < results.size() ? std::move(results[i])
+                           : absl::InternalError("the batch returned too few results");
+    // A batch-wide error is one absl::Status for every row; each caller gets a copy of its own,
+    // so that no status is shared between the callers' threads (ThreadSanitizer cannot follow
+    // the reference count's ordering across them and stops the server).
+    if (!result.ok()) result = Unshared(result.status());
+    leader.batch[i]->result = std::move(result);
   }
   if (waiting_.empty()) {
     --batches_in_flight_;
